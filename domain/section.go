@@ -1,0 +1,111 @@
+package domain
+
+import "time"
+
+// SectionStatus is the state of one section of a job.
+type SectionStatus string
+
+const (
+	SectionPending   SectionStatus = "pending"
+	SectionRunning   SectionStatus = "running"
+	SectionCompleted SectionStatus = "completed"
+	SectionFailed    SectionStatus = "failed"
+)
+
+// Outcome says what the research found for a section.
+type Outcome string
+
+const (
+	OutcomeFound         Outcome = "found"
+	OutcomeNotCodified   Outcome = "not_codified"
+	OutcomeNotApplicable Outcome = "not_applicable"
+	OutcomeNotFound      Outcome = "not_found"
+)
+
+// Outcomes lists the valid outcomes.
+var Outcomes = []Outcome{OutcomeFound, OutcomeNotCodified, OutcomeNotApplicable, OutcomeNotFound}
+
+// Confidence is how sure the research is of a section.
+type Confidence string
+
+const (
+	ConfidenceHigh   Confidence = "high"
+	ConfidenceMedium Confidence = "medium"
+	ConfidenceLow    Confidence = "low"
+)
+
+// Confidences lists the valid confidence levels.
+var Confidences = []Confidence{ConfidenceHigh, ConfidenceMedium, ConfidenceLow}
+
+// Finding is one fact of a section, pointing at the sources that support it.
+type Finding struct {
+	Label         string `json:"label"`
+	Value         string `json:"value"`
+	CodeReference string `json:"code_reference,omitempty"`
+	SourceIDs     []int  `json:"source_ids,omitempty"`
+}
+
+// Source is one cited web page, numbered within its section.
+type Source struct {
+	ID       int    `json:"id"`
+	URL      string `json:"url"`
+	Title    string `json:"title,omitempty"`
+	Snippet  string `json:"snippet,omitempty"`
+	Official bool   `json:"official"`
+}
+
+// Usage is the token use and, when the provider reports it, the cost of
+// producing a section.
+type Usage struct {
+	InputTokens  int64    `json:"input_tokens"`
+	OutputTokens int64    `json:"output_tokens"`
+	CostUSD      *float64 `json:"cost_usd,omitempty"`
+}
+
+// Add returns the sum of u and o. Cost is known only when both are known or
+// one side has no tokens at all.
+func (u Usage) Add(o Usage) Usage {
+	sum := Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+	switch {
+	case u.CostUSD != nil && o.CostUSD != nil:
+		c := *u.CostUSD + *o.CostUSD
+		sum.CostUSD = &c
+	case u.CostUSD != nil:
+		c := *u.CostUSD
+		sum.CostUSD = &c
+	case o.CostUSD != nil:
+		c := *o.CostUSD
+		sum.CostUSD = &c
+	}
+	return sum
+}
+
+// SectionResult is a section of a job's report and its state.
+type SectionResult struct {
+	Key               string        `json:"key"`
+	Title             string        `json:"title"`
+	Ordinal           int           `json:"ordinal"`
+	Status            SectionStatus `json:"status"`
+	Summary           string        `json:"summary,omitempty"`
+	Findings          []Finding     `json:"findings,omitempty"`
+	Sources           []Source      `json:"sources,omitempty"`
+	Outcome           Outcome       `json:"outcome,omitempty"`
+	Confidence        Confidence    `json:"confidence,omitempty"`
+	ConfidenceReason  string        `json:"confidence_reason,omitempty"`
+	NeedsVerification bool          `json:"needs_verification"`
+	VerifyWith        string        `json:"verify_with,omitempty"`
+	Grounded          bool          `json:"grounded"`
+	Provider          string        `json:"provider,omitempty"`
+	Model             string        `json:"model,omitempty"`
+	Usage             Usage         `json:"usage"`
+	LatencyMS         int64         `json:"latency_ms"`
+	Attempts          int           `json:"attempts"`
+	Error             string        `json:"error,omitempty"`
+	StartedAt         *time.Time    `json:"started_at,omitempty"`
+	FinishedAt        *time.Time    `json:"finished_at,omitempty"`
+}
+
+// NewSectionResult returns a pending result for spec.
+func NewSectionResult(spec SectionSpec) SectionResult {
+	return SectionResult{Key: spec.Key, Title: spec.Title, Ordinal: spec.Ordinal, Status: SectionPending}
+}

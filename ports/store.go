@@ -1,0 +1,152 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+)
+
+// Lease identifies one worker's hold on a job: the job id and the attempt it
+// claimed. The attempt is the fencing token: every write a worker makes
+// carries its lease and is refused once the job has moved to another attempt
+// or was canceled.
+type Lease struct {
+	JobID   string
+	Attempt int
+}
+
+// ListFilter selects and pages jobs, newest first.
+type ListFilter struct {
+	Status domain.JobStatus // empty: any status
+	Limit  int              // 1..100; stores treat <= 0 as 20
+	Cursor string           // opaque, from JobPage.NextCursor; empty: first page
+}
+
+// JobPage is one page of a job list.
+type JobPage struct {
+	Jobs       []domain.Job
+	NextCursor string // empty on the last page
+}
+
+// ClaimRequest asks for a lease on a runnable job.
+type ClaimRequest struct {
+	// JobID claims that job only; empty claims the oldest pending job.
+	JobID string
+	// Worker names the claimant for logs and diagnostics.
+	Worker string
+	// Lease is how long the claim holds without a heartbeat.
+	Lease time.Duration
+}
+
+// Rescue is the outcome of one pass over jobs whose lease expired.
+type Rescue struct {
+	Requeued []domain.Job // back to pending for another attempt
+	Failed   []domain.Job // out of attempts, now failed
+}
+
+// JobStore persists jobs and their section results.
+//
+// All times are set by the store from its clock. Jobs returned carry Done
+// (the number of completed sections).
+type JobStore interface {
+	// Create inserts job (status pending). job.ID, Sections, Address and
+	// Provider must be set. When job.IdempotencyKey is not empty and a job
+	// with that key exists, Create returns the existing job and
+	// existed=true; if its RequestHash differs it returns
+	// domain.ErrIdempotencyMismatch instead. Two concurrent calls with the
+	// same key never create two jobs.
+	Create(ctx context.Context, job domain.Job) (saved domain.Job, existed bool, err error)
+
+	// Get returns the job, or domain.ErrNotFound.
+	Get(ctx context.Context, id string) (domain.Job, error)
+
+	// List returns jobs newest first. An unparseable cursor is
+	// domain.ErrInvalid.
+	List(ctx context.Context, f ListFilter) (JobPage, error)
+
+	// Claim moves a runnable job to processing with Attempt+1 and a lease
+	// expiring after req.Lease, and returns it. A pending job is runnable.
+	// With req.JobID set: domain.ErrNotFound if there is no such job,
+	// domain.ErrLeaseHeld if it is processing under a live lease (a job
+	// whose lease expired is claimable), domain.ErrConflict if it is in a
+	// terminal status. Without req.JobID: domain.ErrNoJob when nothing is
+	// pending. Concurrent claims never hand the same attempt to two callers.
+	Claim(ctx context.Context, req ClaimRequest) (domain.Job, error)
+
+	// Heartbeat extends the lease by d from now. domain.ErrLeaseLost if the
+	// job is no longer processing under this lease.
+	Heartbeat(ctx context.Context, l Lease, d time.Duration) error
+
+	// SaveSection upserts one section result under the lease.
+	// domain.ErrLeaseLost as for Heartbeat.
+	SaveSection(ctx context.Context, l Lease, s domain.SectionResult) error
+
+	// Sections returns the saved section results of a job in report order
+	// (possibly fewer than the job's sections). domain.ErrNotFound if the
+	// job does not exist.
+	Sections(ctx context.Context, jobID string) ([]domain.SectionResult, error)
+
+	// Finish moves the job from processing to completed or failed with
+	// errMsg, and returns it. domain.ErrLeaseLost as for Heartbeat.
+	Finish(ctx context.Context, l Lease, status domain.JobStatus, errMsg string) (domain.Job, error)
+
+	// Release gives the job back: processing -> pending, keeping its
+	// attempt count and saved sections. domain.ErrLeaseLost as for Heartbeat.
+	Release(ctx context.Context, l Lease, reason string) error
+
+	// Cancel moves a pending or processing job to canceled and returns it.
+	// domain.ErrNotFound, or domain.ErrConflict from a terminal status.
+	Cancel(ctx context.Context, id string) (domain.Job, error)
+
+	// Retry moves a failed job back to pending, resetting its failed
+	// sections to pending and keeping completed ones, and returns it. The
+	// count of attempts against maxAttempts starts again, while the attempt
+	// number itself keeps increasing so that old leases stay fenced.
+	// domain.ErrNotFound, or domain.ErrConflict unless the job is failed.
+	Retry(ctx context.Context, id string) (domain.Job, error)
+
+	// Dispatchable returns up to limit pending jobs, oldest first, that have
+	// not been handed to an executor for their next attempt
+	// (DispatchedAttempt <= Attempt).
+	Dispatchable(ctx context.Context, limit int) ([]domain.Job, error)
+
+	// MarkDispatched records that the job's next attempt (attempt =
+	// job.Attempt+1) was handed to executor with reference ref. It succeeds
+	// only while the job is pending, at that attempt, and not yet marked;
+	// otherwise domain.ErrConflict (someone else dispatched it, or it moved
+	// on). domain.ErrNotFound for an unknown job.
+	MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error
+
+	// SetDispatchError records why handing the job to the executor failed,
+	// for users to see while the job stays pending; "" clears it.
+	// domain.ErrNotFound for an unknown job.
+	SetDispatchError(ctx context.Context, jobID string, reason string) error
+
+	// RescueExpired finds processing jobs whose lease expired: those with
+	// Attempt < maxAttempts go back to pending, the others become failed
+	// with an error saying the attempts ran out.
+	RescueExpired(ctx context.Context, maxAttempts int) (Rescue, error)
+
+	// Events returns the job's events with Seq > afterSeq, oldest first, at
+	// most limit (<= 0: all). The store records them in the same transaction
+	// as the change they describe: a job event on every status, progress,
+	// attempt or error change (create, claim, section completed, finish,
+	// release, cancel, retry, rescue) and a section event for every section
+	// saved as completed or failed. domain.ErrNotFound for an unknown job.
+	Events(ctx context.Context, jobID string, afterSeq int64, limit int) ([]domain.Event, error)
+
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Changes delivers change notifications so that waiters need not poll.
+type Changes interface {
+	// Watch returns a channel that receives a value (coalesced, never
+	// blocking the sender) whenever the job changes; with jobID "" on any
+	// job change, including new jobs. Notifications carry no state:
+	// receivers re-read from the store. The channel is closed when ctx is
+	// done. A notification may also arrive spuriously, e.g. after a lost
+	// connection was re-established.
+	Watch(ctx context.Context, jobID string) (<-chan struct{}, error)
+}
