@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// DispatcherConfig holds a Dispatcher's dependencies.
+type DispatcherConfig struct {
+	Store    ports.JobStore
+	Changes  ports.Changes
+	Executor ports.Executor
+	// MaxAttempts bounds the attempts at a job whose workers keep
+	// disappearing (default 3).
+	MaxAttempts int
+	// Interval is the polling fallback and the lease-expiry scan period
+	// (default 1s).
+	Interval time.Duration
+	// RetryBase and RetryMax bound the backoff after a failed hand-off
+	// (defaults 1s and 1m).
+	RetryBase, RetryMax time.Duration
+	Hooks               Hooks
+	Logger              *slog.Logger
+}
+
+// Dispatcher is the outbox relay: it hands pending jobs to the executor once
+// per attempt (again after a restart), re-queues jobs whose lease expired,
+// and fails jobs out of attempts.
+type Dispatcher struct {
+	cfg DispatcherConfig
+	log *slog.Logger
+
+	mu    sync.Mutex
+	retry map[string]retryState // job id -> backoff after a failed hand-off
+}
+
+type retryState struct {
+	failures int
+	next     time.Time
+}
+
+// NewDispatcher checks cfg and returns a Dispatcher.
+func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Store == nil || cfg.Changes == nil || cfg.Executor == nil {
+		return nil, errors.New("app.NewDispatcher: Store, Changes and Executor are required")
+	}
+	setDefault(&cfg.MaxAttempts, 3)
+	setDefault(&cfg.Interval, time.Second)
+	setDefault(&cfg.RetryBase, time.Second)
+	setDefault(&cfg.RetryMax, time.Minute)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dispatcher{cfg: cfg, log: log.With("component", "dispatcher"), retry: map[string]retryState{}}, nil
+}
+
+// Run dispatches until ctx is done: on every job change and every Interval.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	changed, err := d.cfg.Changes.Watch(ctx, "")
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(d.cfg.Interval)
+	defer t.Stop()
+	for {
+		d.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// Tick does one pass: rescue expired leases, then hand off pending jobs.
+func (d *Dispatcher) Tick(ctx context.Context) {
+	d.rescue(ctx)
+	jobs, err := d.cfg.Store.Dispatchable(ctx, 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("cannot list jobs to dispatch", "err", err)
+		}
+		return
+	}
+	for _, job := range jobs {
+		if ctx.Err() != nil {
+			return
+		}
+		d.dispatch(ctx, job)
+	}
+}
+
+func (d *Dispatcher) rescue(ctx context.Context) {
+	res, err := d.cfg.Store.RescueExpired(ctx, d.cfg.MaxAttempts)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("cannot rescue expired leases", "err", err)
+		}
+		return
+	}
+	for _, j := range res.Requeued {
+		d.log.Warn("worker lost; job re-queued", "job_id", j.ID, "attempt", j.Attempt)
+	}
+	for _, j := range res.Failed {
+		d.log.Error("job failed: out of attempts", "job_id", j.ID, "attempt", j.Attempt, "error", j.Error)
+		if d.cfg.Hooks.JobDone != nil {
+			d.cfg.Hooks.JobDone(ctx, j)
+		}
+	}
+}
+
+// dispatch hands one job to the executor for its next attempt. The job is
+// marked after the executor accepted it, so a crash in between can at worst
+// start one extra execution, which the claim then turns away.
+func (d *Dispatcher) dispatch(ctx context.Context, job domain.Job) {
+	if !d.due(job.ID) {
+		return
+	}
+	attempt := job.Attempt + 1
+	ref, err := d.cfg.Executor.Submit(ctx, job)
+	if err != nil {
+		d.handOffFailed(ctx, job, err)
+		return
+	}
+	d.clearRetry(job.ID)
+	err = d.cfg.Store.MarkDispatched(ctx, job.ID, attempt, d.cfg.Executor.Name(), ref)
+	switch {
+	case err == nil:
+		d.log.Info("job dispatched", "job_id", job.ID, "attempt", attempt, "executor", d.cfg.Executor.Name(), "ref", ref)
+		if job.DispatchError != "" {
+			_ = d.cfg.Store.SetDispatchError(ctx, job.ID, "")
+		}
+	case errors.Is(err, domain.ErrConflict):
+		// A worker already claimed it, or another dispatcher marked it.
+	default:
+		d.log.Warn("cannot record dispatch", "job_id", job.ID, "err", err)
+	}
+}
+
+func (d *Dispatcher) handOffFailed(ctx context.Context, job domain.Job, err error) {
+	var ee *ports.ExecutorError
+	retryable := errors.As(err, &ee) && ee.Retryable
+	d.mu.Lock()
+	st := d.retry[job.ID]
+	st.failures++
+	delay := d.cfg.RetryBase << min(st.failures-1, 16)
+	if !retryable {
+		delay = d.cfg.RetryMax
+	}
+	delay = min(delay, d.cfg.RetryMax)
+	st.next = time.Now().Add(delay)
+	d.retry[job.ID] = st
+	d.mu.Unlock()
+	d.log.Warn("cannot hand job to executor; will retry", "job_id", job.ID, "executor", d.cfg.Executor.Name(),
+		"retryable", retryable, "retry_in", delay, "err", err)
+	if serr := d.cfg.Store.SetDispatchError(ctx, job.ID, err.Error()); serr != nil && ctx.Err() == nil {
+		d.log.Warn("cannot record dispatch error", "job_id", job.ID, "err", serr)
+	}
+}
+
+func (d *Dispatcher) due(jobID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.retry[jobID]
+	return !ok || !time.Now().Before(st.next)
+}
+
+func (d *Dispatcher) clearRetry(jobID string) {
+	d.mu.Lock()
+	delete(d.retry, jobID)
+	d.mu.Unlock()
+}
