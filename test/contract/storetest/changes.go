@@ -1,0 +1,98 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// notifyTimeout bounds how long the suite waits for a notification. It is a
+// deadline, not a synchronisation sleep: a working store notifies in
+// milliseconds.
+const notifyTimeout = 5 * time.Second
+
+var changeTests = map[string]func(*testing.T, Harness){
+	"WatchJob":               testWatchJob,
+	"WatchAllOnCreate":       testWatchAllOnCreate,
+	"WatchClosesWithContext": testWatchCloses,
+	"NotifyNeverBlocks":      testNotifyNeverBlocks,
+}
+
+// RequireNotified waits until ch receives a value or notifyTimeout passes.
+func RequireNotified(t testing.TB, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case _, ok := <-ch:
+		require.True(t, ok, "%s: channel closed instead of notifying", msg)
+	case <-time.After(notifyTimeout):
+		t.Fatalf("%s: no notification within %s", msg, notifyTimeout)
+	}
+}
+
+// drain empties a coalesced notification, if any, so the next receive
+// observes a new change.
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	default:
+	}
+}
+
+func testWatchJob(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	ch, err := h.Changes.Watch(ctx(t), job.ID)
+	require.NoError(t, err)
+	drain(ch)
+
+	claimed := f.claim(job.ID)
+	RequireNotified(t, ch, "after Claim")
+	drain(ch)
+	f.save(leaseOf(claimed), "zoning_use", "completed")
+	RequireNotified(t, ch, "after SaveSection")
+	drain(ch)
+	_, err = h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	RequireNotified(t, ch, "after Cancel")
+}
+
+func testWatchAllOnCreate(t *testing.T, h Harness) {
+	ch, err := h.Changes.Watch(ctx(t), "")
+	require.NoError(t, err)
+	drain(ch)
+	newFixture(t, h).create()
+	RequireNotified(t, ch, "Watch(\"\") after Create")
+}
+
+func testWatchCloses(t *testing.T, h Harness) {
+	c, cancel := context.WithCancel(ctx(t))
+	ch, err := h.Changes.Watch(c, "")
+	require.NoError(t, err)
+	cancel()
+	deadline := time.After(notifyTimeout)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("watch channel not closed after its context was canceled")
+		}
+	}
+}
+
+func testNotifyNeverBlocks(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	ch, err := h.Changes.Watch(ctx(t), job.ID)
+	require.NoError(t, err)
+	claimed := f.claim(job.ID)
+	for _, key := range claimed.Sections { // many changes, nobody reading
+		f.save(leaseOf(claimed), key, "completed")
+	}
+	RequireNotified(t, ch, "coalesced notification")
+	require.Equal(t, len(claimed.Sections), f.get(job.ID).Done)
+}

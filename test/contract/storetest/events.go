@@ -1,0 +1,139 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/domain"
+)
+
+var eventTests = map[string]func(*testing.T, Harness){
+	"Lifecycle":     testEventsLifecycle,
+	"Rescue":        testEventsRescue,
+	"AfterSeqLimit": testEventsAfterSeqAndLimit,
+	"UnknownJob":    testEventsUnknownJob,
+	"PerJob":        testEventsPerJob,
+}
+
+// ev is the part of an event the suite compares.
+type ev struct {
+	Type     domain.EventType
+	Status   string
+	Progress string
+	Attempt  int
+	Section  string
+	Error    string
+}
+
+func summarize(events []domain.Event) []ev {
+	out := make([]ev, len(events))
+	for i, e := range events {
+		out[i] = ev{e.Type, e.Status, e.Progress, e.Attempt, e.Section, e.Error}
+	}
+	return out
+}
+
+func events(t *testing.T, h Harness, jobID string) []domain.Event {
+	t.Helper()
+	evs, err := h.Store.Events(ctx(t), jobID, 0, 0)
+	require.NoError(t, err)
+	return evs
+}
+
+func testEventsLifecycle(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create("zoning_use", "energy_code") // 3 sections
+	first := f.claim(job.ID)
+	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionRunning) // no event
+	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionCompleted)
+	f.save(leaseOf(first), "zoning_use", domain.SectionFailed)
+	require.NoError(t, h.Store.Heartbeat(ctx(t), leaseOf(first), lease)) // no event
+	require.NoError(t, h.Store.Release(ctx(t), leaseOf(first), "shutdown"))
+	second := f.claim(job.ID)
+	_, err := h.Store.Finish(ctx(t), leaseOf(second), domain.JobFailed, "sections failed: zoning_use")
+	require.NoError(t, err)
+	_, err = h.Store.Retry(ctx(t), job.ID)
+	require.NoError(t, err)
+	_, err = h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+
+	evs := events(t, h, job.ID)
+	got := summarize(evs)
+	require.Len(t, got, 10)
+	got[5].Error = "" // the release event may carry the reason; the suite does not insist
+	require.Equal(t, []ev{
+		{domain.EventJob, "pending", "0/3", 0, "", ""},
+		{domain.EventJob, "processing", "0/3", 1, "", ""},
+		{domain.EventSection, "completed", "1/3", 1, domain.JurisdictionKey, ""},
+		{domain.EventJob, "processing", "1/3", 1, "", ""},
+		{domain.EventSection, "failed", "1/3", 1, "zoning_use", "provider said no"},
+		{domain.EventJob, "pending", "1/3", 1, "", ""},
+		{domain.EventJob, "processing", "1/3", 2, "", ""},
+		{domain.EventJob, "failed", "1/3", 2, "", "sections failed: zoning_use"},
+		{domain.EventJob, "pending", "1/3", 2, "", ""},
+		{domain.EventJob, "canceled", "1/3", 2, "", ""},
+	}, got)
+	for i, e := range evs {
+		require.Equal(t, job.ID, e.JobID)
+		require.True(t, usec(h.Clock.Now()).Equal(e.At), "event %d at %s", i, e.At)
+		if i > 0 {
+			require.Greater(t, e.Seq, evs[i-1].Seq, "seq increases")
+		}
+	}
+}
+
+func testEventsRescue(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	expire(t, h, job.ID, 2)
+	expire(t, h, job.ID, 2)
+	evs := summarize(events(t, h, job.ID))
+	require.Len(t, evs, 5)
+	require.Equal(t, domain.EventJob, evs[2].Type)
+	require.Equal(t, "pending", evs[2].Status, "requeue after the first lease expired")
+	require.Equal(t, 1, evs[2].Attempt)
+	require.Equal(t, "failed", evs[4].Status, "failed once attempts ran out")
+	require.Equal(t, 2, evs[4].Attempt)
+	require.NotEmpty(t, evs[4].Error)
+}
+
+func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	h.Clock.Advance(time.Second)
+	_, err := h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	all := events(t, h, job.ID)
+	require.Len(t, all, 3)
+
+	after, err := h.Store.Events(ctx(t), job.ID, all[0].Seq, 0)
+	require.NoError(t, err)
+	require.Equal(t, all[1:], after)
+
+	limited, err := h.Store.Events(ctx(t), job.ID, 0, 2)
+	require.NoError(t, err)
+	require.Equal(t, all[:2], limited)
+
+	none, err := h.Store.Events(ctx(t), job.ID, all[2].Seq, 10)
+	require.NoError(t, err)
+	require.Empty(t, none)
+}
+
+func testEventsUnknownJob(t *testing.T, h Harness) {
+	_, err := h.Store.Events(ctx(t), newJob().ID, 0, 0)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+}
+
+func testEventsPerJob(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	a, b := f.create(), f.create()
+	f.claim(b.ID)
+	require.Len(t, events(t, h, a.ID), 1)
+	evs := events(t, h, b.ID)
+	require.Len(t, evs, 2)
+	for _, e := range evs {
+		require.Equal(t, b.ID, e.JobID)
+	}
+}

@@ -1,0 +1,149 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+var sectionTests = map[string]func(*testing.T, Harness){
+	"RoundTrip":          testSectionRoundTrip,
+	"Upsert":             testSectionUpsert,
+	"ReportOrder":        testSectionReportOrder,
+	"UnknownKey":         testSectionUnknownKey,
+	"DoneCountsComplete": testDoneCountsCompleted,
+	"UnknownJob":         testSectionsUnknownJob,
+}
+
+// fullSection is a result with every field set.
+func fullSection(clock *FakeClock) domain.SectionResult {
+	cost := 0.0125
+	started := usec(clock.Now())
+	finished := started.Add(1234 * time.Millisecond)
+	return domain.SectionResult{
+		Key: "zoning_use", Title: "Zoning district and permitted use", Ordinal: 3,
+		Status:  domain.SectionCompleted,
+		Summary: "R-1 single-family; ADUs allowed by right under state law.",
+		Findings: []domain.Finding{
+			{Label: "District", Value: "R-1", CodeReference: "Municipal Code §17.20.010", SourceIDs: []int{1, 2}},
+			{Label: "ADU", Value: "permitted by right", SourceIDs: []int{2}},
+		},
+		Sources: []domain.Source{
+			{ID: 1, URL: "https://library.municode.com/x", Title: "Zoning", Snippet: "R-1 district…", Official: true},
+			{ID: 2, URL: "https://hcd.ca.gov/adu", Title: "ADU handbook", Official: true},
+		},
+		Outcome:           domain.OutcomeFound,
+		Confidence:        domain.ConfidenceMedium,
+		ConfidenceReason:  "parcel viewer and code agree",
+		NeedsVerification: true,
+		VerifyWith:        "City Planning Division",
+		Grounded:          true,
+		Provider:          "perplexity",
+		Model:             "perplexity/sonar",
+		Usage:             domain.Usage{InputTokens: 1200, OutputTokens: 640, CostUSD: &cost},
+		LatencyMS:         1234,
+		Attempts:          2,
+		StartedAt:         &started,
+		FinishedAt:        &finished,
+	}
+}
+
+func testSectionRoundTrip(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	want := fullSection(h.Clock)
+	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), want))
+
+	got, err := h.Store.Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	requireTime(t, *want.StartedAt, got[0].StartedAt, "started_at")
+	requireTime(t, *want.FinishedAt, got[0].FinishedAt, "finished_at")
+	got[0].StartedAt, got[0].FinishedAt = want.StartedAt, want.FinishedAt
+	require.Equal(t, want, got[0])
+}
+
+func testSectionUpsert(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	f.save(leaseOf(job), "zoning_use", domain.SectionRunning)
+	f.save(leaseOf(job), "zoning_use", domain.SectionFailed)
+	want := fullSection(h.Clock)
+	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), want))
+
+	got, err := h.Store.Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, domain.SectionCompleted, got[0].Status)
+	require.Empty(t, got[0].Error)
+	require.Equal(t, want.Findings, got[0].Findings)
+}
+
+func testSectionReportOrder(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	keys := job.Sections
+	for i := len(keys) - 1; i >= 0; i -= 3 {
+		f.save(leaseOf(job), keys[i], domain.SectionCompleted)
+	}
+	got, err := h.Store.Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	var want []string
+	for i := len(keys) - 1; i >= 0; i -= 3 {
+		want = append([]string{keys[i]}, want...)
+	}
+	var gotKeys []string
+	for _, s := range got {
+		gotKeys = append(gotKeys, s.Key)
+	}
+	require.Equal(t, want, gotKeys)
+}
+
+func testSectionUnknownKey(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create("zoning_use").ID)
+	err := h.Store.SaveSection(ctx(t), leaseOf(job), section("energy_code", domain.SectionCompleted))
+	require.ErrorIs(t, err, domain.ErrInvalid, "the job did not ask for this section")
+	err = h.Store.SaveSection(ctx(t), leaseOf(job), domain.SectionResult{Key: "zoning_use", Status: "exploded"})
+	require.ErrorIs(t, err, domain.ErrInvalid, "unknown section status")
+}
+
+func testDoneCountsCompleted(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	keys := job.Sections
+	f.save(leaseOf(job), keys[0], domain.SectionCompleted)
+	na := section(keys[1], domain.SectionCompleted)
+	na.Outcome = domain.OutcomeNotApplicable
+	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), na))
+	f.save(leaseOf(job), keys[2], domain.SectionFailed)
+	f.save(leaseOf(job), keys[3], domain.SectionRunning)
+	f.save(leaseOf(job), keys[0], domain.SectionCompleted) // saved twice, counted once
+
+	got := f.get(job.ID)
+	require.Equal(t, 2, got.Done)
+	require.Equal(t, "2/13", got.Progress())
+
+	page, err := h.Store.List(ctx(t), ports.ListFilter{})
+	require.NoError(t, err)
+	require.Len(t, page.Jobs, 1)
+	require.Equal(t, 2, page.Jobs[0].Done)
+
+	claimed, err := h.Store.Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed")
+	require.NoError(t, err)
+	require.Equal(t, 2, claimed.Done)
+}
+
+func testSectionsUnknownJob(t *testing.T, h Harness) {
+	_, err := h.Store.Sections(ctx(t), newJob().ID)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+
+	f := newFixture(t, h)
+	got, err := h.Store.Sections(ctx(t), f.create().ID)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}

@@ -1,0 +1,154 @@
+// Package storetest is the contract suite for ports.JobStore and
+// ports.Changes. Every store adapter, including in-memory fakes, runs
+// Exercise from its own tests; an adapter that passes it is trusted by the
+// application layer.
+//
+// The suite drives time through a FakeClock and never sleeps to synchronise.
+package storetest
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// Harness is one fresh, empty store under test.
+type Harness struct {
+	Store   ports.JobStore
+	Changes ports.Changes
+	// Clock must be the clock the store reads its time from.
+	Clock *FakeClock
+}
+
+// Start is a convenient starting time for a FakeClock: whole microseconds,
+// UTC, so it survives every store's time precision.
+var Start = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// lease is the lease the suite claims with.
+const lease = 30 * time.Second
+
+// Exercise runs the contract against stores made by newStore. newStore is
+// called once per subtest and must return an empty store whose clock is
+// Harness.Clock; it registers its own cleanup with t.
+func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
+	t.Helper()
+	groups := []struct {
+		name  string
+		tests map[string]func(*testing.T, Harness)
+	}{
+		{"Jobs", jobTests},
+		{"Claims", claimTests},
+		{"Sections", sectionTests},
+		{"Lifecycle", lifecycleTests},
+		{"Dispatch", dispatchTests},
+		{"Events", eventTests},
+		{"Changes", changeTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, name := range slices.Sorted(maps.Keys(g.tests)) {
+				test := g.tests[name]
+				t.Run(name, func(t *testing.T) {
+					h := newStore(t)
+					require.NotNil(t, h.Store, "Harness.Store")
+					require.NotNil(t, h.Changes, "Harness.Changes")
+					require.NotNil(t, h.Clock, "Harness.Clock")
+					test(t, h)
+				})
+			}
+		})
+	}
+}
+
+// fixture builds jobs for the suite.
+type fixture struct {
+	t *testing.T
+	h Harness
+}
+
+func newFixture(t *testing.T, h Harness) fixture { return fixture{t: t, h: h} }
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+// newJob returns an unsaved job with a fresh UUIDv7 id and the given
+// sections (all when none).
+func newJob(sections ...string) domain.Job {
+	keys, err := domain.NormalizeSections(sections)
+	if err != nil {
+		panic(err)
+	}
+	return domain.Job{
+		ID:         uuid.Must(uuid.NewV7()).String(),
+		Address:    "1600 Pennsylvania Ave NW, Washington, DC 20500",
+		Provider:   "fake",
+		Sections:   keys,
+		WebhookURL: "https://example.com/hook",
+	}
+}
+
+// create saves a fresh job and returns it.
+func (f fixture) create(sections ...string) domain.Job {
+	f.t.Helper()
+	job, existed, err := f.h.Store.Create(ctx(f.t), newJob(sections...))
+	require.NoError(f.t, err)
+	require.False(f.t, existed)
+	return job
+}
+
+// claim claims job by id and returns the processing job.
+func (f fixture) claim(id string) domain.Job {
+	f.t.Helper()
+	job, err := f.h.Store.Claim(ctx(f.t), ports.ClaimRequest{JobID: id, Worker: "test", Lease: lease})
+	require.NoError(f.t, err)
+	return job
+}
+
+// get reads job id.
+func (f fixture) get(id string) domain.Job {
+	f.t.Helper()
+	job, err := f.h.Store.Get(ctx(f.t), id)
+	require.NoError(f.t, err)
+	return job
+}
+
+// save stores a section result with status under l.
+func (f fixture) save(l ports.Lease, key string, status domain.SectionStatus) {
+	f.t.Helper()
+	require.NoError(f.t, f.h.Store.SaveSection(ctx(f.t), l, section(key, status)))
+}
+
+// section returns a minimal result for key.
+func section(key string, status domain.SectionStatus) domain.SectionResult {
+	spec, _ := domain.LookupSection(key)
+	s := domain.NewSectionResult(spec)
+	s.Status = status
+	if status == domain.SectionFailed {
+		s.Error = "provider said no"
+	}
+	if status == domain.SectionCompleted {
+		s.Summary = "summary of " + key
+		s.Outcome = domain.OutcomeFound
+		s.Confidence = domain.ConfidenceHigh
+	}
+	return s
+}
+
+func leaseOf(job domain.Job) ports.Lease { return ports.Lease{JobID: job.ID, Attempt: job.Attempt} }
+
+// usec truncates t to the microsecond precision every store keeps.
+func usec(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// requireTime asserts that got is set and equals want.
+func requireTime(t *testing.T, want time.Time, got *time.Time, msg string) {
+	t.Helper()
+	require.NotNil(t, got, msg)
+	require.True(t, usec(want).Equal(*got), "%s: want %s, got %s", msg, want, *got)
+}
