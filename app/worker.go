@@ -124,26 +124,28 @@ func (w *Worker) RunNext(ctx context.Context) (bool, error) {
 	return true, err
 }
 
-// RunJob claims the job and processes it; a job already finished is not an
-// error.
+// RunJob claims the job and processes it. A job that is finished or held
+// by another worker is left alone: that is not an error.
 func (w *Worker) RunJob(ctx context.Context, jobID string) error {
-	_, err := w.Work(ctx, jobID)
-	if errors.Is(err, ErrJobFinished) {
+	_, err := w.Work(ctx, jobID, false)
+	if errors.Is(err, ErrJobFinished) || errors.Is(err, domain.ErrLeaseHeld) {
 		return nil
 	}
 	return err
 }
 
-// Work claims the job, waiting while another worker holds a live lease on
-// it, processes it and returns it as it ended. A job already finished is
-// returned with ErrJobFinished; domain.ErrNotFound for an unknown job.
-func (w *Worker) Work(ctx context.Context, jobID string) (domain.Job, error) {
+// Work claims the job and processes it, and returns the job as it ended.
+// While another worker holds a live lease on the job it waits for the lease
+// to expire if wait is set, and returns domain.ErrLeaseHeld otherwise. A job
+// already finished is returned with ErrJobFinished; domain.ErrNotFound for
+// an unknown job.
+func (w *Worker) Work(ctx context.Context, jobID string, wait bool) (domain.Job, error) {
 	for {
 		job, err := w.cfg.Store.Claim(ctx, ports.ClaimRequest{JobID: jobID, Worker: w.cfg.Name, Lease: w.cfg.Lease})
 		switch {
 		case err == nil:
 			return w.process(ctx, job)
-		case errors.Is(err, domain.ErrLeaseHeld):
+		case errors.Is(err, domain.ErrLeaseHeld) && wait:
 			if err := w.waitForLease(ctx, jobID); err != nil {
 				return domain.Job{}, err
 			}

@@ -1,0 +1,58 @@
+package local_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/codecheck/codecheck/adapters/executor/local"
+	"github.com/codecheck/codecheck/ports"
+	"github.com/codecheck/codecheck/test/contract/executortest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestContract(t *testing.T) {
+	executortest.Exercise(t, func(t *testing.T, runner ports.JobRunner) ports.Executor {
+		p, err := local.New(local.Config{Runner: runner, Workers: 4, PollInterval: time.Hour})
+		require.NoError(t, err)
+		require.NoError(t, p.Start(context.Background()))
+		t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+		return p
+	})
+}
+
+// A job that nobody submitted to this pool (another process's, or one left
+// pending by a restart) is still picked up by the polling fallback.
+func TestPollingPicksUpUnsubmittedJobs(t *testing.T) {
+	r := executortest.NewRunner()
+	p, err := local.New(local.Config{Runner: r, Workers: 1, PollInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	job := r.Add(false)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Shutdown(context.Background())
+	require.Equal(t, job.ID, r.WaitDone(t))
+}
+
+// Shutdown lets a running job drain until its deadline, then cancels it.
+func TestShutdownCancelsAfterDrain(t *testing.T) {
+	r := executortest.NewRunner()
+	drained := make(chan struct{})
+	p, err := local.New(local.Config{Runner: r, Workers: 1, PollInterval: time.Hour, OnDrain: func() { close(drained) }})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	job := r.Add(true)
+	_, err = p.Submit(context.Background(), job)
+	require.NoError(t, err)
+	r.WaitStarted(t, job.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.NoError(t, p.Shutdown(ctx))
+	<-drained
+	require.Equal(t, job.ID, r.WaitDone(t))
+	_, err = p.Submit(context.Background(), job)
+	require.Error(t, err)
+}
