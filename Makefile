@@ -1,0 +1,45 @@
+# codecheck: make build | test | run | lint | bench | modal-binary
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+ADDRESS ?= 1600 Pennsylvania Ave NW, Washington, DC 20500
+
+.PHONY: build test test-short run serve lint bench modal-binary openapi clean
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/codecheck ./cmd/codecheck
+
+# Every test, with the race detector. Postgres suites use
+# CODECHECK_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
+# and skip loudly when it is unreachable, unless CI=true.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+# One check on the embedded default (SQLite, local executor, fake provider).
+run:
+	$(GO) run ./cmd/codecheck check --provider fake "$(ADDRESS)"
+
+serve:
+	CODECHECK_FAKE_LLM=1 $(GO) run ./cmd/codecheck serve
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./adapters/store/... ./app/...
+	bash bench/check.sh
+
+# The statically linked Linux binary the Modal image carries.
+modal-binary:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/codecheck-linux-amd64 ./cmd/codecheck
+
+openapi:
+	$(GO) run ./cmd/codecheck openapi --yaml > api/openapi.yaml
+
+clean:
+	rm -rf bin dist codecheck.db codecheck.db-wal codecheck.db-shm
