@@ -5,6 +5,7 @@ package perplexity
 // import each other, and the rules are short.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,7 @@ type classifier struct {
 // (already extracted from its envelope, may be empty).
 func (c classifier) status(status int, retryAfter time.Duration, detail string, err error) *ports.ProviderError {
 	pe := &ports.ProviderError{Provider: c.provider, StatusCode: status, Err: err}
-	detail = c.clean(detail)
+	detail = cmp.Or(c.clean(detail), http.StatusText(status))
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		pe.EnvVar = c.keyEnv

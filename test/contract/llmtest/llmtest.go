@@ -11,6 +11,7 @@
 package llmtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,10 @@ type Capabilities struct {
 // Provider describes the adapter under test.
 type Provider struct {
 	Name string // what Name() must return
+	// Model is the model the suite configures; default the Model constant.
+	// A provider can run the suite twice, e.g. with and without a
+	// search-capable model.
+	Model string
 	// New builds the adapter under test for one case.
 	New  func(t *testing.T, srv Server) ports.LLM
 	Caps Capabilities
@@ -127,6 +132,8 @@ type Provider struct {
 	KeyEnvVar   string // named by authentication errors
 	ModelEnvVar string // named by unknown-model errors
 }
+
+func (p Provider) model() string { return cmp.Or(p.Model, Model) }
 
 // Request returns the section request the suite sends.
 func Request() ports.SectionRequest {
@@ -177,9 +184,8 @@ func exerciseGeneric(t *testing.T, p Provider) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := llm.Research(ctx, Request())
-		pe := requireProviderError(t, p, err)
+		requireProviderError(t, p, err)
 		require.ErrorIs(t, err, context.Canceled)
-		require.False(t, pe.Retryable, "the caller gave up: retrying is not the provider's call")
 	})
 }
 
@@ -253,6 +259,27 @@ func exerciseWire(t *testing.T, p Provider) {
 		pe := f.researchErr(t)
 		require.True(t, pe.Retryable)
 		require.Contains(t, strings.ToLower(pe.Error()), "timed out")
+	})
+	t.Run("CallerCancelsMidRequest", func(t *testing.T) {
+		started, release := make(chan struct{}), make(chan struct{})
+		f := startFake(t, p, 0, func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		t.Cleanup(func() { close(release) })
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-started
+			cancel()
+		}()
+		_, err := f.llm.Research(ctx, Request())
+		pe := requireProviderError(t, p, err)
+		f.requireRequest(t)
+		require.ErrorIs(t, err, context.Canceled)
+		require.False(t, pe.Retryable, "the caller gave up: not a provider failure to retry")
 	})
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run("Auth"+http.StatusText(status), func(t *testing.T) {
@@ -351,7 +378,7 @@ func successWithSources(t *testing.T, p Provider) {
 
 func sampleAnswer(p Provider) Answer {
 	a := Answer{
-		Model:   Model,
+		Model:   p.model(),
 		Content: `{"summary":"R-1 single-family residential; ADUs allowed by right."}`,
 		Sources: []domain.Source{
 			{ID: 1, URL: "https://www.springfield.gov/planning/zoning", Title: "Springfield zoning map", Snippet: "District R-1 ..."},
@@ -418,7 +445,7 @@ func startFake(t *testing.T, p Provider, timeout time.Duration, handle http.Hand
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	f.llm = p.New(t, Server{URL: srv.URL, APIKey: Key, Model: Model, Timeout: timeout, HTTPClient: srv.Client()})
+	f.llm = p.New(t, Server{URL: srv.URL, APIKey: Key, Model: p.model(), Timeout: timeout, HTTPClient: srv.Client()})
 	return f
 }
 
@@ -427,6 +454,7 @@ func startFake(t *testing.T, p Provider, timeout time.Duration, handle http.Hand
 func (f *fake) researchErr(t *testing.T) *ports.ProviderError {
 	t.Helper()
 	_, err := f.llm.Research(context.Background(), Request())
+	t.Logf("error: %v", err)
 	pe := requireProviderError(t, f.p, err)
 	f.requireRequest(t)
 	return pe
@@ -443,7 +471,7 @@ func (f *fake) requireRequest(t *testing.T) {
 	require.Equal(t, http.MethodPost, got.Method)
 	require.Equal(t, want.Path, got.Path)
 	require.Equal(t, want.Auth, got.Auth)
-	require.Equal(t, Model, got.Model)
+	require.Equal(t, f.p.model(), got.Model)
 	require.True(t, got.HasSchema, "the request carries the JSON schema")
 	require.Equal(t, want.SearchTool, got.HasSearchTool, "web-search tool")
 	require.Contains(t, got.Prompt, SystemMarker)
