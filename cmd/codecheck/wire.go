@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/codecheck/codecheck/adapters/llm/fake"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// Wiring: each command builds an fx app from these modules, picked by
+// configuration. Constructors stay plain; fx only connects them.
+
+// startApp builds and starts an fx app with opts, filling targets, and
+// returns a function that stops it.
+func startApp(ctx context.Context, env *environment, opts []fx.Option, targets ...any) (func(), error) {
+	all := append([]fx.Option{
+		fx.Supply(env.cfg),
+		fx.Supply(env.log),
+		fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
+		fx.Populate(targets...),
+	}, opts...)
+	fxApp := fx.New(all...)
+	if err := fxApp.Err(); err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := fxApp.Start(startCtx); err != nil {
+		return nil, err
+	}
+	return func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := fxApp.Stop(stopCtx); err != nil {
+			env.log.Warn("shutdown", "err", err)
+		}
+	}, nil
+}
+
+// storeOptions tune the store for the command: a short-lived process wants
+// a small pool.
+type storeOptions struct{ maxConns int }
+
+// storeModule provides the JobStore and Changes chosen by DATABASE_URL.
+func storeModule(o storeOptions) fx.Option {
+	return fx.Module("store",
+		fx.Supply(o),
+		fx.Provide(openStore),
+		fx.Provide(func(s storeHandle) ports.JobStore { return s.store }),
+		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
+	)
+}
+
+// providersModule provides the configured LLM providers, each behind the
+// process-wide limiter.
+func providersModule() fx.Option {
+	return fx.Module("providers", fx.Provide(newProviders))
+}
+
+func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers, error) {
+	var llms []ports.LLM
+	if cfg.FakeLLM {
+		f, err := fake.New(fake.Config{Latency: cfg.FakeLatency, FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(f.Close))
+		llms = append(llms, f)
+	}
+	real, err := realProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
+	llms = append(llms, real...)
+	for i, l := range llms {
+		llms[i] = app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM)
+	}
+	p, err := app.NewProviders(cfg.DefaultProvider, llms...)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("providers configured", "providers", p.Names(), "default", p.Default())
+	return p, nil
+}
+
+// coreModule provides the service and the worker.
+func coreModule() fx.Option {
+	return fx.Module("core", fx.Provide(newService, newWorker))
+}
+
+type serviceIn struct {
+	fx.In
+	Store           ports.JobStore
+	Changes         ports.Changes
+	Providers       *app.Providers
+	Log             *slog.Logger
+	Executor        ports.Executor                                `optional:"true"`
+	ValidateWebhook func(ctx context.Context, rawURL string) error `optional:"true"`
+	Hooks           []app.Hooks                                   `group:"hooks"`
+}
+
+func newService(in serviceIn) (*app.Service, error) {
+	return app.NewService(app.ServiceConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
+		Executor: in.Executor, ValidateWebhook: in.ValidateWebhook, Logger: in.Log, Hooks: app.Join(in.Hooks...)})
+}
+
+// hooksIn collects optional observers of the work (metrics, webhooks,
+// progress display).
+type hooksIn struct {
+	fx.In
+	Hooks []app.Hooks `group:"hooks"`
+}
+
+func newWorker(cfg config, store ports.JobStore, changes ports.Changes, providers *app.Providers, log *slog.Logger, h hooksIn) (*app.Worker, error) {
+	host, _ := os.Hostname()
+	return app.NewWorker(app.WorkerConfig{Store: store, Changes: changes, Providers: providers,
+		Name: fmt.Sprintf("%s/%d", host, os.Getpid()), Lease: cfg.Lease, JobTimeout: cfg.JobTimeout,
+		SectionConcurrency: cfg.SectionConc, Hooks: app.Join(h.Hooks...), Logger: log})
+}
+
+// baseModules are what every job command needs: store, providers, service
+// and worker.
+func baseModules(o storeOptions) []fx.Option {
+	return []fx.Option{storeModule(o), providersModule(), coreModule()}
+}

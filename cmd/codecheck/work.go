@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/codecheck/codecheck/adapters/executor/local"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// runWork claims and runs one existing job, then exits: the Modal entry
+// point. Exit 0 when completed (or already finished), 1 when failed, 3 when
+// stopped before the end.
+func runWork(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("work")
+	jobID := fs.String("job-id", "", "id of the job to run")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	if *jobID == "" {
+		return usagef("work: --job-id is required")
+	}
+	var worker *app.Worker
+	stop, err := startApp(context.Background(), env, baseModules(storeOptions{maxConns: 4}), &worker)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	// SIGTERM: let running sections drain, then stop hard.
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+			env.log.Info("stopping: draining running sections", "drain", env.cfg.DrainTimeout)
+			worker.Stop()
+			t := time.NewTimer(env.cfg.DrainTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel()
+			case <-runCtx.Done():
+			}
+		case <-runCtx.Done():
+		}
+	}()
+
+	job, err := worker.Work(runCtx, *jobID, true)
+	switch {
+	case errors.Is(err, app.ErrJobFinished):
+		fmt.Fprintf(env.stdout, "job %s is already %s; not running it again\n", job.ID, job.Status)
+		return nil
+	case errors.Is(err, domain.ErrNotFound):
+		return fmt.Errorf("job %s not found", *jobID)
+	case errors.Is(err, app.ErrReleased), errors.Is(err, domain.ErrLeaseLost):
+		return exitError{exitStopped, fmt.Sprintf("job %s not finished by this worker: %v", *jobID, err)}
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(env.stdout, "job %s %s (%s)\n", job.ID, job.Status, job.Progress())
+	return jobOutcome(job)
+}
+
+// runWorker runs workers that pull jobs from the store until SIGTERM.
+func runWorker(ctx context.Context, env *environment, _ []string) error {
+	var (
+		worker  *app.Worker
+		changes ports.Changes
+	)
+	stop, err := startApp(ctx, env, baseModules(storeOptions{}), &worker, &changes)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pool, err := local.New(local.Config{Runner: worker, Changes: changes, Workers: env.cfg.Workers,
+		OnDrain: worker.Stop, Logger: env.log})
+	if err != nil {
+		return err
+	}
+	if err := pool.Start(ctx); err != nil {
+		return err
+	}
+	env.log.Info("worker started", "workers", env.cfg.Workers)
+	<-ctx.Done()
+	env.log.Info("stopping: draining running sections", "drain", env.cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), env.cfg.DrainTimeout)
+	defer cancel()
+	return pool.Shutdown(drainCtx)
+}

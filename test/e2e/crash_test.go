@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/adapters/llm/fake"
+	"github.com/codecheck/codecheck/adapters/store/sqlite"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+)
+
+// A `codecheck work` process killed with SIGKILL mid-job leaves its lease to
+// expire; `codecheck work --job-id` on the same job then completes it, and
+// no section completed before the kill is asked of the provider again.
+func TestWorkResumesAfterSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "codecheck.db")
+	callLog := filepath.Join(dir, "calls.log")
+	ctx := context.Background()
+
+	store, err := sqlite.Open(ctx, dbPath)
+	require.NoError(t, err)
+	defer store.Close()
+	provider, err := fake.New(fake.Config{})
+	require.NoError(t, err)
+	providers, err := app.NewProviders("fake", provider)
+	require.NoError(t, err)
+	svc, err := app.NewService(app.ServiceConfig{Store: store, Changes: store, Providers: providers})
+	require.NoError(t, err)
+	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: "350 Fifth Ave, New York, NY 10118", Provider: "fake"})
+	require.NoError(t, err)
+
+	env := baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=300ms",
+		"CODECHECK_FAKE_LLM_LOG="+callLog, "CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=2s")
+	cmd := exec.Command(binary, "work", "--job-id", job.ID)
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	waitFor(t, "three completed sections", time.Minute, func() bool {
+		j, err := store.Get(ctx, job.ID)
+		return err == nil && j.Done >= 3
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+
+	before, err := store.Sections(ctx, job.ID)
+	require.NoError(t, err)
+	completed := map[string]bool{}
+	for _, s := range before {
+		if s.Status == domain.SectionCompleted {
+			completed[s.Key] = true
+		}
+	}
+	require.GreaterOrEqual(t, len(completed), 3)
+	require.Less(t, len(completed), 13, "the kill came after the job was done")
+
+	r := run(t, env, "work", "--job-id", job.ID)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stderr, "waiting for its lease to expire")
+	require.Contains(t, r.stdout, "completed (13/13)")
+
+	final, err := store.Get(ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, final.Status)
+	require.Equal(t, 2, final.Attempt)
+	require.Equal(t, "13/13", final.Progress())
+
+	calls := readCalls(t, callLog)
+	for _, c := range calls {
+		if c.attempt == "2" {
+			require.False(t, completed[c.section], "section %s completed by attempt 1 was called again", c.section)
+		}
+	}
+	// Attempt 2 made exactly the calls for the sections attempt 1 had not completed.
+	var second []string
+	for _, c := range calls {
+		if c.attempt == "2" {
+			second = append(second, c.section)
+		}
+	}
+	require.Len(t, second, 13-len(completed))
+
+	// Running it again does nothing: the job is finished.
+	again := run(t, env, "work", "--job-id", job.ID)
+	require.Equal(t, 0, again.code, again.stderr)
+	require.Contains(t, again.stdout, "already completed; not running it again")
+	require.Len(t, readCalls(t, callLog), len(calls))
+}
+
+type call struct{ job, section, attempt string }
+
+func readCalls(t *testing.T, path string) []call {
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []call
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Fields(sc.Text())
+		require.Len(t, parts, 3, sc.Text())
+		out = append(out, call{parts[0], parts[1], parts[2]})
+	}
+	return out
+}
