@@ -34,8 +34,9 @@ BINARY = "/usr/local/bin/codecheck"
 # set below it so the worker can still record the timeout in the store.
 FUNCTION_TIMEOUT_S = 300
 JOB_TIMEOUT = "270s"
-# How long codecheck gets to release its job after SIGTERM before SIGKILL.
-STOP_GRACE_S = 20
+# How long codecheck gets after SIGTERM before SIGKILL: its drain
+# (CODECHECK_DRAIN_TIMEOUT, default 20s) plus releasing the job.
+STOP_GRACE_S = 30
 
 # The binary is built by `make modal-binary` (CGO_ENABLED=0 GOOS=linux
 # GOARCH=amd64). Resolved from this file, so `modal deploy` works from any
@@ -122,6 +123,12 @@ def process_research_job(job_id: str, address: str, llm_provider: str) -> dict:
     address and llm_provider are what the server stored with the job; the
     worker reads the job itself from the store, so they are only logged.
     """
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        # Without it codecheck would fall back to an empty SQLite file in the
+        # container and report the job as not found.
+        raise RuntimeError(
+            f"DATABASE_URL must be set to the server's postgres:// URL in the {SECRET_NAME} secret"
+        )
     _log(f"job {job_id}: starting (provider {llm_provider or 'default'}, address of {len(address)} characters)")
     exit_code = _run_job(job_id)
     if exit_code == 2:

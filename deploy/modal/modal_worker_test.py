@@ -101,10 +101,12 @@ class ModalWorkerTest(unittest.TestCase):
         self.worker.BINARY = str(binary)
         os.environ.pop("WORK_EXIT", None)
         os.environ.pop("WORK_BLOCK", None)
+        os.environ["DATABASE_URL"] = "postgres://u@db.example/codecheck"
         os.environ.pop("CODECHECK_JOB_TIMEOUT", None)
 
     def tearDown(self):
         self.dir.cleanup()
+        os.environ.pop("DATABASE_URL", None)
 
     def run_job(self):
         out = io.StringIO()
@@ -141,6 +143,17 @@ class ModalWorkerTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as ctx, redirect_stdout(io.StringIO()):
             self.worker.process_research_job("job-1", "1 Main St", "perplexity")
         self.assertIn("code-check-secrets", str(ctx.exception))
+
+    def test_missing_postgres_url_fails_the_call(self):
+        for url in (None, "sqlite:codecheck.db"):
+            if url is None:
+                os.environ.pop("DATABASE_URL")
+            else:
+                os.environ["DATABASE_URL"] = url
+            with self.assertRaises(RuntimeError) as ctx, redirect_stdout(io.StringIO()):
+                self.worker.process_research_job("job-1", "1 Main St", "perplexity")
+            self.assertIn("DATABASE_URL", str(ctx.exception))
+            self.assertNotIn("sqlite:codecheck.db", str(ctx.exception))
 
     def test_job_timeout_from_the_secret_wins(self):
         os.environ["CODECHECK_JOB_TIMEOUT"] = "100s"
