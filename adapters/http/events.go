@@ -1,0 +1,239 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/codecheck/codecheck/domain"
+)
+
+// StreamEventsInput is GET /jobs/{id}/events.
+type StreamEventsInput struct {
+	JobIDInput
+	LastEventID string `header:"Last-Event-ID" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after this event id (sent by EventSource on reconnect)." example:"42"`
+	AfterID     string `query:"last_event_id" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after this event id, for clients that cannot set headers." example:"42"`
+}
+
+// writeTimeout bounds one write to an event stream, whatever the server's
+// WriteTimeout (which would otherwise cut every long stream).
+const writeTimeout = 30 * time.Second
+
+func (s *Server) registerEvents() {
+	op := huma.Operation{
+		OperationID: "stream-job-events", Method: http.MethodGet, Path: "/jobs/{id}/events", Tags: []string{"jobs"},
+		Summary: "Follow a job's events",
+		Description: "A Server-Sent Events stream. `job` events carry the job's status and progress, `section` " +
+			"events a finished section; each has `id:` = the event's sequence number. Reconnect with " +
+			"`Last-Event-ID` (or `?last_event_id=`) to resume. The stream first replays the events after that " +
+			"id, then follows live, and ends after the job's terminal status event. Idle streams get a " +
+			"comment line every 15 seconds.",
+		Security: bearerAuth, Errors: append([]int{http.StatusUnprocessableEntity}, jobErrors...),
+		Responses: map[string]*huma.Response{"200": {
+			Description: "The event stream.",
+			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: s.eventStreamSchema()}},
+		}},
+	}
+	huma.Register(s.api, op, s.streamEvents)
+}
+
+// eventStreamSchema documents the stream the way huma's sse package does:
+// an array of the possible messages.
+func (s *Server) eventStreamSchema() *huma.Schema {
+	reg := s.api.OpenAPI().Components.Schemas
+	message := func(event string, data reflect.Type) *huma.Schema {
+		return &huma.Schema{
+			Title: "Event " + event, Type: huma.TypeObject, Required: []string{"id", "event", "data"},
+			Properties: map[string]*huma.Schema{
+				"id":    {Type: huma.TypeInteger, Description: "Event sequence number; send it back as Last-Event-ID."},
+				"event": {Type: huma.TypeString, Enum: []any{event}, Description: "The event name."},
+				"data":  reg.Schema(data, true, data.Name()),
+			},
+		}
+	}
+	return &huma.Schema{
+		Title: "Server Sent Events", Type: huma.TypeArray,
+		Description: "Each item is one possible SSE message, sent as UTF-8 text per the SSE specification.",
+		Items: &huma.Schema{OneOf: []*huma.Schema{
+			message("job", reflect.TypeFor[JobEvent]()),
+			message("section", reflect.TypeFor[SectionEvent]()),
+		}},
+	}
+}
+
+func (in *StreamEventsInput) after() (int64, error) {
+	raw := in.LastEventID
+	if raw == "" {
+		raw = in.AfterID
+	}
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		return 0, huma.Error422UnprocessableEntity("validation failed",
+			&huma.ErrorDetail{Message: "must be a non-negative event id", Location: "header.Last-Event-ID", Value: raw})
+	}
+	return n, nil
+}
+
+// streamEvents checks the job before the stream starts, so an unknown job is
+// an ordinary 404 problem. Watch is registered before the first read: a
+// change between the read and the wait still wakes the stream.
+func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput) (*huma.StreamResponse, error) {
+	after, err := in.after()
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	changes, err := s.svc.Watch(watchCtx, in.ID)
+	if err != nil {
+		stopWatch()
+		return nil, s.problem(ctx, err)
+	}
+	first, err := s.svc.Events(ctx, in.ID, after)
+	if err != nil {
+		stopWatch()
+		return nil, s.problem(ctx, err)
+	}
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		defer stopWatch()
+		st := &stream{s: s, ctx: ctx, jobID: in.ID, last: after, changes: changes}
+		st.start(hctx)
+		st.run(first)
+	}}, nil
+}
+
+// stream is one client's event stream.
+type stream struct {
+	s       *Server
+	ctx     context.Context
+	jobID   string
+	last    int64
+	changes <-chan struct{}
+	w       io.Writer
+	rc      *http.ResponseController
+}
+
+func (st *stream) start(hctx huma.Context) {
+	hctx.SetHeader("Content-Type", "text/event-stream")
+	hctx.SetHeader("Cache-Control", "no-cache")
+	hctx.SetHeader("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	hctx.SetStatus(http.StatusOK)
+	st.w = hctx.BodyWriter()
+	if rw, ok := st.w.(http.ResponseWriter); ok {
+		st.rc = http.NewResponseController(rw)
+	}
+	st.flush()
+}
+
+// run writes events until the job's terminal event, the client leaving, or
+// server shutdown. It never polls: it waits for a change notification.
+func (st *stream) run(events []domain.Event) {
+	events, ok := st.catchUp(events)
+	if !ok {
+		return
+	}
+	keepAlive := time.NewTicker(st.s.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		for _, e := range events {
+			if err := st.write(e); err != nil {
+				return
+			}
+			if e.Type == domain.EventJob && domain.JobStatus(e.Status).Terminal() {
+				return
+			}
+		}
+		select {
+		case <-st.ctx.Done():
+			return
+		case <-st.s.closing:
+			return
+		case _, ok := <-st.changes:
+			if !ok {
+				return
+			}
+		case <-keepAlive.C:
+			if err := st.comment("keep-alive"); err != nil {
+				return
+			}
+			continue
+		}
+		var err error
+		if events, err = st.s.svc.Events(st.ctx, st.jobID, st.last); err != nil {
+			if st.ctx.Err() == nil {
+				st.s.log.Warn("event stream: reading events failed", "job_id", st.jobID, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// catchUp handles a client resuming with nothing new to read: if the job
+// has ended there is nothing to wait for (ok=false), unless it ended just
+// now, in which case the events read again include its terminal event.
+func (st *stream) catchUp(events []domain.Event) ([]domain.Event, bool) {
+	if len(events) > 0 {
+		return events, true
+	}
+	r, err := st.s.svc.Get(st.ctx, st.jobID)
+	if err != nil {
+		return nil, false
+	}
+	if !r.Job.Status.Terminal() {
+		return nil, true
+	}
+	// The terminal event is stored with the status change, so a job seen
+	// ended has its event visible now.
+	events, err = st.s.svc.Events(st.ctx, st.jobID, st.last)
+	return events, err == nil && len(events) > 0
+}
+
+func (st *stream) write(e domain.Event) error {
+	data, err := json.Marshal(eventData(e))
+	if err != nil {
+		return err
+	}
+	st.deadline()
+	if _, err := fmt.Fprintf(st.w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, data); err != nil {
+		return err
+	}
+	st.last = e.Seq
+	return st.flush()
+}
+
+func (st *stream) comment(text string) error {
+	st.deadline()
+	if _, err := fmt.Fprintf(st.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return st.flush()
+}
+
+func (st *stream) deadline() {
+	if st.rc != nil {
+		_ = st.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	}
+}
+
+func (st *stream) flush() error {
+	if st.rc == nil {
+		if f, ok := st.w.(http.Flusher); ok {
+			f.Flush()
+		}
+		return nil
+	}
+	if err := st.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/codecheck/codecheck/app"
+)
+
+// APIVersion is the version of the HTTP API in the spec (info.version). It
+// changes with the contract, not with every build.
+const APIVersion = "1.0.0"
+
+// DefaultMaxBodyBytes bounds request bodies: bodies of this size or larger
+// get 413.
+const DefaultMaxBodyBytes = 64 << 10
+
+// DefaultKeepAlive is how often an idle event stream sends a comment so that
+// proxies keep it open.
+const DefaultKeepAlive = 15 * time.Second
+
+// Config holds the server's dependencies and settings.
+type Config struct {
+	Service *app.Service
+	// APIKeys, when not empty, are the bearer keys every /jobs operation
+	// requires (CODECHECK_API_KEYS).
+	APIKeys []string
+	Logger  *slog.Logger
+	// Metrics, when set, is served on /metrics and counts submissions and
+	// requests; its Hooks should also be given to the worker.
+	Metrics *Metrics
+	// Version is the build version shown by /healthz.
+	Version string
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// KeepAlive is the idle interval of event streams (default
+	// DefaultKeepAlive).
+	KeepAlive time.Duration
+}
+
+// Server is the REST API.
+type Server struct {
+	cfg  Config
+	svc  *app.Service
+	log  *slog.Logger
+	keys [][32]byte
+	mux  *http.ServeMux
+	api  huma.API
+
+	closing   chan struct{} // closed by Close: event streams end
+	closeOnce sync.Once
+}
+
+// New builds the API around cfg.Service.
+func New(cfg Config) (*Server, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("httpapi.New: Service is required")
+	}
+	return newServer(cfg), nil
+}
+
+func newServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger, keys: hashKeys(cfg.APIKeys),
+		mux: http.NewServeMux(), closing: make(chan struct{})}
+	s.api = humago.New(s.mux, apiConfig())
+	registerEnums(s.api.OpenAPI().Components.Schemas)
+	s.api.UseMiddleware(s.observe, s.authenticate)
+	s.registerJobs()
+	s.registerEvents()
+	s.registerHealth()
+	if cfg.Metrics != nil {
+		cfg.Metrics.watchQueue(cfg.Service)
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
+	return s
+}
+
+func apiConfig() huma.Config {
+	c := huma.DefaultConfig("codecheck", APIVersion)
+	// No $schema links in responses: clients get exactly the documented
+	// fields.
+	c.CreateHooks = nil
+	c.Info.Description = "Researches the building-code, zoning and permitting facts that apply to one " +
+		"property address and returns them as a 13-section report with sources. Submit a job, then poll " +
+		"it or follow its live event stream.\n\nErrors are RFC 9457 problem documents " +
+		"(application/problem+json). When the server has API keys (CODECHECK_API_KEYS), every /jobs " +
+		"operation needs `Authorization: Bearer <key>`."
+	c.Info.License = nil
+	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		securityScheme: {Type: "http", Scheme: "bearer",
+			Description: "An API key from CODECHECK_API_KEYS. Required only when the server is configured with keys."},
+	}
+	c.Tags = []*huma.Tag{
+		{Name: "jobs", Description: "Submit research jobs and follow them."},
+		{Name: "ops", Description: "Health, readiness and metrics."},
+	}
+	return c
+}
+
+// Handler returns the HTTP handler serving the API, /metrics, the spec and
+// the docs page.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// API returns the Huma API, e.g. to add operations.
+func (s *Server) API() huma.API { return s.api }
+
+// Close ends every open event stream (clients resume with Last-Event-ID).
+// Register it with http.Server.RegisterOnShutdown: Shutdown does not wait
+// for streams that never go idle.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// Spec returns the OpenAPI 3.1 document as JSON or YAML. It needs no store:
+// the operations are registered but never called.
+func Spec(yaml bool) ([]byte, error) {
+	api := newServer(Config{Logger: slog.New(slog.DiscardHandler)}).api
+	if yaml {
+		return api.OpenAPI().YAML()
+	}
+	return json.MarshalIndent(api.OpenAPI(), "", "  ")
+}
+
+// observe logs each request and records it in the metrics.
+func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
+	start := time.Now()
+	next(ctx)
+	op := ctx.Operation()
+	took := time.Since(start)
+	status := ctx.Status()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.observeRequest(op.Method, op.Path, status, took)
+	}
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx.Context(), level, "http request", "method", op.Method, "route", op.Path,
+		"status", status, "took", took)
+}
