@@ -7,8 +7,10 @@ package openai
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -77,9 +79,21 @@ func (c classifier) transport(parent context.Context, timeout time.Duration, err
 
 // malformed classifies a 2xx body that could not be decoded. A garbled body
 // is most often a proxy or connection fault, so it is retryable.
+// Only the decoder's reason is shown, never the body.
 func (c classifier) malformed(err error) *ports.ProviderError {
+	reason := "undecodable JSON"
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		reason = syntaxErr.Error()
+	case errors.As(err, &typeErr):
+		reason = typeErr.Error()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		reason = "unexpected end of body"
+	}
 	return &ports.ProviderError{Provider: c.provider, Retryable: true, Err: err,
-		Message: "malformed response body: " + c.clean(err.Error())}
+		Message: "malformed response body: " + c.clean(reason)}
 }
 
 // clean makes a provider-supplied string safe to show: no key, no HTML page,
@@ -90,7 +104,7 @@ func (c classifier) clean(s string) string {
 	}
 	s = strings.Join(strings.Fields(s), " ")
 	if l := strings.ToLower(s); strings.Contains(l, "<html") || strings.Contains(l, "<!doctype") {
-		return "(HTML error page)"
+		return "" // an error page from a proxy says nothing the status does not
 	}
 	if len(s) > maxDetail {
 		s = s[:maxDetail] + "..."
