@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,43 @@ func exerciseWire(t *testing.T, p Provider) {
 		require.True(t, pe.Retryable)
 		require.Equal(t, 7*time.Second, pe.RetryAfter)
 		require.Equal(t, http.StatusTooManyRequests, pe.StatusCode)
+	})
+	t.Run("ConcurrentCallsAreIndependent", func(t *testing.T) {
+		// Each response carries its own Retry-After; every caller must get
+		// the one of its own response, never a neighbour's.
+		const n = 8
+		var mu sync.Mutex
+		served := 0
+		f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			served++
+			w.Header().Set("Retry-After", strconv.Itoa(served))
+			mu.Unlock()
+			writeJSON(w, http.StatusTooManyRequests, p.Wire.RenderError(http.StatusTooManyRequests, "slow down"))
+		})
+		delays := make(chan time.Duration, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := f.llm.Research(context.Background(), Request())
+				var pe *ports.ProviderError
+				if errors.As(err, &pe) {
+					delays <- pe.RetryAfter
+				}
+			}()
+		}
+		wg.Wait()
+		close(delays)
+		seen := map[time.Duration]bool{}
+		for d := range delays {
+			seen[d] = true
+		}
+		require.Len(t, seen, n, "each call saw its own response")
+		for i := 1; i <= n; i++ {
+			require.True(t, seen[time.Duration(i)*time.Second], "Retry-After %d reached a caller", i)
+		}
 	})
 	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable} {
 		t.Run("ServerError"+http.StatusText(status), func(t *testing.T) {
