@@ -153,6 +153,7 @@ func (st *stream) run(events []domain.Event) {
 				return
 			}
 		}
+		events = nil
 		select {
 		case <-st.ctx.Done():
 			return

@@ -76,8 +76,8 @@ var jobErrors = []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusI
 func (s *Server) registerJobs() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "submit-job", Method: http.MethodPost, Path: "/jobs", Tags: []string{"jobs"},
-		Summary:     "Submit a job",
-		Description: "Creates a pending research job for one address and returns at once; the research runs in the background.",
+		Summary:       "Submit a job",
+		Description:   "Creates a pending research job for one address and returns at once; the research runs in the background.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBodyBytes, Security: bearerAuth,
 		Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge,
 			http.StatusUnprocessableEntity, http.StatusInternalServerError},
@@ -105,8 +105,8 @@ func (s *Server) registerJobs() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-job", Method: http.MethodPost, Path: "/jobs/{id}/retry", Tags: []string{"jobs"},
-		Summary:     "Retry a failed job",
-		Description: "Puts a failed job back to pending; only its sections that are not completed run again. 409 unless the job failed.",
+		Summary:       "Retry a failed job",
+		Description:   "Puts a failed job back to pending; only its sections that are not completed run again. 409 unless the job failed.",
 		DefaultStatus: http.StatusAccepted, Security: bearerAuth, Errors: append([]int{http.StatusConflict}, jobErrors...),
 	}, s.retryJob)
 }

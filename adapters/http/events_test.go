@@ -1,0 +1,232 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	httpapi "github.com/codecheck/codecheck/adapters/http"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+)
+
+type sseEvent struct {
+	ID    int64
+	Event string
+	Data  struct {
+		JobID    string `json:"job_id"`
+		Status   string `json:"status"`
+		Progress string `json:"progress"`
+		Key      string `json:"key"`
+		Attempt  int    `json:"attempt"`
+	}
+}
+
+// openStream starts GET /jobs/{id}/events and delivers its events on the
+// returned channel, which is closed when the stream ends. comments receives
+// comment lines.
+func (e *env) openStream(path string, headers ...string) (events <-chan sseEvent, comments <-chan string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	req := e.request(http.MethodGet, path, nil, headers...)
+	res, err := e.http.Client().Do(req.WithContext(ctx))
+	require.NoError(e.t, err)
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		cancel()
+		require.Failf(e.t, "stream refused", "%d: %s", res.StatusCode, b)
+	}
+	require.Equal(e.t, "text/event-stream", res.Header.Get("Content-Type"))
+	out := make(chan sseEvent, 100)
+	notes := make(chan string, 100)
+	e.t.Cleanup(cancel)
+	go func() {
+		defer cancel()
+		defer res.Body.Close()
+		defer close(out)
+		parseSSE(e.t, res.Body, out, notes)
+	}()
+	return out, notes
+}
+
+func parseSSE(t *testing.T, r io.Reader, out chan<- sseEvent, notes chan<- string) {
+	sc := bufio.NewScanner(r)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		field, value, _ := strings.Cut(line, ": ")
+		switch field {
+		case "":
+			if line == "" && ev.Event != "" {
+				out <- ev
+				ev = sseEvent{}
+			} else if strings.HasPrefix(line, ":") {
+				select {
+				case notes <- strings.TrimSpace(strings.TrimPrefix(line, ":")):
+				default:
+				}
+			}
+		case "id":
+			ev.ID, _ = strconv.ParseInt(value, 10, 64)
+		case "event":
+			ev.Event = value
+		case "data":
+			if err := json.Unmarshal([]byte(value), &ev.Data); err != nil {
+				t.Errorf("bad data line %q: %v", line, err)
+			}
+		}
+	}
+}
+
+func next(t *testing.T, events <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		require.True(t, ok, "stream ended early")
+		return ev
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "no event within 5s")
+	}
+	return sseEvent{}
+}
+
+func collect(t *testing.T, events <-chan sseEvent) []sseEvent {
+	t.Helper()
+	var all []sseEvent
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return all
+			}
+			all = append(all, ev)
+		case <-time.After(5 * time.Second):
+			require.FailNow(t, "stream did not end within 5s", "got %d events", len(all))
+		}
+	}
+}
+
+// runJob takes a two-section job through to completion.
+func (e *env) runJob(id string) {
+	l := e.claim(id)
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	e.saveSection(l, "zoning_use", domain.SectionCompleted)
+	e.finish(l, domain.JobCompleted, "")
+}
+
+func requireOrdered(t *testing.T, all []sseEvent) {
+	t.Helper()
+	for i := 1; i < len(all); i++ {
+		require.Greater(t, all[i].ID, all[i-1].ID, "ids increase")
+	}
+}
+
+func TestEventsLiveUntilTerminalStatus(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+
+	first := next(t, events)
+	require.Equal(t, "job", first.Event)
+	require.Equal(t, "pending", first.Data.Status)
+	require.Equal(t, v.ID, first.Data.JobID)
+
+	l := e.claim(v.ID)
+	ev := next(t, events)
+	require.Equal(t, "job", ev.Event)
+	require.Equal(t, "processing", ev.Data.Status)
+	require.Equal(t, 1, ev.Data.Attempt)
+
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	var section sseEvent
+	for section.Event != "section" {
+		section = next(t, events)
+	}
+	require.Equal(t, "jurisdiction", section.Data.Key)
+	require.Equal(t, "completed", section.Data.Status)
+	require.Equal(t, "1/2", section.Data.Progress)
+
+	e.saveSection(l, "zoning_use", domain.SectionCompleted)
+	e.finish(l, domain.JobCompleted, "")
+	rest := collect(t, events) // ends by itself after the terminal event
+	require.NotEmpty(t, rest)
+	last := rest[len(rest)-1]
+	require.Equal(t, "job", last.Event)
+	require.Equal(t, "completed", last.Data.Status)
+	require.Equal(t, "2/2", last.Data.Progress)
+	requireOrdered(t, append([]sseEvent{first, ev, section}, rest...))
+}
+
+func TestEventsReplayAndResume(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	e.runJob(v.ID)
+
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+	all := collect(t, events)
+	requireOrdered(t, all)
+	require.GreaterOrEqual(t, len(all), 5, "created, claimed, 2 sections, finished")
+	require.Equal(t, "pending", all[0].Data.Status)
+	require.Equal(t, "completed", all[len(all)-1].Data.Status)
+	var sections []string
+	for _, ev := range all {
+		if ev.Event == "section" {
+			sections = append(sections, ev.Data.Key)
+		}
+	}
+	require.Equal(t, []string{"jurisdiction", "zoning_use"}, sections)
+
+	from := strconv.FormatInt(all[1].ID, 10)
+	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+from)
+	require.Equal(t, all[2:], collect(t, events))
+
+	events, _ = e.openStream("/jobs/" + v.ID + "/events?last_event_id=" + from)
+	require.Equal(t, all[2:], collect(t, events))
+
+	last := strconv.FormatInt(all[len(all)-1].ID, 10)
+	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+last)
+	require.Empty(t, collect(t, events), "nothing after the terminal event: the stream ends at once")
+
+	p := e.do(http.MethodGet, "/jobs/"+v.ID+"/events", nil, "Last-Event-ID: abc").problem(t, http.StatusUnprocessableEntity)
+	require.Equal(t, "header.Last-Event-ID", p.Errors[0].Location)
+}
+
+func TestEventsResumeAcrossRetry(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"jurisdiction"}})
+	l := e.claim(v.ID)
+	e.saveSection(l, "jurisdiction", domain.SectionFailed)
+	e.finish(l, domain.JobFailed, "sections failed: jurisdiction")
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+	all := collect(t, events)
+	require.Equal(t, "failed", all[len(all)-1].Data.Status)
+
+	e.do(http.MethodPost, "/jobs/"+v.ID+"/retry", nil)
+	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+strconv.FormatInt(all[len(all)-1].ID, 10))
+	ev := next(t, events)
+	require.Equal(t, "pending", ev.Data.Status, "a retried job streams on")
+}
+
+func TestEventsKeepAliveAndShutdown(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config, _ *app.ServiceConfig) { c.KeepAlive = 10 * time.Millisecond })
+	v := e.submit(map[string]any{"address": address})
+	events, comments := e.openStream("/jobs/" + v.ID + "/events")
+	next(t, events)
+	select {
+	case c := <-comments:
+		require.Equal(t, "keep-alive", c)
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "no keep-alive comment")
+	}
+	e.srv.Close()
+	require.Empty(t, collect(t, events), "Close ends open streams")
+}
