@@ -1,8 +1,36 @@
 package main
 
-import "github.com/codecheck/codecheck/ports"
+import (
+	"github.com/codecheck/codecheck/adapters/llm/gemini"
+	"github.com/codecheck/codecheck/adapters/llm/openai"
+	"github.com/codecheck/codecheck/adapters/llm/perplexity"
+	"github.com/codecheck/codecheck/ports"
+)
 
-// realProviders builds the configured real providers (those with an API key).
+// realProviders builds the providers whose API key is set, in default
+// preference order.
 func realProviders(cfg config) ([]ports.LLM, error) {
-	return nil, nil
+	var out []ports.LLM
+	if c := cfg.Perplexity; c.APIKey != "" {
+		p, err := perplexity.New(perplexity.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, p)
+	}
+	if c := cfg.OpenAI; c.APIKey != "" {
+		p, err := openai.New(openai.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, p)
+	}
+	if c := cfg.Gemini; c.APIKey != "" {
+		p, err := gemini.New(gemini.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -72,6 +72,9 @@ func (p *Provider) Model() string { return "simulated" }
 
 // Research answers after the configured latency with a simulated result.
 func (p *Provider) Research(ctx context.Context, req ports.SectionRequest) (ports.SectionResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return ports.SectionResponse{}, &ports.ProviderError{Provider: Name, Message: "call canceled", Err: err}
+	}
 	if err := p.record(req); err != nil {
 		return ports.SectionResponse{}, err
 	}
@@ -80,7 +83,7 @@ func (p *Provider) Research(ctx context.Context, req ports.SectionRequest) (port
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return ports.SectionResponse{}, &ports.ProviderError{Provider: Name, Retryable: true, Message: "call canceled", Err: ctx.Err()}
+			return ports.SectionResponse{}, &ports.ProviderError{Provider: Name, Message: "call canceled", Err: ctx.Err()}
 		case <-t.C:
 		}
 	}
