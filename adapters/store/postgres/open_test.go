@@ -1,0 +1,45 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/adapters/store/postgres"
+	"github.com/codecheck/codecheck/test/contract/storetest"
+	"github.com/codecheck/codecheck/test/pgtest"
+)
+
+func TestReopenMigratesOnce(t *testing.T) {
+	url := pgtest.URL(t)
+	a := open(t, url)
+	j := create(t, a)
+	b := open(t, url)
+	got, err := b.Get(t.Context(), j.ID)
+	require.NoError(t, err)
+	require.Equal(t, j, got)
+
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var versions int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&versions))
+	require.Equal(t, 1, versions)
+}
+
+// A one-connection pool (a short-lived `codecheck work`) never needs a
+// second connection while it holds a transaction.
+func TestContractOneConnection(t *testing.T) {
+	storetest.Exercise(t, func(t *testing.T) storetest.Harness {
+		clock := storetest.NewFakeClock(storetest.Start)
+		s := open(t, pgtest.URL(t), postgres.WithClock(clock.Now), postgres.WithMaxConns(1))
+		return storetest.Harness{Store: s, Changes: s, Clock: clock}
+	})
+}
+
+func TestOpenRejectsBadURL(t *testing.T) {
+	_, err := postgres.Open(t.Context(), "postgres://u:secret@127.0.0.1:5432/db?pool_max_conns=zero")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "secret")
+}
