@@ -46,3 +46,17 @@ func TestContractSimpleProtocol(t *testing.T) {
 func TestContractExecMode(t *testing.T) {
 	storetest.Exercise(t, harness("exec"))
 }
+
+func BenchmarkClaimSaveSection(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := map[bool]string{false: "serial", true: "parallel"}[parallel]
+		b.Run(name, func(b *testing.B) {
+			s, err := postgres.Open(b.Context(), pgtest.URL(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			storetest.BenchClaimSave(b, s, parallel)
+		})
+	}
+}

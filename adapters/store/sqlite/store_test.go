@@ -24,3 +24,17 @@ func newStore(t *testing.T) storetest.Harness {
 func TestContract(t *testing.T) {
 	storetest.Exercise(t, newStore)
 }
+
+func BenchmarkClaimSaveSection(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := map[bool]string{false: "serial", true: "parallel"}[parallel]
+		b.Run(name, func(b *testing.B) {
+			s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			storetest.BenchClaimSave(b, s, parallel)
+		})
+	}
+}
