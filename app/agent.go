@@ -131,8 +131,11 @@ func parseAnswer(content string) (answer, error) {
 	var a answer
 	text := strings.TrimSpace(content)
 	start, end := strings.Index(text, "{"), strings.LastIndex(text, "}")
-	if start < 0 || end < start {
+	switch {
+	case start < 0:
 		return a, fmt.Errorf("%w: no JSON object in the answer", errInvalidAnswer)
+	case end < start:
+		return a, fmt.Errorf("%w: the JSON object is incomplete (cut off)", errInvalidAnswer)
 	}
 	if err := json.Unmarshal([]byte(text[start:end+1]), &a); err != nil {
 		return a, fmt.Errorf("%w: %v", errInvalidAnswer, err)
@@ -201,7 +204,9 @@ func numberSources(in []domain.Source) ([]domain.Source, map[int]int) {
 			continue
 		}
 		s.ID = len(out) + 1
-		s.Official = domain.IsOfficialURL(s.URL)
+		// Keep the adapter's judgement (it may know more, e.g. Gemini's
+		// redirect links carry the real site in the title).
+		s.Official = s.Official || domain.IsOfficialURL(s.URL)
 		out = append(out, s)
 		byURL[key] = s.ID
 		remap[oldID] = s.ID

@@ -88,13 +88,17 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "codecheck: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "codecheck: unknown command %q (codecheck help lists the commands)\n", args[0])
 		return exitUsage
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil && args[0] != "version" && args[0] != "openapi" {
 		fmt.Fprintf(stderr, "codecheck: %v\n", err)
 		return exitUsage
+	}
+	if args[0] == "check" && getenv("CODECHECK_LOG_LEVEL") == "" {
+		// The progress display speaks for check; logs only for trouble.
+		cfg.LogLevel = "warn"
 	}
 	env := &environment{stdout: stdout, stderr: stderr, getenv: getenv, cfg: cfg, log: newLogger(stderr, cfg)}
 	slog.SetDefault(env.log)
