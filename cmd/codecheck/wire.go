@@ -102,9 +102,9 @@ type serviceIn struct {
 	Changes         ports.Changes
 	Providers       *app.Providers
 	Log             *slog.Logger
-	Executor        ports.Executor                                `optional:"true"`
+	Executor        ports.Executor                                 `optional:"true"`
 	ValidateWebhook func(ctx context.Context, rawURL string) error `optional:"true"`
-	Hooks           []app.Hooks                                   `group:"hooks"`
+	Hooks           []app.Hooks                                    `group:"hooks"`
 }
 
 func newService(in serviceIn) (*app.Service, error) {
