@@ -41,6 +41,9 @@ func NewProviders(def string, llms ...ports.LLM) (*Providers, error) {
 				break
 			}
 		}
+		if def == "" && len(llms) > 0 {
+			def = llms[0].Name()
+		}
 	}
 	if def != "" {
 		if _, err := p.Resolve(def); err != nil {
