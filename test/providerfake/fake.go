@@ -1,0 +1,321 @@
+// Package providerfake serves local stand-ins for the LLM providers' HTTP
+// APIs (Perplexity's Agent API, OpenAI chat completions, Gemini
+// generateContent) for end-to-end tests of the built binary.
+//
+// Each Server speaks one provider's documented wire format, records every
+// request as a Call (what the binary sent, parsed the provider's way), and
+// answers as the test's Script says: a valid section answer, a malformed
+// one, or an error in the provider's own envelope. It never decides whether
+// the binary behaved; tests assert on the recorded calls. Requests that break
+// the provider's documented API are answered the way the provider would (a
+// 400) and listed in Call.Problems.
+package providerfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+)
+
+// Provider names a wire format.
+type Provider string
+
+// The providers a Server can speak.
+const (
+	Perplexity Provider = "perplexity"
+	OpenAI     Provider = "openai"
+	Gemini     Provider = "gemini"
+)
+
+// Usage every successful answer reports: tokens for all providers, a cost
+// only where the provider reports one (Perplexity). The cost is a binary
+// fraction so sums are exact.
+const (
+	InputTokens  = 1200
+	OutputTokens = 345
+	CostUSD      = 0.015625
+)
+
+// Call is one request as the fake understood it.
+type Call struct {
+	N       int    // 1-based arrival order on this server
+	Section string // section key read from the prompt ("Section N of 13: ..."), "" if none
+	Try     int    // 1-based number of this call among the calls for Section
+	Repair  bool   // the prompt asks again after an unusable answer
+
+	Method, Path string
+	Key          string // the API key as sent (Bearer token or x-goog-api-key)
+	Model        string
+	System, User string // the system instructions and the user prompt
+	Address      string // the text between <address> tags in User, "" if none
+	// Jurisdiction is the text between <jurisdiction> tags in User;
+	// HasJurisdiction tells an empty block from none.
+	Jurisdiction    string
+	HasJurisdiction bool
+	SearchTool      bool // the provider's web search tool was requested
+	SchemaOK        bool // the section answer schema was sent the provider's way
+	// Problems lists the ways the request broke the provider's documented
+	// API; such requests are answered 400.
+	Problems []string
+
+	Received time.Time // when the request arrived
+	Answered time.Time // just before the response was written
+	Status   int       // HTTP status of the response
+	Success  bool      // a section answer was returned (HTTP 200)
+}
+
+// Reply is what the server answers to one call.
+type Reply struct {
+	// Status is the HTTP status; 0 or 200 answers with Content.
+	Status int
+	// RetryAfter, for an error status, is sent the provider's way
+	// (Retry-After header; Gemini: a google.rpc.RetryInfo detail).
+	RetryAfter time.Duration
+	// Message is the error message for an error status.
+	Message string
+	// Content is the answer text; empty means the valid answer for the
+	// call's section (ValidAnswer).
+	Content string
+}
+
+// Script decides the reply to a call. It runs on the server's goroutines.
+type Script func(c Call) Reply
+
+// Options configure a Server.
+type Options struct {
+	// Key is the API key the server accepts; a request with another key
+	// gets the provider's authentication error.
+	Key string
+	// Script answers calls with an accepted key; nil answers every call
+	// with the valid answer for its section.
+	Script Script
+}
+
+// Server is a running fake provider.
+type Server struct {
+	// URL is the base URL to configure the binary with (*_BASE_URL).
+	URL string
+
+	provider Provider
+	wire     wire
+	opts     Options
+	srv      *httptest.Server
+
+	mu    sync.Mutex
+	calls []Call
+	tries map[string]int
+}
+
+// Start starts a fake for provider; it is closed when the test ends.
+func Start(t testing.TB, provider Provider, opts Options) *Server {
+	t.Helper()
+	if opts.Key == "" {
+		t.Fatal("providerfake: Options.Key is required")
+	}
+	s := &Server{provider: provider, opts: opts, tries: map[string]int{}}
+	switch provider {
+	case Perplexity:
+		s.wire = perplexityWire{}
+	case OpenAI:
+		s.wire = openaiWire{}
+	case Gemini:
+		s.wire = geminiWire{}
+	default:
+		t.Fatalf("providerfake: unknown provider %q", provider)
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	t.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL
+	if provider == OpenAI {
+		s.URL += "/v1" // OpenAI base URLs include the API version
+	}
+	return s
+}
+
+// Env returns the variables that point the binary at this server with key:
+// the provider's *_API_KEY and *_BASE_URL.
+func (s *Server) Env(key string) []string {
+	prefix := strings.ToUpper(string(s.provider))
+	return []string{prefix + "_API_KEY=" + key, prefix + "_BASE_URL=" + s.URL}
+}
+
+// Calls returns the calls received so far, in arrival order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Call, len(s.calls))
+	copy(out, s.calls)
+	return out
+}
+
+// CallsFor returns the calls for one section, in arrival order.
+func (s *Server) CallsFor(section string) []Call {
+	var out []Call
+	for _, c := range s.Calls() {
+		if c.Section == section {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	c := Call{Received: time.Now(), Method: r.Method, Path: r.URL.Path}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		c.Problems = append(c.Problems, "reading body: "+err.Error())
+	}
+	s.wire.decode(r, body, &c)
+	readPrompt(&c)
+
+	s.mu.Lock()
+	s.tries[c.Section]++
+	c.Try = s.tries[c.Section]
+	c.N = len(s.calls) + 1
+	idx := len(s.calls)
+	s.calls = append(s.calls, c)
+	s.mu.Unlock()
+
+	status, payload := s.respond(w.Header(), c)
+
+	s.mu.Lock()
+	s.calls[idx].Status = status
+	s.calls[idx].Success = status == http.StatusOK
+	s.calls[idx].Answered = time.Now()
+	s.mu.Unlock()
+
+	w.WriteHeader(status)
+	_, _ = w.Write(payload)
+}
+
+func (s *Server) respond(h http.Header, c Call) (int, []byte) {
+	h.Set("Content-Type", "application/json")
+	if c.Key != s.opts.Key {
+		return s.wire.authFailure(c.Key)
+	}
+	if len(c.Problems) > 0 {
+		return http.StatusBadRequest, s.wire.failure(h, Reply{Status: http.StatusBadRequest,
+			Message: "invalid request: " + strings.Join(c.Problems, "; ")})
+	}
+	reply := Reply{}
+	if s.opts.Script != nil {
+		reply = s.opts.Script(c)
+	}
+	if reply.Status != 0 && reply.Status != http.StatusOK {
+		return reply.Status, s.wire.failure(h, reply)
+	}
+	content := reply.Content
+	if content == "" {
+		content = mustJSON(ValidAnswer(c.Section))
+	}
+	return http.StatusOK, s.wire.success(c.Model, content, Sources())
+}
+
+var (
+	sectionLine  = regexp.MustCompile(`^Section (\d+) of 13: `)
+	addressBlock = regexp.MustCompile(`(?s)<address>\n(.*?)\n</address>`)
+	jurisBlock   = regexp.MustCompile(`(?s)<jurisdiction>\n(.*?)\n</jurisdiction>`)
+)
+
+// readPrompt fills what the fake reads from the user prompt.
+func readPrompt(c *Call) {
+	if m := sectionLine.FindStringSubmatch(c.User); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if cat := domain.Catalogue(); n >= 1 && n <= len(cat) {
+			c.Section = cat[n-1].Key
+		}
+	}
+	if m := addressBlock.FindStringSubmatch(c.User); m != nil {
+		c.Address = m[1]
+	}
+	if m := jurisBlock.FindStringSubmatch(c.User); m != nil {
+		c.Jurisdiction, c.HasJurisdiction = m[1], true
+	}
+	c.Repair = strings.Contains(c.User, "previous answer could not be used")
+}
+
+// Answer is a section answer in the app's JSON answer schema.
+type Answer struct {
+	Summary           string    `json:"summary"`
+	Outcome           string    `json:"outcome"`
+	Confidence        string    `json:"confidence"`
+	ConfidenceReason  string    `json:"confidence_reason"`
+	Findings          []Finding `json:"findings"`
+	NeedsVerification bool      `json:"needs_verification"`
+	VerifyWith        string    `json:"verify_with"`
+}
+
+// Finding is one finding of an Answer.
+type Finding struct {
+	Label         string `json:"label"`
+	Value         string `json:"value"`
+	CodeReference string `json:"code_reference"`
+	SourceIDs     []int  `json:"source_ids"`
+}
+
+// JurisdictionSummary is the summary of the jurisdiction answer; the other
+// sections' prompts should carry it.
+const JurisdictionSummary = "The parcel (APN 467-20-078) is in the incorporated City of San Jose, Santa Clara County; " +
+	"the City's Planning, Building and Code Enforcement department is the authority having jurisdiction."
+
+// ValidAnswer is the answer the server gives for section when the script
+// does not say otherwise. Its findings cite search results by the numbers
+// Sources has: 3 repeats 1 (same page, other spelling of the URL).
+func ValidAnswer(section string) Answer {
+	if section == domain.JurisdictionKey {
+		return Answer{
+			Summary: JurisdictionSummary, Outcome: "found", Confidence: "high",
+			ConfidenceReason: "Stated on the city's own site.",
+			Findings: []Finding{
+				{Label: "Jurisdiction", Value: "City of San Jose (incorporated)", SourceIDs: []int{1}},
+				{Label: "Building office", Value: "City of San Jose Building Division", CodeReference: "SJMC 24.02.100", SourceIDs: []int{2, 3}},
+			},
+			VerifyWith: "City of San Jose Permit Center",
+		}
+	}
+	return Answer{
+		Summary: "Fake research result for the " + section + " section.", Outcome: "found", Confidence: "high",
+		ConfidenceReason: "Taken from the municipal code.",
+		Findings: []Finding{
+			{Label: "Rule for " + section, Value: "42 ft", CodeReference: "SJMC 20.30.100", SourceIDs: []int{3, 4}},
+		},
+		VerifyWith: "City of San Jose Planning Division",
+	}
+}
+
+// Source is a web search result the server returns with every answer.
+type Source struct{ URL, Title, Snippet string }
+
+// Sources are the search results of every grounded answer, in the order
+// served: 1 and 3 are the same page (the agent should keep one), 1 and 2
+// are official publishers, 4 is not.
+func Sources() []Source {
+	return []Source{
+		{URL: "https://www.sanjoseca.gov/your-government/departments/planning-building-code-enforcement",
+			Title: "Planning, Building and Code Enforcement | City of San Jose", Snippet: "PBCE reviews development..."},
+		{URL: "https://library.municode.com/ca/san_jose/codes/code_of_ordinances",
+			Title: "San Jose Municipal Code", Snippet: "Title 20 ZONING..."},
+		{URL: "https://sanjoseca.gov/your-government/departments/planning-building-code-enforcement/",
+			Title: "PBCE - City of San Jose", Snippet: "Planning Division..."},
+		{URL: "https://www.adu-guide-blog.example.com/san-jose", Title: "A homeowner's guide to San Jose ADUs",
+			Snippet: "Setbacks for detached ADUs..."},
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("providerfake: %v", err))
+	}
+	return string(b)
+}

@@ -1,0 +1,401 @@
+package providerfake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wire is one provider's request and response format.
+type wire interface {
+	// decode fills c from the request: key, model, prompts, tools, schema,
+	// and Problems for anything the provider's API would reject.
+	decode(r *http.Request, body []byte, c *Call)
+	// success renders an answer with content and sources.
+	success(model, content string, sources []Source) []byte
+	// failure renders an error reply (status >= 400), setting headers on h.
+	failure(h http.Header, r Reply) []byte
+	// authFailure is the provider's answer to a wrong API key.
+	authFailure(gotKey string) (int, []byte)
+}
+
+// answerFields are the properties the app's answer schema must require.
+var answerFields = []string{"summary", "outcome", "confidence", "confidence_reason", "findings", "needs_verification", "verify_with"}
+
+// isAnswerSchema reports whether raw is a strict object schema requiring
+// every answer field.
+func isAnswerSchema(raw []byte) bool {
+	var s struct {
+		Type                 string                     `json:"type"`
+		Required             []string                   `json:"required"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+		AdditionalProperties *bool                      `json:"additionalProperties"`
+	}
+	if json.Unmarshal(raw, &s) != nil || s.Type != "object" || s.AdditionalProperties == nil || *s.AdditionalProperties {
+		return false
+	}
+	for _, f := range answerFields {
+		if _, ok := s.Properties[f]; !ok || !slices.Contains(s.Required, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeStrict decodes body into v refusing unknown fields, as APIs that
+// answer unknown request fields with 400 do.
+func decodeStrict(body []byte, v any, c *Call) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		c.Problems = append(c.Problems, "body: "+err.Error())
+	}
+}
+
+func expect(c *Call, ok bool, format string, args ...any) {
+	if !ok {
+		c.Problems = append(c.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+func bearer(r *http.Request) string {
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+}
+
+// --- Perplexity Agent API: POST /v1/agent, Responses format ---
+
+type perplexityWire struct{}
+
+var perplexitySchemaName = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+
+func (perplexityWire) decode(r *http.Request, body []byte, c *Call) {
+	expect(c, r.Method == http.MethodPost && r.URL.Path == "/v1/agent", "want POST /v1/agent, got %s %s", r.Method, r.URL.Path)
+	expect(c, strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"), "Content-Type %q", r.Header.Get("Content-Type"))
+	c.Key = bearer(r)
+	// Every documented request field; the API answers any other with 400.
+	var req struct {
+		Input           json.RawMessage   `json:"input"`
+		Instructions    string            `json:"instructions"`
+		LanguagePref    string            `json:"language_preference"`
+		MaxOutputTokens *int              `json:"max_output_tokens"`
+		MaxSteps        *int              `json:"max_steps"`
+		Model           string            `json:"model"`
+		Models          []string          `json:"models"`
+		Preset          string            `json:"preset"`
+		Reasoning       json.RawMessage   `json:"reasoning"`
+		Stream          *bool             `json:"stream"`
+		Tools           []json.RawMessage `json:"tools"`
+		ResponseFormat  *struct {
+			Type       string `json:"type"`
+			JSONSchema struct {
+				Name        string          `json:"name"`
+				Schema      json.RawMessage `json:"schema"`
+				Description string          `json:"description"`
+				Strict      *bool           `json:"strict"`
+			} `json:"json_schema"`
+		} `json:"response_format"`
+	}
+	decodeStrict(body, &req, c)
+	c.Model, c.System = req.Model, req.Instructions
+	if err := json.Unmarshal(req.Input, &c.User); err != nil {
+		c.Problems = append(c.Problems, "input is not a string")
+	}
+	expect(c, req.MaxOutputTokens == nil || *req.MaxOutputTokens >= 1, "max_output_tokens must be >= 1")
+	expect(c, req.Stream == nil || !*req.Stream, "a streamed answer was asked for")
+	for _, raw := range req.Tools {
+		var tl struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(raw, &tl) == nil && tl.Type == "web_search" {
+			c.SearchTool = true
+		}
+	}
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
+		expect(c, perplexitySchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q: 1-64 alphanumerics", rf.JSONSchema.Name)
+		c.SchemaOK = isAnswerSchema(rf.JSONSchema.Schema)
+	}
+}
+
+func (perplexityWire) success(model, content string, sources []Source) []byte {
+	var results []any
+	for i, s := range sources {
+		results = append(results, map[string]any{"id": i + 1, "url": s.URL, "title": s.Title, "snippet": s.Snippet,
+			"date": "2026-10-01", "last_updated": "2026-10-15", "source": "web"})
+	}
+	return []byte(mustJSON(map[string]any{
+		"id": "resp_fake", "object": "response", "created_at": 1795000000, "model": model, "status": "completed",
+		"output": []any{
+			map[string]any{"type": "search_results", "queries": []string{"san jose zoning"}, "results": results},
+			map[string]any{"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
+				"content": []any{map[string]any{"type": "output_text", "text": content, "annotations": []any{}}}},
+		},
+		"usage": map[string]any{"input_tokens": InputTokens, "output_tokens": OutputTokens, "total_tokens": InputTokens + OutputTokens,
+			"cost": map[string]any{"currency": "USD", "input_cost": CostUSD / 2, "output_cost": CostUSD / 4,
+				"tool_calls_cost": CostUSD / 4, "total_cost": CostUSD}},
+	}))
+}
+
+func (perplexityWire) failure(h http.Header, r Reply) []byte {
+	kind := map[int]string{400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+		404: "not_found_error", 429: "rate_limit_error"}[r.Status]
+	if kind == "" {
+		kind = "server_error"
+	}
+	if r.Status == http.StatusTooManyRequests {
+		h.Set("X-RateLimit-Limit-Requests", "50")
+		h.Set("X-RateLimit-Remaining-Requests", "0")
+	}
+	if r.RetryAfter > 0 {
+		h.Set("Retry-After", retryAfterSeconds(r.RetryAfter))
+	}
+	return []byte(mustJSON(map[string]any{"error": map[string]any{"message": r.Message, "type": kind, "code": r.Status}}))
+}
+
+// authFailure quotes the key it got: the binary must never repeat it.
+func (perplexityWire) authFailure(gotKey string) (int, []byte) {
+	return http.StatusUnauthorized, []byte(mustJSON(map[string]any{"error": map[string]any{
+		"message": "Invalid API key provided: " + gotKey, "type": "authentication_error", "code": 401}}))
+}
+
+// --- OpenAI chat completions: POST /v1/chat/completions ---
+
+type openaiWire struct{}
+
+// openaiFields are the documented chat completion request fields; the API
+// answers others with 400 "Unrecognized request argument".
+var openaiFields = []string{"model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+	"logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+	"presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
+	"service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs",
+	"top_p", "user", "verbosity", "web_search_options"}
+
+var openaiSchemaName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (openaiWire) decode(r *http.Request, body []byte, c *Call) {
+	expect(c, r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions", "want POST /v1/chat/completions, got %s %s", r.Method, r.URL.Path)
+	c.Key = bearer(r)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		c.Problems = append(c.Problems, "body: "+err.Error())
+	}
+	for f := range fields {
+		expect(c, slices.Contains(openaiFields, f), "unrecognized request argument %q", f)
+	}
+	var req struct {
+		Model    string `json:"model"`
+		Stream   bool   `json:"stream"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+		ResponseFormat *struct {
+			Type       string `json:"type"`
+			JSONSchema struct {
+				Name   string          `json:"name"`
+				Schema json.RawMessage `json:"schema"`
+				Strict bool            `json:"strict"`
+			} `json:"json_schema"`
+		} `json:"response_format"`
+		Tools            []json.RawMessage `json:"tools"`
+		WebSearchOptions json.RawMessage   `json:"web_search_options"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		c.Problems = append(c.Problems, "body: "+err.Error())
+	}
+	c.Model = req.Model
+	expect(c, !req.Stream, "a streamed answer was asked for")
+	for _, m := range req.Messages {
+		switch m.Role {
+		case "system", "developer":
+			c.System += m.Content
+		case "user":
+			c.User += m.Content
+		}
+	}
+	expect(c, len(req.Messages) > 0, "messages is empty")
+	c.SearchTool = len(req.Tools) > 0 || len(req.WebSearchOptions) > 0
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
+		expect(c, openaiSchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q", rf.JSONSchema.Name)
+		c.SchemaOK = rf.JSONSchema.Strict && isAnswerSchema(rf.JSONSchema.Schema)
+	}
+}
+
+// success answers as an ordinary (non-search) chat model: no annotations.
+func (openaiWire) success(model, content string, _ []Source) []byte {
+	return []byte(mustJSON(map[string]any{
+		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1795000000, "model": model,
+		"system_fingerprint": "fp_fake",
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "logprobs": nil,
+			"message": map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}}}},
+		"usage": map[string]any{"prompt_tokens": InputTokens, "completion_tokens": OutputTokens,
+			"total_tokens": InputTokens + OutputTokens},
+	}))
+}
+
+func (openaiWire) failure(h http.Header, r Reply) []byte {
+	code, kind := any(nil), "server_error"
+	switch {
+	case r.Status == http.StatusTooManyRequests:
+		code, kind = "rate_limit_exceeded", "requests"
+		h.Set("X-Ratelimit-Remaining-Requests", "0")
+		h.Set("X-Ratelimit-Reset-Requests", "1s")
+	case r.Status < 500:
+		kind = "invalid_request_error"
+	}
+	if r.RetryAfter > 0 {
+		h.Set("Retry-After", retryAfterSeconds(r.RetryAfter))
+	}
+	return []byte(mustJSON(map[string]any{"error": map[string]any{"message": r.Message, "type": kind, "param": nil, "code": code}}))
+}
+
+// authFailure quotes the key in full (OpenAI masks most of it): the binary
+// must never repeat it.
+func (openaiWire) authFailure(gotKey string) (int, []byte) {
+	return http.StatusUnauthorized, []byte(mustJSON(map[string]any{"error": map[string]any{
+		"message": "Incorrect API key provided: " + gotKey + ". You can find your API key at https://platform.openai.com/account/api-keys.",
+		"type":    "invalid_request_error", "param": nil, "code": "invalid_api_key"}}))
+}
+
+// --- Gemini API: POST /v1beta/models/{model}:generateContent ---
+
+type geminiWire struct{}
+
+var geminiPath = regexp.MustCompile(`^/v1beta/models/([^/:]+):generateContent$`)
+
+type geminiContent struct {
+	Role  string `json:"role"`
+	Parts []struct {
+		Text string `json:"text"`
+	} `json:"parts"`
+}
+
+func (geminiWire) decode(r *http.Request, body []byte, c *Call) {
+	m := geminiPath.FindStringSubmatch(r.URL.Path)
+	expect(c, r.Method == http.MethodPost && m != nil, "want POST /v1beta/models/{model}:generateContent, got %s %s", r.Method, r.URL.Path)
+	if m != nil {
+		c.Model = m[1]
+	}
+	c.Key = r.Header.Get("x-goog-api-key")
+	expect(c, r.URL.Query().Get("key") == "", "the key travels in the x-goog-api-key header, not the URL")
+	var req struct {
+		Contents          []geminiContent              `json:"contents"`
+		SystemInstruction *geminiContent               `json:"systemInstruction"`
+		Tools             []map[string]json.RawMessage `json:"tools"`
+		GenerationConfig  map[string]json.RawMessage   `json:"generationConfig"`
+		SafetySettings    json.RawMessage              `json:"safetySettings"`
+		ToolConfig        json.RawMessage              `json:"toolConfig"`
+		CachedContent     string                       `json:"cachedContent"`
+		Labels            json.RawMessage              `json:"labels"`
+	}
+	decodeStrict(body, &req, c)
+	if si := req.SystemInstruction; si != nil {
+		for _, p := range si.Parts {
+			c.System += p.Text
+		}
+	}
+	for _, ct := range req.Contents {
+		if ct.Role == "user" || ct.Role == "" {
+			for _, p := range ct.Parts {
+				c.User += p.Text
+			}
+		}
+	}
+	for _, tl := range req.Tools {
+		if _, ok := tl["googleSearch"]; ok {
+			c.SearchTool = true
+		}
+	}
+	for _, f := range []string{"responseMimeType", "responseSchema", "responseJsonSchema"} {
+		_, set := req.GenerationConfig[f]
+		expect(c, !(set && len(req.Tools) > 0), "Gemini 2.5 rejects %s together with tools", f)
+	}
+	c.SchemaOK = containsAnswerSchema(c.System)
+}
+
+// containsAnswerSchema reports whether the answer schema appears as JSON
+// somewhere in s (Gemini gets it inside the system instruction).
+func containsAnswerSchema(s string) bool {
+	for i := strings.IndexByte(s, '{'); i >= 0; {
+		var raw json.RawMessage
+		if json.NewDecoder(strings.NewReader(s[i:])).Decode(&raw) == nil && isAnswerSchema(raw) {
+			return true
+		}
+		next := strings.IndexByte(s[i+1:], '{')
+		if next < 0 {
+			break
+		}
+		i += next + 1
+	}
+	return false
+}
+
+// success fences the JSON as Gemini does without a response schema, and
+// grounds it the Gemini way: each chunk's uri is an opaque redirect and its
+// title the site's domain.
+func (geminiWire) success(model, content string, sources []Source) []byte {
+	var chunks []any
+	for i, s := range sources {
+		u, _ := url.Parse(s.URL)
+		chunks = append(chunks, map[string]any{"web": map[string]any{
+			"uri":   GeminiRedirectURL(i + 1),
+			"title": strings.TrimPrefix(u.Hostname(), "www."),
+		}})
+	}
+	return []byte(mustJSON(map[string]any{
+		"candidates": []any{map[string]any{
+			"index": 0, "finishReason": "STOP",
+			"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": "```json\n" + content + "\n```"}}},
+			"groundingMetadata": map[string]any{"webSearchQueries": []string{"san jose zoning"},
+				"groundingChunks": chunks, "groundingSupports": []any{}},
+		}},
+		"usageMetadata": map[string]any{"promptTokenCount": InputTokens, "candidatesTokenCount": OutputTokens,
+			"totalTokenCount": InputTokens + OutputTokens},
+		"modelVersion": model, "responseId": "resp-fake",
+	}))
+}
+
+// GeminiRedirectURL is the grounding chunk uri the Gemini fake serves for
+// the n-th (1-based) source: an opaque redirect, as Gemini sends.
+func GeminiRedirectURL(n int) string {
+	return fmt.Sprintf("https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQfake%02d", n)
+}
+
+var grpcStatus = map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+	404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+// failure sends a 429's delay as google.rpc.RetryInfo, as Gemini does,
+// not as a Retry-After header.
+func (geminiWire) failure(_ http.Header, r Reply) []byte {
+	e := map[string]any{"code": r.Status, "message": r.Message, "status": grpcStatus[r.Status]}
+	if r.RetryAfter > 0 {
+		e["details"] = []any{
+			map[string]any{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []any{map[string]any{
+				"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+				"quotaId":     "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}}},
+			map[string]any{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retryAfterSeconds(r.RetryAfter) + "s"},
+		}
+	}
+	return []byte(mustJSON(map[string]any{"error": e}))
+}
+
+// authFailure is Gemini's answer to a bad key: 400 INVALID_ARGUMENT with
+// reason API_KEY_INVALID, not 401.
+func (geminiWire) authFailure(string) (int, []byte) {
+	return http.StatusBadRequest, []byte(mustJSON(map[string]any{"error": map[string]any{
+		"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+		"details": []any{map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+			"domain": "googleapis.com", "metadata": map[string]any{"service": "generativelanguage.googleapis.com"}}},
+	}}))
+}
