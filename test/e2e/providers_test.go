@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,9 +81,7 @@ func TestProviderCheckFullReport(t *testing.T) {
 			require.Equal(t, 0, r.code, r.stderr)
 
 			requireRequests(t, srv.Calls(), want)
-			if bug := requireFullReport(t, p, rep, want); bug {
-				t.Skip("known bug: Gemini sources are never flagged official (app/agent.go numberSources overwrites the adapter's flag); the rest of the report is right")
-			}
+			requireFullReport(t, p, rep, want)
 		})
 	}
 }
@@ -125,9 +122,8 @@ func requireRequests(t *testing.T, calls []providerfake.Call, want providerExpec
 	}
 }
 
-// requireFullReport checks the report of a full, successful check. It
-// reports whether it met the known Gemini bug (see requireSources).
-func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport, want providerExpect) (knownBug bool) {
+// requireFullReport checks the report of a full, successful check.
+func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport, want providerExpect) {
 	t.Helper()
 	require.Equal(t, "completed", rep.Job.Status, rep.Job.Error)
 	require.Equal(t, "13/13", rep.Job.Progress)
@@ -145,8 +141,10 @@ func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport
 		require.Equal(t, answer.VerifyWith, s.VerifyWith, s.Key)
 		require.Equal(t, want.grounded, s.Grounded, s.Key)
 		require.Equal(t, !want.grounded, s.NeedsVerification, "%s: ungrounded answers need verification", s.Key)
-		if requireSources(t, p, want.sources, s.Sources, s.Key) {
-			knownBug = true
+		if want.sources == nil {
+			require.Empty(t, s.Sources, s.Key)
+		} else {
+			require.Equal(t, want.sources, s.Sources, s.Key)
 		}
 		ids := want.otherIDs
 		if s.Key == "jurisdiction" {
@@ -166,31 +164,6 @@ func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport
 	require.Equal(t, int64(13*providerfake.InputTokens), rep.Usage.InputTokens)
 	require.Equal(t, int64(13*providerfake.OutputTokens), rep.Usage.OutputTokens)
 	requireCost(t, want.cost, 13, rep.Usage.CostUSD, "report total")
-	return knownBug
-}
-
-// requireSources compares a section's sources with want, and reports
-// whether it met the known Gemini bug.
-func requireSources(t *testing.T, p providerfake.Provider, want, got []reportSource, key string) (knownBug bool) {
-	t.Helper()
-	if want == nil {
-		require.Empty(t, got, key)
-		return false
-	}
-	if p == providerfake.Gemini && !slices.ContainsFunc(got, func(s reportSource) bool { return s.Official }) {
-		// Known bug: app/agent.go numberSources recomputes Official from
-		// the URL alone and so drops the Gemini adapter's rule that a
-		// redirect URI's domain title decides it: Gemini sources are never
-		// official. Everything else about them must still hold.
-		unflagged := slices.Clone(want)
-		for i := range unflagged {
-			unflagged[i].Official = false
-		}
-		require.Equal(t, unflagged, got, key)
-		return true
-	}
-	require.Equal(t, want, got, key)
-	return false
 }
 
 func requireCost(t *testing.T, perCall *float64, calls int, got *float64, what string) {
