@@ -162,3 +162,12 @@ func TestSpecAndDocsServed(t *testing.T) {
 	require.Equal(t, http.StatusOK, docs.StatusCode)
 	require.True(t, strings.Contains(string(docs.body), "/openapi"), "docs page loads the spec")
 }
+
+func TestUnknownRoutesAreProblems(t *testing.T) {
+	e := newEnv(t)
+	p := e.do(http.MethodGet, "/nope", nil).problem(t, http.StatusNotFound)
+	require.Equal(t, "no such resource", p.Detail)
+	res := e.do(http.MethodDelete, "/jobs", nil)
+	res.problem(t, http.StatusMethodNotAllowed)
+	require.Contains(t, res.Header.Get("Allow"), "POST")
+}

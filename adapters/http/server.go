@@ -115,7 +115,7 @@ func apiConfig() huma.Config {
 
 // Handler returns the HTTP handler serving the API, /metrics, the spec and
 // the docs page.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.problemRoutes) }
 
 // API returns the Huma API, e.g. to add operations.
 func (s *Server) API() huma.API { return s.api }
