@@ -3,6 +3,6 @@
 // (Validator) and again at dial time, and POSTs each finished job signed the
 // Standard Webhooks way, retrying with exponential backoff (Sender).
 //
-// It must not import package app's internals beyond the Hooks type it
-// offers, and never logs the signing secret.
+// Like every adapter but the HTTP one it must not import package app; it
+// never logs the signing secret, nor webhook URLs beyond their host.
 package webhook

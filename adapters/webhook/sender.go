@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
 
@@ -111,14 +110,14 @@ func decodeSecret(secret string) ([]byte, error) {
 	return []byte(secret), nil
 }
 
-// Hooks returns hooks that deliver every job reaching a terminal status that
-// has a webhook_url.
-func (s *Sender) Hooks() app.Hooks {
-	return app.Hooks{JobDone: func(_ context.Context, job domain.Job) {
-		if job.WebhookURL != "" {
-			s.Deliver(job)
-		}
-	}}
+// JobDone delivers job if it has a webhook_url. Its signature is that of
+// app.Hooks.JobDone, so the composition root wires it with
+// app.Hooks{JobDone: sender.JobDone} (adapters other than the HTTP one must
+// not import package app).
+func (s *Sender) JobDone(_ context.Context, job domain.Job) {
+	if job.WebhookURL != "" {
+		s.Deliver(job)
+	}
 }
 
 // Payload is the body of a webhook request.

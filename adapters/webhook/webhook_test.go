@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
 
@@ -166,7 +167,8 @@ func TestSenderSignsPerStandardWebhooks(t *testing.T) {
 	s, err := New(secret, srv.Client(), Options{Logger: quiet})
 	require.NoError(t, err)
 
-	s.Hooks().JobDone(context.Background(), finishedJob(srv.URL+"/hook"))
+	hooks := app.Hooks{JobDone: s.JobDone} // how the composition root wires it
+	hooks.JobDone(context.Background(), finishedJob(srv.URL+"/hook"))
 	waitFor(t, func() bool { return len(got()) == 1 })
 	require.NoError(t, s.Close(context.Background()))
 
@@ -251,7 +253,7 @@ func TestSenderSkipsJobsWithoutWebhook(t *testing.T) {
 	srv, got := hookServer(t, 0)
 	s, err := New("secret", srv.Client(), Options{Logger: quiet})
 	require.NoError(t, err)
-	s.Hooks().JobDone(context.Background(), finishedJob(""))
+	s.JobDone(context.Background(), finishedJob(""))
 	require.NoError(t, s.Close(context.Background()))
 	require.Empty(t, got())
 }
