@@ -24,6 +24,7 @@ func startApp(ctx context.Context, env *environment, opts []fx.Option, targets .
 	all := append([]fx.Option{
 		fx.Supply(env.cfg),
 		fx.Supply(env.log),
+		fx.Supply(env),
 		fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
 		fx.Populate(targets...),
 	}, opts...)
@@ -129,5 +130,5 @@ func newWorker(cfg config, store ports.JobStore, changes ports.Changes, provider
 // baseModules are what every job command needs: store, providers, service
 // and worker.
 func baseModules(o storeOptions) []fx.Option {
-	return []fx.Option{storeModule(o), providersModule(), coreModule()}
+	return []fx.Option{storeModule(o), providersModule(), webhookModule(), coreModule()}
 }
