@@ -30,6 +30,7 @@ import (
 
 	"google.golang.org/genai"
 
+	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -62,7 +63,7 @@ type Client struct {
 	api      *genai.Client
 	model    string
 	timeout  time.Duration
-	classify classifier
+	classify classify.Classifier
 }
 
 var _ ports.LLM = (*Client)(nil)
@@ -81,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%s: negative timeout %s", name, cfg.Timeout)
 	}
 	model := cmp.Or(cfg.Model, DefaultModel)
-	cls := classifier{provider: name, keyEnv: KeyEnvVar, modelEnv: ModelEnvVar, key: cfg.APIKey, model: model}
+	cls := classify.Classifier{Provider: name, KeyEnv: KeyEnvVar, ModelEnv: ModelEnvVar, Key: cfg.APIKey, Model: model}
 	api, err := genai.NewClient(context.Background(), &genai.ClientConfig{
 		APIKey:      cfg.APIKey,
 		Backend:     genai.BackendGeminiAPI,
@@ -90,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	})
 	if err != nil {
 		// The SDK's message can quote the whole config, key included.
-		return nil, fmt.Errorf("%s: creating client: %s", name, cls.clean(err.Error()))
+		return nil, fmt.Errorf("%s: creating client: %s", name, cls.Clean(err.Error()))
 	}
 	return &Client{api: api, model: model, timeout: cmp.Or(cfg.Timeout, DefaultTimeout), classify: cls}, nil
 }
@@ -132,21 +133,21 @@ func (c *Client) classifyErr(parent, reqCtx context.Context, ex *exchange, err e
 	case errors.As(err, &apiErr):
 		return c.apiError(apiErr, ex)
 	case reqCtx.Err() == nil && isDecodeError(err):
-		return c.classify.malformed(err)
+		return c.classify.Malformed(err)
 	default:
-		return c.classify.transport(parent, c.timeout, err)
+		return c.classify.Transport(parent, c.timeout, err)
 	}
 }
 
 func (c *Client) apiError(e genai.APIError, ex *exchange) *ports.ProviderError {
 	status := cmp.Or(ex.status, e.Code)
-	retryAfter := cmp.Or(parseRetryAfter(ex.header.Get("Retry-After"), time.Now()), retryDelay(e.Details))
+	retryAfter := cmp.Or(classify.ParseRetryAfter(ex.header.Get("Retry-After"), time.Now()), retryDelay(e.Details))
 	// A non-JSON body (an HTML 502 page) arrives as the message; clean drops it.
-	pe := c.classify.status(status, retryAfter, e.Message, fmt.Errorf("HTTP %d: %s", status, e.Status))
+	pe := c.classify.Status(status, retryAfter, e.Message, fmt.Errorf("HTTP %d: %s", status, e.Status))
 	if status == http.StatusBadRequest && (hasReason(e.Details, "API_KEY_INVALID") || strings.Contains(e.Message, "API key")) {
 		// Gemini answers a bad key with 400 INVALID_ARGUMENT.
 		pe.EnvVar = KeyEnvVar
-		pe.Message = "authentication failed: check the API key: " + c.classify.clean(e.Message)
+		pe.Message = "authentication failed: check the API key: " + c.classify.Clean(e.Message)
 	}
 	return pe
 }

@@ -28,6 +28,7 @@ import (
 
 	goopenai "github.com/sashabaranov/go-openai"
 
+	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -61,7 +62,7 @@ type Client struct {
 	model    string
 	search   bool
 	timeout  time.Duration
-	classify classifier
+	classify classify.Classifier
 }
 
 var _ ports.LLM = (*Client)(nil)
@@ -92,7 +93,7 @@ func New(cfg Config) (*Client, error) {
 		model:    model,
 		search:   strings.Contains(model, "search"),
 		timeout:  cmp.Or(cfg.Timeout, DefaultTimeout),
-		classify: classifier{provider: name, keyEnv: KeyEnvVar, modelEnv: ModelEnvVar, key: cfg.APIKey, model: model},
+		classify: classify.Classifier{Provider: name, KeyEnv: KeyEnvVar, ModelEnv: ModelEnvVar, Key: cfg.APIKey, Model: model},
 	}, nil
 }
 
@@ -136,32 +137,32 @@ func (c *Client) buildRequest(req ports.SectionRequest) goopenai.ChatCompletionR
 // *RequestError a body that was not JSON (an HTML 502 page): its body is
 // never shown. Anything else failed before or while reading the response.
 func (c *Client) classifyErr(parent, reqCtx context.Context, ex *exchange, err error) *ports.ProviderError {
-	retryAfter := parseRetryAfter(ex.header.Get("Retry-After"), time.Now())
+	retryAfter := classify.ParseRetryAfter(ex.header.Get("Retry-After"), time.Now())
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	switch {
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode > 0:
 		return c.apiError(apiErr, retryAfter)
 	case errors.As(err, &reqErr) && reqErr.HTTPStatusCode > 0:
-		return c.classify.status(reqErr.HTTPStatusCode, retryAfter, "", fmt.Errorf("HTTP %d with a non-JSON body", reqErr.HTTPStatusCode))
+		return c.classify.Status(reqErr.HTTPStatusCode, retryAfter, "", fmt.Errorf("HTTP %d with a non-JSON body", reqErr.HTTPStatusCode))
 	case errors.Is(err, goopenai.ErrChatCompletionInvalidModel):
 		return &ports.ProviderError{Provider: name, EnvVar: ModelEnvVar, Err: err,
 			Message: fmt.Sprintf("model %q cannot be used for chat completions", c.model)}
 	case reqCtx.Err() == nil && isDecodeError(err):
-		return c.classify.malformed(err)
+		return c.classify.Malformed(err)
 	default:
-		return c.classify.transport(parent, c.timeout, err)
+		return c.classify.Transport(parent, c.timeout, err)
 	}
 }
 
 func (c *Client) apiError(e *goopenai.APIError, retryAfter time.Duration) *ports.ProviderError {
-	pe := c.classify.status(e.HTTPStatusCode, retryAfter, e.Message, fmt.Errorf("HTTP %d: %s", e.HTTPStatusCode, e.Type))
+	pe := c.classify.Status(e.HTTPStatusCode, retryAfter, e.Message, fmt.Errorf("HTTP %d: %s", e.HTTPStatusCode, e.Type))
 	code := strings.ToLower(fmt.Sprint(e.Code) + " " + e.Type)
 	switch {
 	case strings.Contains(code, "insufficient_quota"):
 		// A 429 that no wait will fix: the account is out of credit.
 		pe.Retryable, pe.RetryAfter, pe.EnvVar = false, 0, KeyEnvVar
-		pe.Message = "quota exhausted: check billing for the API key: " + c.classify.clean(e.Message)
+		pe.Message = "quota exhausted: check billing for the API key: " + c.classify.Clean(e.Message)
 	case strings.Contains(code, "model_not_found"):
 		pe.Retryable, pe.EnvVar = false, ModelEnvVar
 	}
@@ -182,7 +183,7 @@ func (c *Client) parse(resp goopenai.ChatCompletionResponse, rawBody []byte) (po
 	choice := resp.Choices[0]
 	if choice.Message.Refusal != "" {
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name,
-			Message: "model refused: " + c.classify.clean(choice.Message.Refusal)}
+			Message: "model refused: " + c.classify.Clean(choice.Message.Refusal)}
 	}
 	if choice.FinishReason == goopenai.FinishReasonContentFilter {
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name, Message: "answer withheld by the content filter"}

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -59,7 +60,7 @@ type Client struct {
 	model    string
 	timeout  time.Duration
 	http     *http.Client
-	classify classifier
+	classify classify.Classifier
 }
 
 var _ ports.LLM = (*Client)(nil)
@@ -87,7 +88,7 @@ func New(cfg Config) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
-	c.classify = classifier{provider: name, keyEnv: KeyEnvVar, modelEnv: ModelEnvVar, key: c.key, model: c.model}
+	c.classify = classify.Classifier{Provider: name, KeyEnv: KeyEnvVar, ModelEnv: ModelEnvVar, Key: c.key, Model: c.model}
 	return c, nil
 }
 
@@ -109,14 +110,14 @@ func (c *Client) Research(ctx context.Context, req ports.SectionRequest) (ports.
 	defer cancel()
 	status, header, respBody, err := c.post(reqCtx, body)
 	if err != nil {
-		return ports.SectionResponse{}, c.classify.transport(ctx, c.timeout, err)
+		return ports.SectionResponse{}, c.classify.Transport(ctx, c.timeout, err)
 	}
 	if status < 200 || status > 299 {
 		return ports.SectionResponse{}, c.statusError(status, header, respBody)
 	}
 	var resp agentResponse
 	if err := json.Unmarshal(respBody, &resp); err != nil {
-		return ports.SectionResponse{}, c.classify.malformed(err)
+		return ports.SectionResponse{}, c.classify.Malformed(err)
 	}
 	return c.parse(resp)
 }
@@ -162,8 +163,8 @@ func (c *Client) statusError(status int, header http.Header, body []byte) error 
 	if json.Unmarshal(body, &env) == nil && env.Error != nil {
 		detail = env.Error.Message
 	}
-	retryAfter := parseRetryAfter(header.Get("Retry-After"), time.Now())
-	return c.classify.status(status, retryAfter, detail, fmt.Errorf("HTTP %d", status))
+	retryAfter := classify.ParseRetryAfter(header.Get("Retry-After"), time.Now())
+	return c.classify.Status(status, retryAfter, detail, fmt.Errorf("HTTP %d", status))
 }
 
 // parse branches on the run status: only completed and incomplete runs carry
@@ -178,7 +179,7 @@ func (c *Client) parse(resp agentResponse) (ports.SectionResponse, error) {
 			Message: fmt.Sprintf("run not finished (status %q)", resp.Status)}
 	default:
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name,
-			Message: fmt.Sprintf("unexpected run status %q", c.classify.clean(resp.Status))}
+			Message: fmt.Sprintf("unexpected run status %q", c.classify.Clean(resp.Status))}
 	}
 	out := ports.SectionResponse{
 		Content:   outputText(resp.Output),
@@ -207,7 +208,7 @@ func (c *Client) runFailure(resp agentResponse) error {
 		msg = resp.Error.Message
 		kind = strings.ToLower(resp.Error.Type + " " + resp.Error.codeString())
 	}
-	pe.Message = withDetail("run "+resp.Status, c.classify.clean(msg))
+	pe.Message = classify.WithDetail("run "+resp.Status, c.classify.Clean(msg))
 	if resp.Status == statusFailed {
 		for _, permanent := range []string{"invalid", "auth", "permission", "content", "safety", "policy"} {
 			if strings.Contains(kind, permanent) {

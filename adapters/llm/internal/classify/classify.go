@@ -1,8 +1,8 @@
-package perplexity
-
-// This file classifies failures at the adapter edge. The openai and gemini
-// adapters carry the same rules in their own classify.go: adapters may not
-// import each other, and the rules are short.
+// Package classify turns provider failures into classified
+// *ports.ProviderError values at the adapter edge: HTTP statuses, transport
+// errors and unreadable bodies (with Retry-After), with messages scrubbed of
+// the API key. The perplexity, openai and gemini adapters share it.
+package classify
 
 import (
 	"cmp"
@@ -23,44 +23,44 @@ import (
 // maxDetail caps how much of a provider's own message we keep.
 const maxDetail = 240
 
-// classifier turns HTTP statuses and transport errors into
+// Classifier turns HTTP statuses and transport errors into
 // *ports.ProviderError. It knows the key only to scrub it from messages.
-type classifier struct {
-	provider string
-	keyEnv   string
-	modelEnv string
-	key      string
-	model    string
+type Classifier struct {
+	Provider string
+	KeyEnv   string
+	ModelEnv string
+	Key      string
+	Model    string
 }
 
-// status classifies an HTTP error status. detail is the provider's message
+// Status classifies an HTTP error status. detail is the provider's message
 // (already extracted from its envelope, may be empty).
-func (c classifier) status(status int, retryAfter time.Duration, detail string, err error) *ports.ProviderError {
-	pe := &ports.ProviderError{Provider: c.provider, StatusCode: status, Err: err}
-	detail = cmp.Or(c.clean(detail), http.StatusText(status))
+func (c Classifier) Status(status int, retryAfter time.Duration, detail string, err error) *ports.ProviderError {
+	pe := &ports.ProviderError{Provider: c.Provider, StatusCode: status, Err: err}
+	detail = cmp.Or(c.Clean(detail), http.StatusText(status))
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		pe.EnvVar = c.keyEnv
-		pe.Message = withDetail("authentication failed: check the API key", detail)
+		pe.EnvVar = c.KeyEnv
+		pe.Message = WithDetail("authentication failed: check the API key", detail)
 	case status == http.StatusNotFound:
-		pe.EnvVar = c.modelEnv
-		pe.Message = withDetail(fmt.Sprintf("model %q or endpoint not found", c.model), detail)
+		pe.EnvVar = c.ModelEnv
+		pe.Message = WithDetail(fmt.Sprintf("model %q or endpoint not found", c.Model), detail)
 	case status == http.StatusTooManyRequests:
 		pe.Retryable, pe.RetryAfter = true, retryAfter
-		pe.Message = withDetail("rate limited", detail)
+		pe.Message = WithDetail("rate limited", detail)
 	case status == http.StatusRequestTimeout || status >= 500:
 		pe.Retryable, pe.RetryAfter = true, retryAfter
-		pe.Message = withDetail("server error", detail)
+		pe.Message = WithDetail("server error", detail)
 	default:
-		pe.Message = withDetail("request rejected", detail)
+		pe.Message = WithDetail("request rejected", detail)
 	}
 	return pe
 }
 
-// transport classifies a failure to get a response at all. parent is the
+// Transport classifies a failure to get a response at all. parent is the
 // caller's context; timeout the per-request limit that was applied.
-func (c classifier) transport(parent context.Context, timeout time.Duration, err error) *ports.ProviderError {
-	pe := &ports.ProviderError{Provider: c.provider, Err: err}
+func (c Classifier) Transport(parent context.Context, timeout time.Duration, err error) *ports.ProviderError {
+	pe := &ports.ProviderError{Provider: c.Provider, Err: err}
 	var netErr net.Error
 	switch {
 	case parent.Err() != nil:
@@ -72,15 +72,15 @@ func (c classifier) transport(parent context.Context, timeout time.Duration, err
 		pe.Message = fmt.Sprintf("request timed out after %s", timeout)
 	default:
 		pe.Retryable = true
-		pe.Message = "connection failed: " + c.clean(err.Error())
+		pe.Message = "connection failed: " + c.Clean(err.Error())
 	}
 	return pe
 }
 
-// malformed classifies a 2xx body that could not be decoded. A garbled body
+// Malformed classifies a 2xx body that could not be decoded. A garbled body
 // is most often a proxy or connection fault, so it is retryable.
 // Only the decoder's reason is shown, never the body.
-func (c classifier) malformed(err error) *ports.ProviderError {
+func (c Classifier) Malformed(err error) *ports.ProviderError {
 	reason := "undecodable JSON"
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
@@ -92,15 +92,15 @@ func (c classifier) malformed(err error) *ports.ProviderError {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		reason = "unexpected end of body"
 	}
-	return &ports.ProviderError{Provider: c.provider, Retryable: true, Err: err,
-		Message: "malformed response body: " + c.clean(reason)}
+	return &ports.ProviderError{Provider: c.Provider, Retryable: true, Err: err,
+		Message: "malformed response body: " + c.Clean(reason)}
 }
 
-// clean makes a provider-supplied string safe to show: no key, no HTML page,
+// Clean makes a provider-supplied string safe to show: no key, no HTML page,
 // one line, bounded length.
-func (c classifier) clean(s string) string {
-	if c.key != "" {
-		s = strings.ReplaceAll(s, c.key, "[redacted]")
+func (c Classifier) Clean(s string) string {
+	if c.Key != "" {
+		s = strings.ReplaceAll(s, c.Key, "[redacted]")
 	}
 	s = strings.Join(strings.Fields(s), " ")
 	if l := strings.ToLower(s); strings.Contains(l, "<html") || strings.Contains(l, "<!doctype") {
@@ -112,16 +112,16 @@ func (c classifier) clean(s string) string {
 	return s
 }
 
-func withDetail(msg, detail string) string {
+func WithDetail(msg, detail string) string {
 	if detail == "" {
 		return msg
 	}
 	return msg + ": " + detail
 }
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date.
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date.
 // It returns 0 when the header is absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
