@@ -29,15 +29,7 @@ func runServe(ctx context.Context, env *environment, _ []string) error {
 	if err := checkExecutorConfig(env); err != nil {
 		return err
 	}
-	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
-	opts := append(baseModules(storeOptions{}),
-		fx.Supply(fx.Annotate(metrics.Hooks(), fx.ResultTags(`group:"hooks"`))),
-		fx.Supply(metrics),
-		executorModule(cfg.Executor),
-		fx.Provide(newDispatcher, newHTTPServer),
-		fx.Invoke(startServing),
-	)
-	stop, err := startApp(ctx, env, opts)
+	stop, err := startApp(ctx, env, serveModules(env, cfg.Executor))
 	if err != nil {
 		return err
 	}
@@ -46,6 +38,19 @@ func runServe(ctx context.Context, env *environment, _ []string) error {
 	env.log.Info("shutting down: no new requests; draining running sections", "drain", cfg.DrainTimeout)
 	stop()
 	return nil
+}
+
+// serveModules is the server's graph: the job modules, metrics, the
+// executor, the dispatcher and the HTTP server.
+func serveModules(env *environment, executor string) []fx.Option {
+	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
+	return append(baseModules(storeOptions{}),
+		fx.Supply(fx.Annotate(metrics.Hooks(), fx.ResultTags(`group:"hooks"`))),
+		fx.Supply(metrics),
+		executorModule(executor),
+		fx.Provide(newDispatcher, newHTTPServer),
+		fx.Invoke(startServing),
+	)
 }
 
 // checkExecutorConfig stops start-up early, naming the variable, when the
