@@ -201,6 +201,9 @@ type run struct {
 
 	mu      sync.Mutex
 	results map[string]domain.SectionResult
+	// fatal is a provider error that every further call would repeat (bad
+	// credentials, unknown model): once set, sections fail without calling.
+	fatal error
 }
 
 func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, error) {
@@ -256,9 +259,9 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 	if pending := r.unfinished(); len(pending) > 0 {
 		return r.giveBack(parent, fmt.Errorf("worker stopping with %d sections not done", len(pending)))
 	}
-	if failed := r.failed(); len(failed) > 0 {
+	if n := r.failedCount(); n > 0 {
 		return r.finish(parent, domain.JobFailed, fmt.Sprintf("%d of %d sections failed: %s",
-			len(failed), len(r.job.Sections), strings.Join(failed, "; ")))
+			n, len(r.job.Sections), strings.Join(r.failed(), "; ")))
 	}
 	return r.finish(parent, domain.JobCompleted, "")
 }
@@ -302,17 +305,39 @@ func (r *run) unfinished() []string {
 	return keys
 }
 
-// failed describes the failed sections: "key (error)".
+// failed describes the failed sections, grouped by error:
+// "key1, key2 (error)".
 func (r *run) failed() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []string
+	var errs []string
+	keys := map[string][]string{}
 	for _, k := range r.job.Sections {
 		if s := r.results[k]; s.Status == domain.SectionFailed {
-			out = append(out, fmt.Sprintf("%s (%s)", k, s.Error))
+			if _, seen := keys[s.Error]; !seen {
+				errs = append(errs, s.Error)
+			}
+			keys[s.Error] = append(keys[s.Error], k)
 		}
 	}
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Sprintf("%s (%s)", strings.Join(keys[e], ", "), e)
+	}
 	return out
+}
+
+// failedCount is the number of failed sections.
+func (r *run) failedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, k := range r.job.Sections {
+		if r.results[k].Status == domain.SectionFailed {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *run) heartbeat(ctx context.Context) {
@@ -510,6 +535,12 @@ func (r *run) fail(ctx context.Context, res *domain.SectionResult, err error) {
 // call performs one provider call with retries for retryable errors:
 // exponential backoff with jitter, at least the server's Retry-After.
 func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) (ports.SectionResponse, error) {
+	r.mu.Lock()
+	fatal := r.fatal
+	r.mu.Unlock()
+	if fatal != nil {
+		return ports.SectionResponse{}, fatal
+	}
 	for try := 1; ; try++ {
 		start := time.Now()
 		resp, err := r.llm.Research(ctx, req)
@@ -524,6 +555,13 @@ func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.Se
 		retryable := errors.As(err, &pe) && pe.Retryable
 		if !retryable {
 			r.hookCall("permanent_error", domain.Usage{}, took)
+			if pe != nil && pe.EnvVar != "" {
+				// Credentials or configuration: every other section would
+				// get the same answer, so they are not sent.
+				r.mu.Lock()
+				r.fatal = err
+				r.mu.Unlock()
+			}
 			return resp, err
 		}
 		r.hookCall("retryable_error", domain.Usage{}, took)

@@ -167,7 +167,7 @@ func TestRetryableErrorsAreRetriedHonouringRetryAfter(t *testing.T) {
 func TestPermanentErrorFailsSectionAtOnceOthersGoOn(t *testing.T) {
 	llm := &scripted{answer: func(_ context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
 		if req.Section.Key == "energy_code" {
-			return ports.SectionResponse{}, &ports.ProviderError{Provider: "scripted", StatusCode: 401, Message: "bad key", EnvVar: "SCRIPTED_API_KEY"}
+			return ports.SectionResponse{}, &ports.ProviderError{Provider: "scripted", StatusCode: 400, Message: "bad request"}
 		}
 		return good(req), nil
 	}}
@@ -177,7 +177,7 @@ func TestPermanentErrorFailsSectionAtOnceOthersGoOn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, domain.JobFailed, done.Status)
 	require.Equal(t, "12/13", done.Progress())
-	require.Contains(t, done.Error, "1 of 13 sections failed: energy_code (scripted: HTTP 401: bad key (check SCRIPTED_API_KEY))")
+	require.Contains(t, done.Error, "1 of 13 sections failed: energy_code (scripted: HTTP 400: bad request)")
 	require.Equal(t, 1, llm.callsFor("energy_code"), "no retry of a permanent error")
 
 	// Retry runs only the failed section.
@@ -189,6 +189,24 @@ func TestPermanentErrorFailsSectionAtOnceOthersGoOn(t *testing.T) {
 	require.Equal(t, domain.JobCompleted, done.Status)
 	require.Len(t, llm.calls, 14)
 	require.Equal(t, 2, llm.callsFor("energy_code"))
+}
+
+func TestCredentialErrorStopsCallingTheProvider(t *testing.T) {
+	llm := &scripted{answer: func(context.Context, ports.SectionRequest, int) (ports.SectionResponse, error) {
+		return ports.SectionResponse{}, &ports.ProviderError{Provider: "scripted", StatusCode: 401, Message: "bad key", EnvVar: "SCRIPTED_API_KEY"}
+	}}
+	e := newEnv(t, llm, nil)
+	job := e.submit(t)
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobFailed, done.Status)
+	require.Len(t, llm.calls, 1, "only the jurisdiction call was sent")
+	require.Contains(t, done.Error, "13 of 13 sections failed: jurisdiction, adopted_codes, zoning_use")
+	require.Contains(t, done.Error, "permitting_process (scripted: HTTP 401: bad key (check SCRIPTED_API_KEY))")
+	for _, s := range e.report(t, job.ID).Sections {
+		require.Equal(t, domain.SectionFailed, s.Status)
+		require.Contains(t, s.Error, "SCRIPTED_API_KEY")
+	}
 }
 
 func TestInvalidAnswerGetsOneRepair(t *testing.T) {
