@@ -46,7 +46,8 @@ type Pool struct {
 	wake     chan struct{}
 	stopping chan struct{}
 	hardStop context.CancelFunc
-	loops    sync.WaitGroup
+	loops    sync.WaitGroup // the worker loops: Shutdown drains them
+	watcher  sync.WaitGroup // the change watcher: it runs until hardStop
 
 	mu      sync.Mutex
 	queue   []string
@@ -93,7 +94,7 @@ func (p *Pool) Start(context.Context) error {
 			cancel()
 			return err
 		}
-		p.loops.Go(func() {
+		p.watcher.Go(func() {
 			for range changed {
 				p.signal()
 			}
@@ -135,6 +136,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	p.hardStop()
 	<-done
+	p.watcher.Wait()
 	return nil
 }
 

@@ -56,3 +56,34 @@ func TestShutdownCancelsAfterDrain(t *testing.T) {
 	_, err = p.Submit(context.Background(), job)
 	require.Error(t, err)
 }
+
+// Shutdown returns as soon as the running jobs are done: the change watcher
+// does not hold it until the drain deadline.
+func TestShutdownReturnsWhenJobsAreDoneWithChanges(t *testing.T) {
+	r := executortest.NewRunner()
+	p, err := local.New(local.Config{Runner: r, Changes: quietChanges{}, Workers: 2, PollInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	job := r.Add(false)
+	_, err = p.Submit(context.Background(), job)
+	require.NoError(t, err)
+	require.Equal(t, job.ID, r.WaitDone(t))
+
+	drain, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.Shutdown(drain))
+	require.NoError(t, drain.Err(), "Shutdown waited for the drain deadline with no job running")
+}
+
+// quietChanges never reports a change; its channels close with their
+// context, as the port requires.
+type quietChanges struct{}
+
+func (quietChanges) Watch(ctx context.Context, _ string) (<-chan struct{}, error) {
+	ch := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch, nil
+}
