@@ -111,9 +111,11 @@ type JobStore interface {
 	// (DispatchedAttempt <= Attempt).
 	Dispatchable(ctx context.Context, limit int) ([]domain.Job, error)
 
-	// MarkDispatched records that the job's next attempt (attempt =
-	// job.Attempt+1) was handed to executor with reference ref. It succeeds
-	// only while the job is pending, at that attempt, and not yet marked;
+	// MarkDispatched records that attempt (the job's next attempt,
+	// job.Attempt+1 as Dispatchable returned it) was handed to executor with
+	// reference ref. It succeeds while the job is pending before that
+	// attempt, or already processing that very attempt (its worker claimed
+	// it before the mark landed), and the attempt was not marked yet;
 	// otherwise domain.ErrConflict (someone else dispatched it, or it moved
 	// on). domain.ErrNotFound for an unknown job.
 	MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error

@@ -80,7 +80,8 @@ func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, e
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
 		tag, err := x.tx.Exec(ctx, `UPDATE jobs SET dispatched_attempt = $2, executor = $3, executor_ref = $4,
 			dispatch_error = '', updated_at = $5
-			WHERE id = $1 AND status = 'pending' AND attempt + 1 = $2 AND dispatched_attempt < $2`,
+			WHERE id = $1 AND dispatched_attempt < $2
+			AND ((status = 'pending' AND attempt + 1 = $2) OR (status = 'processing' AND attempt = $2))`,
 			jobID, attempt, executor, ref, x.now)
 		if err != nil {
 			return fmt.Errorf("postgres: mark %s dispatched: %w", jobID, err)

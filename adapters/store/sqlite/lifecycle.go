@@ -78,8 +78,9 @@ func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, e
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
 		res, err := x.tx.ExecContext(ctx, `UPDATE jobs SET dispatched_attempt = ?, executor = ?, executor_ref = ?,
 			dispatch_error = '', updated_at = ?
-			WHERE id = ? AND status = 'pending' AND attempt + 1 = ? AND dispatched_attempt < ?`,
-			attempt, executor, ref, x.micros(), jobID, attempt, attempt)
+			WHERE id = ? AND dispatched_attempt < ?
+			AND ((status = 'pending' AND attempt + 1 = ?) OR (status = 'processing' AND attempt = ?))`,
+			attempt, executor, ref, x.micros(), jobID, attempt, attempt, attempt)
 		if err != nil {
 			return fmt.Errorf("sqlite: mark %s dispatched: %w", jobID, err)
 		}

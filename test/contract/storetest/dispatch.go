@@ -56,8 +56,15 @@ func testMarkDispatchedOnce(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Equal(t, []string{other.ID}, ids(jobs))
 
+	// The worker may claim the attempt before its dispatch is recorded: the
+	// record still lands, once.
 	claimed := f.claim(other.ID)
-	require.ErrorIs(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 2, "modal", "x"), domain.ErrConflict, "not pending")
+	require.ErrorIs(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 2, "modal", "x"), domain.ErrConflict, "not that attempt")
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 1, "modal", "fc-789"))
+	got = f.get(other.ID)
+	require.Equal(t, "fc-789", got.ExecutorRef)
+	require.Equal(t, domain.JobProcessing, got.Status)
+	require.ErrorIs(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 1, "modal", "fc-000"), domain.ErrConflict, "second hand-off of one attempt")
 }
 
 func testDispatchAfterRescue(t *testing.T, h Harness) {
