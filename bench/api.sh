@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/api.sh: requests per second and latency of POST /jobs on
+# `codecheck serve` with the fake provider (100ms per call), first on SQLite,
+# then on a fresh Postgres database. Uses wrk (apt-get install wrk) against
+# 127.0.0.1 only. The submitted jobs are processed by the server's own
+# workers meanwhile, as in production; the server is stopped afterwards.
+#
+#   bench/api.sh                     # 10s, 4 connections, 2 threads
+#   DURATION=30s CONNECTIONS=8 bench/api.sh
+#   CODECHECK_TEST_DATABASE_URL=postgres://... bench/api.sh
+source "$(dirname "$0")/lib.sh"
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-4}
+THREADS=${THREADS:-2}
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
+
+cat >"$BENCH_DIR/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}'
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d rps=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f non2xx=%d socket_errors=%d\n",
+    summary.requests, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, e.status, e.connect + e.read + e.write + e.timeout))
+end
+LUA
+
+bench() {
+	local name=$1 db=$2
+	start_serve "$db"
+	# One request first, so that the database is warm and the route works.
+	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
+		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
+	echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"
+	stop_serve
+	RESULTS+=("$name $(grep '^RESULT' "$BENCH_DIR/$name.txt" | sed 's/^RESULT //')")
+}
+
+RESULTS=()
+build
+echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench sqlite "sqlite:$BENCH_DIR/bench.db"
+make_pg_db
+bench postgres "$PG_URL"
+drop_pg_db
+
+echo
+echo "## POST /jobs, $DURATION, $CONNECTIONS connections, fake provider 100ms"
+printf '%s\n' "${RESULTS[@]}"

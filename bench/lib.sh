@@ -1,0 +1,83 @@
+# Shared by the bench scripts: build the binary, start and stop
+# `codecheck serve`, and make a throw-away Postgres database. Source it;
+# it sets BENCH_DIR (a temporary directory removed on exit) and BIN.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/codecheck-bench.XXXXXX")
+BIN="$BENCH_DIR/codecheck"
+PG_BASE=${CODECHECK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+SERVE_PID=""
+PG_DB=""
+
+cleanup() {
+	stop_serve || true
+	drop_pg_db || true
+	rm -rf "$BENCH_DIR"
+}
+trap cleanup EXIT
+
+build() {
+	echo "# building codecheck ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown))" >&2
+	(cd "$ROOT" && go build -o "$BIN" ./cmd/codecheck)
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null ||
+		echo $((20000 + RANDOM % 20000))
+}
+
+# start_serve DATABASE_URL [VAR=VALUE...]: starts serve on 127.0.0.1 with the
+# fake provider, sets SERVE_URL and SERVE_PID, waits for /healthz.
+start_serve() {
+	local db=$1
+	shift
+	local port
+	port=$(free_port)
+	SERVE_URL="http://127.0.0.1:$port"
+	env -i PATH="$PATH" HOME="$BENCH_DIR" DATABASE_URL="$db" CODECHECK_ADDR="127.0.0.1:$port" \
+		CODECHECK_FAKE_LLM=1 CODECHECK_FAKE_LLM_LATENCY=100ms CODECHECK_LOG_LEVEL=warn "$@" \
+		"$BIN" serve >>"$BENCH_DIR/serve.log" 2>&1 &
+	SERVE_PID=$!
+	for _ in $(seq 1 300); do
+		if curl -fsS "$SERVE_URL/healthz" >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$SERVE_PID" 2>/dev/null; then
+			echo "serve exited:" >&2
+			cat "$BENCH_DIR/serve.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "serve not healthy after 30s" >&2
+	return 1
+}
+
+stop_serve() {
+	if [[ -n $SERVE_PID ]]; then
+		kill -TERM "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+		SERVE_PID=""
+	fi
+}
+
+# pg_url prints PG_BASE with its database replaced by $1.
+pg_url() {
+	echo "$PG_BASE" | sed -E "s#/[^/?]+(\\?|\$)#/$1\\1#"
+}
+
+# make_pg_db creates a fresh database, dropped on exit, and sets PG_URL.
+make_pg_db() {
+	PG_DB="codecheck_bench_$$"
+	psql -q "$PG_BASE" -c "CREATE DATABASE $PG_DB" >&2
+	PG_URL=$(pg_url "$PG_DB")
+}
+
+drop_pg_db() {
+	if [[ -n $PG_DB ]]; then
+		psql -q "$PG_BASE" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >&2
+		PG_DB=""
+	fi
+}

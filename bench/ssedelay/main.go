@@ -1,0 +1,184 @@
+// Command ssedelay measures how long a finished section takes to reach an
+// event-stream client: it submits jobs to a running `codecheck serve`,
+// follows each job's GET /jobs/{id}/events, and compares the arrival time
+// of every section event with the section's finished_at from the report.
+// Client and server must share a clock (run both on one machine).
+//
+//	go run ./bench/ssedelay -url http://127.0.0.1:8080 -jobs 10
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+func main() {
+	base := flag.String("url", "http://127.0.0.1:8080", "base URL of codecheck serve")
+	jobs := flag.Int("jobs", 5, "jobs to run, one after another")
+	provider := flag.String("provider", "fake", "llm_provider of the jobs")
+	address := flag.String("address", "1600 Pennsylvania Ave NW, Washington, DC 20500", "address of the jobs")
+	key := flag.String("key", os.Getenv("CODECHECK_API_KEY"), "bearer API key, if the server needs one")
+	flag.Parse()
+
+	c := client{base: strings.TrimRight(*base, "/"), key: *key, http: &http.Client{}}
+	var delays []time.Duration
+	for i := range *jobs {
+		d, err := c.measureJob(*address, *provider)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ssedelay: job %d: %v\n", i+1, err)
+			os.Exit(1)
+		}
+		delays = append(delays, d...)
+	}
+	slices.Sort(delays)
+	fmt.Printf("section events: %d from %d jobs\n", len(delays), *jobs)
+	fmt.Printf("delay finished_at -> SSE arrival: p50 %s  p95 %s  max %s\n",
+		ms(percentile(delays, 50)), ms(percentile(delays, 95)), ms(delays[len(delays)-1]))
+}
+
+type client struct {
+	base, key string
+	http      *http.Client
+}
+
+// measureJob submits a job, follows its events to the end, and returns, for
+// each section event, arrival time minus the section's finished_at.
+func (c client) measureJob(address, provider string) ([]time.Duration, error) {
+	body, _ := json.Marshal(map[string]string{"address": address, "llm_provider": provider})
+	var job struct {
+		ID string `json:"id"`
+	}
+	if err := c.do(http.MethodPost, "/jobs", body, http.StatusAccepted, &job); err != nil {
+		return nil, err
+	}
+	arrived, err := c.follow(job.ID)
+	if err != nil {
+		return nil, err
+	}
+	var report struct {
+		Sections []struct {
+			Key        string     `json:"key"`
+			FinishedAt *time.Time `json:"finished_at"`
+		} `json:"sections"`
+	}
+	if err := c.do(http.MethodGet, "/jobs/"+job.ID+"/report", nil, http.StatusOK, &report); err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	for _, s := range report.Sections {
+		at, ok := arrived[s.Key]
+		if !ok || s.FinishedAt == nil {
+			return nil, fmt.Errorf("job %s: section %s has no event or no finished_at", job.ID, s.Key)
+		}
+		out = append(out, at.Sub(*s.FinishedAt))
+	}
+	return out, nil
+}
+
+// follow reads the job's event stream until the server ends it and returns
+// when each section's event arrived.
+func (c client) follow(jobID string) (map[string]time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	req, err := c.request(ctx, http.MethodGet, "/jobs/"+jobID+"/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("events: %s", resp.Status)
+	}
+	arrived := map[string]time.Time{}
+	var event, data string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if event == "section" {
+				var d struct {
+					Key string `json:"key"`
+				}
+				if err := json.Unmarshal([]byte(data), &d); err != nil {
+					return nil, err
+				}
+				arrived[d.Key] = time.Now()
+			}
+			event, data = "", ""
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading events: %w", err)
+	}
+	return arrived, nil
+}
+
+func (c client) request(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	return req, nil
+}
+
+func (c client) do(method, path string, body []byte, want int, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return errors.Join(fmt.Errorf("%s %s: decoding the answer", method, path), err)
+	}
+	return nil
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100
+	return sorted[max(rank, 1)-1]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
