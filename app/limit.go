@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
 
@@ -17,7 +18,10 @@ func Limit(llm ports.LLM, concurrent, perMinute int) ports.LLM {
 		l.slots = make(chan struct{}, concurrent)
 	}
 	if perMinute > 0 {
-		l.rate = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), max(1, perMinute/10))
+		// The burst lets one job's sections start together; the rate holds
+		// over the minute.
+		burst := min(perMinute, max(len(domain.SectionKeys()), perMinute/10))
+		l.rate = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), burst)
 	}
 	return l
 }

@@ -2,9 +2,7 @@
 # bench/check.sh: wall time of one `codecheck check --provider fake` (fake
 # provider 100ms per call, SQLite in a temporary directory, fresh database
 # each run) with the default section concurrency, with
-# CODECHECK_SECTION_CONCURRENCY=1 (sequential), and with the default
-# concurrency but no provider rate limit (CODECHECK_PROVIDER_RPM high), to
-# show what the default limit of 120 requests per minute costs one job.
+# CODECHECK_SECTION_CONCURRENCY=1 (sequential).
 # Uses hyperfine when installed (apt-get install hyperfine), else a loop.
 #
 #   bench/check.sh
@@ -22,9 +20,8 @@ check="$BIN check --provider fake --format json '$ADDRESS'"
 declare -A variants=(
 	[default]="$base $check"
 	[sequential]="$base CODECHECK_SECTION_CONCURRENCY=1 $check"
-	[default-no-rpm-limit]="$base CODECHECK_PROVIDER_RPM=100000 $check"
 )
-order=(default sequential default-no-rpm-limit)
+order=(default sequential)
 
 if command -v hyperfine >/dev/null; then
 	args=()

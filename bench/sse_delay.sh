@@ -3,9 +3,7 @@
 # client (section finished_at -> arrival of its `section` event), with
 # `codecheck serve` on SQLite and on a fresh Postgres database, fake
 # provider 100ms. Runs bench/ssedelay (JOBS jobs one after another, 13
-# section events each). The provider rate limit is lifted
-# (CODECHECK_PROVIDER_RPM): at the default 120 calls a minute the jobs would
-# take 6.5s each, and the delay measured here does not depend on it.
+# section events each).
 #
 #   bench/sse_delay.sh
 #   JOBS=20 bench/sse_delay.sh
@@ -16,14 +14,14 @@ build
 (cd "$ROOT" && go build -o "$BENCH_DIR/ssedelay" ./bench/ssedelay)
 echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-start_serve "sqlite:$BENCH_DIR/bench.db" CODECHECK_PROVIDER_RPM=100000
-echo "## sqlite (CODECHECK_PROVIDER_RPM=100000): ssedelay -url $SERVE_URL -jobs $JOBS"
+start_serve "sqlite:$BENCH_DIR/bench.db"
+echo "## sqlite: ssedelay -url $SERVE_URL -jobs $JOBS"
 "$BENCH_DIR/ssedelay" -url "$SERVE_URL" -jobs "$JOBS"
 stop_serve
 
 make_pg_db
-start_serve "$PG_URL" CODECHECK_PROVIDER_RPM=100000
-echo "## postgres (CODECHECK_PROVIDER_RPM=100000): ssedelay -url $SERVE_URL -jobs $JOBS"
+start_serve "$PG_URL"
+echo "## postgres: ssedelay -url $SERVE_URL -jobs $JOBS"
 "$BENCH_DIR/ssedelay" -url "$SERVE_URL" -jobs "$JOBS"
 stop_serve
 drop_pg_db

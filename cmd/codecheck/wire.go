@@ -80,9 +80,10 @@ func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers
 	if err != nil {
 		return nil, err
 	}
-	llms = append(llms, real...)
-	for i, l := range llms {
-		llms[i] = app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM)
+	// Real providers share the process-wide limits; the simulated one has
+	// no quota to protect.
+	for _, l := range real {
+		llms = append(llms, app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM))
 	}
 	p, err := app.NewProviders(cfg.DefaultProvider, llms...)
 	if err != nil {
