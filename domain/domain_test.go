@@ -70,7 +70,7 @@ func TestProgressAndReport(t *testing.T) {
 	if err := r.WriteMarkdown(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Building code report: 1 Main St", "1/2", "City of X", "(official)", "_Status: pending_"} {
+	for _, want := range []string{"# Building code report: 1 Main St", "1/2", "City of X", "(official)", "_Status: pending_", "10+5 tokens · $0.2500"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}

@@ -73,7 +73,11 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 	if s.Grounded {
 		grounded = "grounded in web sources"
 	}
-	fmt.Fprintf(b, " · %s · %s/%s_\n", grounded, s.Provider, s.Model)
+	fmt.Fprintf(b, " · %s · %s/%s · %d+%d tokens", grounded, s.Provider, s.Model, s.Usage.InputTokens, s.Usage.OutputTokens)
+	if s.Usage.CostUSD != nil {
+		fmt.Fprintf(b, " · $%.4f", *s.Usage.CostUSD)
+	}
+	b.WriteString("_\n")
 	if s.NeedsVerification {
 		with := s.VerifyWith
 		if with == "" {
