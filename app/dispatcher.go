@@ -90,11 +90,31 @@ func (d *Dispatcher) Tick(ctx context.Context) {
 		}
 		return
 	}
+	d.forgetOthers(jobs)
 	for _, job := range jobs {
 		if ctx.Err() != nil {
 			return
 		}
 		d.dispatch(ctx, job)
+	}
+}
+
+// forgetOthers drops the backoff of jobs that no longer wait for a hand-off
+// (canceled, or taken by a worker meanwhile).
+func (d *Dispatcher) forgetOthers(waiting []domain.Job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.retry) == 0 {
+		return
+	}
+	keep := make(map[string]bool, len(waiting))
+	for _, j := range waiting {
+		keep[j.ID] = true
+	}
+	for id := range d.retry {
+		if !keep[id] {
+			delete(d.retry, id)
+		}
 	}
 }
 
