@@ -109,7 +109,7 @@ func (w *Worker) draining() bool {
 }
 
 // RunNext claims the oldest pending job and processes it.
-func (w *Worker) RunNext(ctx context.Context) (bool, error) {
+func (w *Worker) RunNext(ctx context.Context, claimed func(jobID string)) (bool, error) {
 	if w.draining() {
 		return false, nil
 	}
@@ -119,6 +119,9 @@ func (w *Worker) RunNext(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		return false, fmt.Errorf("claim: %w", err)
+	}
+	if claimed != nil {
+		claimed(job.ID)
 	}
 	_, err = w.process(ctx, job)
 	return true, err

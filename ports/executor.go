@@ -36,8 +36,10 @@ func (e *ExecutorError) Unwrap() error { return e.Err }
 // executors that run jobs in-process (local, fake) drive it.
 type JobRunner interface {
 	// RunNext claims the oldest pending job and processes it to the end.
+	// It calls claimed (when not nil) with the job's id as soon as it holds
+	// the job, so the caller can tie the run to that id (e.g. to cancel it).
 	// It returns ran=false with a nil error when nothing was pending.
-	RunNext(ctx context.Context) (ran bool, err error)
+	RunNext(ctx context.Context, claimed func(jobID string)) (ran bool, err error)
 	// RunJob claims the given job and processes it.
 	RunJob(ctx context.Context, jobID string) error
 }

@@ -49,9 +49,11 @@ type Pool struct {
 	loops    sync.WaitGroup // the worker loops: Shutdown drains them
 	watcher  sync.WaitGroup // the change watcher: it runs until hardStop
 
-	mu      sync.Mutex
-	queue   []string
-	running map[string]context.CancelFunc
+	mu    sync.Mutex
+	queue []string
+	// running maps a job id to the runs of it in this pool (normally one;
+	// briefly two when a queued run and a pulled run race for the job).
+	running map[string][]*run
 	started bool
 }
 
@@ -73,7 +75,7 @@ func New(cfg Config) (*Pool, error) {
 		log = slog.Default()
 	}
 	return &Pool{cfg: cfg, log: log.With("executor", Name), wake: make(chan struct{}, 1),
-		stopping: make(chan struct{}), running: map[string]context.CancelFunc{}}, nil
+		stopping: make(chan struct{}), running: map[string][]*run{}}, nil
 }
 
 func (p *Pool) Name() string { return Name }
@@ -158,8 +160,8 @@ func (p *Pool) Submit(_ context.Context, job domain.Job) (string, error) {
 func (p *Pool) Cancel(_ context.Context, job domain.Job) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cancel, ok := p.running[job.ID]; ok {
-		cancel()
+	for _, r := range p.running[job.ID] {
+		r.cancel()
 	}
 	for i, id := range p.queue {
 		if id == job.ID {
@@ -186,25 +188,64 @@ func (p *Pool) loop(ctx context.Context) {
 			return
 		default:
 		}
-		if p.runQueued(ctx) {
-			continue
-		}
-		ran, err := p.cfg.Runner.RunNext(ctx)
-		if err != nil && ctx.Err() == nil {
-			p.log.Warn("job run ended with an error", "err", err)
-		}
+		ran := p.runQueued(ctx) || p.runNext(ctx)
 		if ran {
+			// There was work, so there may be more: wake a sibling. An idle
+			// worker does not pass a wake-up on, so idle pools stay idle.
+			p.signal()
 			continue
 		}
 		select {
 		case <-p.stopping:
 			return
 		case <-p.wake:
-			// Pass the wake-up on: one signal may stand for several jobs.
-			p.signal()
 		case <-t.C:
 		}
 	}
+}
+
+// run is one job run of a worker, cancelable by Cancel.
+type run struct{ cancel context.CancelFunc }
+
+// track registers r as running jobID; the returned func unregisters it.
+func (p *Pool) track(jobID string, r *run) func() {
+	p.mu.Lock()
+	p.running[jobID] = append(p.running[jobID], r)
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		runs := p.running[jobID]
+		for i, x := range runs {
+			if x == r {
+				runs = append(runs[:i], runs[i+1:]...)
+				break
+			}
+		}
+		if len(runs) == 0 {
+			delete(p.running, jobID)
+		} else {
+			p.running[jobID] = runs
+		}
+	}
+}
+
+// runNext runs any pending job the runner claims, under a context that
+// Cancel can stop once the runner says which job it holds.
+func (p *Pool) runNext(ctx context.Context) bool {
+	jobCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var untrack func()
+	ran, err := p.cfg.Runner.RunNext(jobCtx, func(jobID string) {
+		untrack = p.track(jobID, &run{cancel: cancel})
+	})
+	if untrack != nil {
+		untrack()
+	}
+	if err != nil && ctx.Err() == nil {
+		p.log.Warn("job run ended with an error", "err", err)
+	}
+	return ran
 }
 
 // runQueued runs the next submitted job, if any, under a context that
@@ -217,15 +258,14 @@ func (p *Pool) runQueued(ctx context.Context) bool {
 	}
 	id := p.queue[0]
 	p.queue = p.queue[1:]
-	jobCtx, cancel := context.WithCancel(ctx)
-	p.running[id] = cancel
+	more := len(p.queue) > 0
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.running, id)
-		p.mu.Unlock()
-		cancel()
-	}()
+	if more {
+		p.signal() // a sibling takes the next queued job meanwhile
+	}
+	jobCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer p.track(id, &run{cancel: cancel})()
 	if err := p.cfg.Runner.RunJob(jobCtx, id); err != nil && ctx.Err() == nil {
 		p.log.Warn("job run ended with an error", "job_id", id, "err", err)
 	}

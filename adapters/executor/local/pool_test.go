@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/codecheck/codecheck/adapters/executor/local"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/executortest"
 )
@@ -86,4 +88,60 @@ func (quietChanges) Watch(ctx context.Context, _ string) (<-chan struct{}, error
 		close(ch)
 	}()
 	return ch, nil
+}
+
+// countingRunner counts RunNext calls.
+type countingRunner struct {
+	*executortest.Runner
+	mu    sync.Mutex
+	polls int
+}
+
+func (c *countingRunner) RunNext(ctx context.Context, claimed func(string)) (bool, error) {
+	c.mu.Lock()
+	c.polls++
+	c.mu.Unlock()
+	return c.Runner.RunNext(ctx, claimed)
+}
+
+func (c *countingRunner) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.polls
+}
+
+// Once its work is done an idle pool stops looking for more until woken:
+// workers do not hand an unused wake-up around forever.
+func TestIdlePoolStaysIdle(t *testing.T) {
+	r := &countingRunner{Runner: executortest.NewRunner()}
+	p, err := local.New(local.Config{Runner: r, Workers: 4, PollInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Shutdown(context.Background())
+	job := r.Add(false)
+	_, err = p.Submit(context.Background(), job)
+	require.NoError(t, err)
+	require.Equal(t, job.ID, r.WaitDone(t))
+	settled := r.count()
+	require.Never(t, func() bool { return r.count() > settled+10 }, 300*time.Millisecond, 10*time.Millisecond,
+		"idle workers kept polling")
+}
+
+// Jobs submitted together run together, up to the number of workers.
+func TestQueuedJobsRunConcurrently(t *testing.T) {
+	r := executortest.NewRunner()
+	p, err := local.New(local.Config{Runner: r, Workers: 3, PollInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	jobs := []domain.Job{r.Add(true), r.Add(true), r.Add(true)}
+	for _, j := range jobs {
+		_, err := p.Submit(context.Background(), j)
+		require.NoError(t, err)
+	}
+	for _, j := range jobs {
+		r.WaitStarted(t, j.ID) // all three at once: none has finished
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, p.Shutdown(ctx))
 }

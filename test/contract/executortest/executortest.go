@@ -127,7 +127,7 @@ func (r *Runner) Add(block bool) domain.Job {
 }
 
 // RunNext runs the oldest registered job not yet run.
-func (r *Runner) RunNext(ctx context.Context) (bool, error) {
+func (r *Runner) RunNext(ctx context.Context, claimed func(jobID string)) (bool, error) {
 	r.mu.Lock()
 	if len(r.pending) == 0 {
 		r.mu.Unlock()
@@ -136,6 +136,9 @@ func (r *Runner) RunNext(ctx context.Context) (bool, error) {
 	j := r.pending[0]
 	r.pending = r.pending[1:]
 	r.mu.Unlock()
+	if claimed != nil {
+		claimed(j.ID)
+	}
 	return true, r.run(ctx, j.ID)
 }
 
