@@ -165,6 +165,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			c.APIKeys = append(c.APIKeys, k)
 		}
 	}
+	if c.Lease < time.Second {
+		r.fail("CODECHECK_LEASE", "must be at least 1s, got %s", c.Lease)
+	}
 	if c.FakeFailRate < 0 || c.FakeFailRate > 1 {
 		r.fail("CODECHECK_FAKE_LLM_FAIL_RATE", "must be between 0 and 1, got %v", c.FakeFailRate)
 	}
@@ -179,7 +182,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	for name, u := range map[string]string{"PERPLEXITY_BASE_URL": c.Perplexity.BaseURL, "OPENAI_BASE_URL": c.OpenAI.BaseURL, "GEMINI_BASE_URL": c.Gemini.BaseURL} {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			r.fail(name, "must be an http or https URL, got %q", u)
+			r.fail(name, "must be an http or https URL, got %q", redactURL(u))
 		}
 	}
 	if _, err := parseStoreURL(c.DatabaseURL); err != nil && r.err == nil {
@@ -211,10 +214,10 @@ func parseStoreURL(raw string) (storeURL, error) {
 // redactURL hides a password in a URL for messages.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if len(raw) > 40 {
-			return raw[:40] + "…"
-		}
+	switch {
+	case err != nil && strings.Contains(raw, "@"):
+		return "(an unparseable URL with credentials)"
+	case err != nil || u.User == nil:
 		return raw
 	}
 	return u.Redacted()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"go.uber.org/dig"
@@ -115,11 +116,11 @@ func exitCode(stderr io.Writer, err error) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "codecheck: %s\n", ee.msg)
+			fmt.Fprintf(stderr, "codecheck: %s\n", oneLine(ee.msg))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "codecheck: %v\n", err)
+	fmt.Fprintf(stderr, "codecheck: %s\n", oneLine(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
@@ -144,4 +145,10 @@ func runVersion(_ context.Context, env *environment, _ []string) error {
 	}
 	fmt.Fprintf(env.stdout, "codecheck %s\n", v)
 	return nil
+}
+
+// oneLine folds a multi-line error (drivers like to list every address they
+// tried) into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }), " ")
 }

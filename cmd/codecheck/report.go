@@ -12,6 +12,7 @@ import (
 
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 )
 
 func checkFormat(f string) error {
@@ -84,11 +85,16 @@ func jsonReport(r domain.Report) any {
 }
 
 func runMigrate(ctx context.Context, env *environment, _ []string) error {
-	stop, err := startApp(ctx, env, []fx.Option{storeModule(storeOptions{maxConns: 2})})
+	// Opening the store applies the migrations.
+	var store ports.JobStore
+	stop, err := startApp(ctx, env, []fx.Option{storeModule(storeOptions{maxConns: 2})}, &store)
 	if err != nil {
 		return err
 	}
-	stop()
+	defer stop()
+	if err := store.Ping(ctx); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
 	su, _ := parseStoreURL(env.cfg.DatabaseURL)
 	fmt.Fprintf(env.stdout, "migrations applied to %s\n", redactURL(su.URL))
 	return nil

@@ -29,7 +29,8 @@ func runServe(ctx context.Context, env *environment, _ []string) error {
 	if err := checkExecutorConfig(env); err != nil {
 		return err
 	}
-	stop, err := startApp(ctx, env, serveModules(env, cfg.Executor))
+	// Stopping takes the drain period plus time to release jobs and close.
+	stop, err := startAppStopping(ctx, env, cfg.DrainTimeout+30*time.Second, serveModules(env, cfg.Executor))
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,11 @@ import (
 // startApp builds and starts an fx app with opts, filling targets, and
 // returns a function that stops it.
 func startApp(ctx context.Context, env *environment, opts []fx.Option, targets ...any) (func(), error) {
+	return startAppStopping(ctx, env, 30*time.Second, opts, targets...)
+}
+
+// startAppStopping is startApp with the time the app may take to stop.
+func startAppStopping(ctx context.Context, env *environment, stopTimeout time.Duration, opts []fx.Option, targets ...any) (func(), error) {
 	all := append([]fx.Option{
 		fx.Supply(env.cfg),
 		fx.Supply(env.log),
@@ -38,7 +43,7 @@ func startApp(ctx context.Context, env *environment, opts []fx.Option, targets .
 		return nil, err
 	}
 	return func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancel()
 		if err := fxApp.Stop(stopCtx); err != nil {
 			env.log.Warn("shutdown", "err", err)
@@ -87,7 +92,7 @@ func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers
 	}
 	p, err := app.NewProviders(cfg.DefaultProvider, llms...)
 	if err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
 	log.Debug("providers configured", "providers", p.Names(), "default", p.Default())
 	return p, nil

@@ -80,6 +80,9 @@ func TestBadInput(t *testing.T) {
 		{"bad format", nil, []string{"check", "--provider", "fake", "--format", "pdf", "1 Main St, Springfield"}, "--format: must be md or json"},
 		{"bad database url", []string{"DATABASE_URL=mysql://x"}, []string{"check", "--provider", "fake", "1 Main St, Springfield"}, "DATABASE_URL: must start with sqlite: or postgres://"},
 		{"bad duration", []string{"CODECHECK_LEASE=soon"}, []string{"check", "--provider", "fake", "1 Main St, Springfield"}, "CODECHECK_LEASE: must be a positive duration"},
+		{"tiny lease", []string{"CODECHECK_LEASE=2ns"}, []string{"check", "--provider", "fake", "1 Main St, Springfield"}, "CODECHECK_LEASE: must be at least 1s"},
+		{"bad default provider", []string{"CODECHECK_DEFAULT_PROVIDER=openai"}, []string{"check", "--provider", "fake", "1 Main St, Springfield"}, "CODECHECK_DEFAULT_PROVIDER"},
+		{"unreachable database", []string{"DATABASE_URL=postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, []string{"migrate"}, "DATABASE_URL"},
 		{"missing job id", nil, []string{"work"}, "work: --job-id is required"},
 		{"unknown job", nil, []string{"work", "--job-id", "0190c6e2-0000-7000-8000-000000000000"}, "not found"},
 		{"unknown command", nil, []string{"frobnicate"}, `unknown command "frobnicate"`},
@@ -88,6 +91,9 @@ func TestBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			env := baseEnv(t, append([]string{"DATABASE_URL=sqlite:" + filepath.Join(dir, "db.sqlite")}, c.env...)...)
+			if strings.HasPrefix(c.name, "unreachable") {
+				env = baseEnv(t, c.env...)
+			}
 			r := run(t, env, c.args...)
 			require.NotEqual(t, 0, r.code)
 			require.Contains(t, r.stderr, c.want)
@@ -95,4 +101,18 @@ func TestBadInput(t *testing.T) {
 			require.NotContains(t, r.stdout, "job ", "nothing written half-way")
 		})
 	}
+}
+
+func TestMigrateCreatesTheSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	env := baseEnv(t, "DATABASE_URL=sqlite:"+path)
+	r := run(t, env, "migrate")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "migrations applied to sqlite:"+path)
+	require.FileExists(t, path)
+	again := run(t, env, "migrate")
+	require.Equal(t, 0, again.code, again.stderr)
+	rep := run(t, env, "report", "--job-id", "0190c6e2-0000-7000-8000-000000000000")
+	require.Equal(t, 1, rep.code)
+	require.Contains(t, rep.stderr, "not found", "the schema is there: the query ran")
 }

@@ -75,7 +75,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/")
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: invalid base URL %q: check %s", name, cfg.BaseURL, BaseURLEnvVar)
+		return nil, fmt.Errorf("%s: invalid base URL: check %s", name, BaseURLEnvVar)
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%s: negative timeout %s", name, cfg.Timeout)
