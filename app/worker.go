@@ -371,20 +371,31 @@ func (r *run) watchCancel(ctx context.Context) {
 		r.log.Warn("cannot watch job for cancellation; relying on heartbeats", "err", err)
 		return
 	}
-	for range changed {
-		job, err := r.w.cfg.Store.Get(ctx, r.job.ID)
-		if err != nil {
-			continue
-		}
-		if job.Status == domain.JobCanceled {
-			r.cancel(errJobCanceled)
-			return
-		}
-		if job.Attempt != r.job.Attempt || job.Status != domain.JobProcessing {
-			r.cancel(domain.ErrLeaseLost)
-			return
+	// Look once now: a cancel may have landed between the claim and Watch.
+	if r.stillOurs(ctx) {
+		for range changed {
+			if !r.stillOurs(ctx) {
+				return
+			}
 		}
 	}
+}
+
+// stillOurs re-reads the job and stops the run when it was canceled or moved
+// to another attempt.
+func (r *run) stillOurs(ctx context.Context) bool {
+	job, err := r.w.cfg.Store.Get(ctx, r.job.ID)
+	switch {
+	case err != nil:
+		return true // the next change or fenced write tells
+	case job.Status == domain.JobCanceled:
+		r.cancel(errJobCanceled)
+		return false
+	case job.Attempt != r.job.Attempt || job.Status != domain.JobProcessing:
+		r.cancel(domain.ErrLeaseLost)
+		return false
+	}
+	return true
 }
 
 // runSections runs jurisdiction first, then the others in parallel.
