@@ -145,15 +145,22 @@ func (st *stream) run(events []domain.Event) {
 	keepAlive := time.NewTicker(st.s.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	for {
-		for _, e := range events {
+		for len(events) > 0 {
+			e := events[0]
+			events = events[1:]
 			if err := st.write(e); err != nil {
 				return
 			}
-			if e.Type == domain.EventJob && domain.JobStatus(e.Status).Terminal() {
-				return
+			if e.Type == domain.EventJob && domain.JobStatus(e.Status).Terminal() && len(events) == 0 {
+				// The end, unless the job was retried since: a history can
+				// hold an old terminal event followed by a new attempt.
+				more, err := st.s.svc.Events(st.ctx, st.jobID, st.last)
+				if err != nil || len(more) == 0 {
+					return
+				}
+				events = more
 			}
 		}
-		events = nil
 		select {
 		case <-st.ctx.Done():
 			return

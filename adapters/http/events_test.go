@@ -214,6 +214,21 @@ func TestEventsResumeAcrossRetry(t *testing.T) {
 	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+strconv.FormatInt(all[len(all)-1].ID, 10))
 	ev := next(t, events)
 	require.Equal(t, "pending", ev.Data.Status, "a retried job streams on")
+
+	// A new stream from the start passes the old failed event and follows
+	// the new attempt.
+	events, _ = e.openStream("/jobs/" + v.ID + "/events")
+	for range all {
+		next(t, events)
+	}
+	ev = next(t, events)
+	require.Equal(t, "pending", ev.Data.Status, "the stream did not end at the old failed event")
+	l = e.claim(v.ID)
+	require.Equal(t, "processing", next(t, events).Data.Status)
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	e.finish(l, domain.JobCompleted, "")
+	rest := collect(t, events)
+	require.Equal(t, "completed", rest[len(rest)-1].Data.Status)
 }
 
 func TestEventsKeepAliveAndShutdown(t *testing.T) {
