@@ -255,6 +255,23 @@ func (s *Sender) sleep(d time.Duration) bool {
 	}
 }
 
+// Flush waits until every delivery accepted so far, retries included, has
+// ended, or ctx is done. A short-lived process (codecheck work) calls it
+// before exiting so that retries are not lost with it.
+func (s *Sender) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Close stops accepting deliveries and abandons pending retries, lets
 // requests in flight finish until ctx is done (then cancels them), and waits
 // for every delivery goroutine to return.

@@ -225,6 +225,27 @@ func TestSenderRetriesWithTheSameMessageID(t *testing.T) {
 	}
 }
 
+// Flush returns once deliveries, retries included, are done, and gives up
+// at its deadline otherwise.
+func TestSenderFlushWaitsForRetries(t *testing.T) {
+	srv, got := hookServer(t, 2)
+	s, err := New("secret", srv.Client(), Options{Logger: quiet, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	require.NoError(t, err)
+	s.Deliver(finishedJob(srv.URL))
+	require.NoError(t, s.Flush(context.Background()))
+	require.Len(t, got(), 3, "two failures, then the delivery")
+
+	slow, _ := hookServer(t, 100)
+	s2, err := New("secret", slow.Client(), Options{Logger: quiet, InitialBackoff: time.Hour})
+	require.NoError(t, err)
+	s2.Deliver(finishedJob(slow.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, s2.Flush(ctx), context.DeadlineExceeded)
+	require.NoError(t, s.Close(context.Background()))
+	require.NoError(t, s2.Close(context.Background()))
+}
+
 func TestSenderGivesUpAfterMaxAttempts(t *testing.T) {
 	srv, got := hookServer(t, 100)
 	s, err := New("secret", srv.Client(), Options{Logger: quiet, MaxAttempts: 3, InitialBackoff: time.Millisecond})

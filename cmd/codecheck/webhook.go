@@ -16,6 +16,7 @@ type webhookOut struct {
 	fx.Out
 	Validate func(ctx context.Context, rawURL string) error
 	Hooks    app.Hooks `group:"hooks"`
+	Sender   *webhook.Sender // nil when webhooks are off
 }
 
 func webhookModule() fx.Option {
@@ -32,5 +33,6 @@ func newWebhooks(lc fx.Lifecycle, cfg config, env *environment) (webhookOut, err
 		return webhookOut{}, usageError{err}
 	}
 	lc.Append(fx.StopHook(sender.Close))
-	return webhookOut{Validate: webhook.NewValidator(cfg.WebhookAllowPrivate, nil), Hooks: app.Hooks{JobDone: sender.JobDone}}, nil
+	return webhookOut{Validate: webhook.NewValidator(cfg.WebhookAllowPrivate, nil), Hooks: app.Hooks{JobDone: sender.JobDone},
+		Sender: sender}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/codecheck/codecheck/adapters/executor/local"
+	"github.com/codecheck/codecheck/adapters/webhook"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
@@ -24,12 +25,18 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	if *jobID == "" {
 		return usagef("work: --job-id is required")
 	}
-	var worker *app.Worker
-	stop, err := startApp(context.Background(), env, baseModules(storeOptions{maxConns: 4}), &worker)
+	var (
+		worker *app.Worker
+		sender *webhook.Sender
+	)
+	stop, err := startApp(context.Background(), env, baseModules(storeOptions{maxConns: 4}), &worker, &sender)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	// This process ends with the job: give the job's webhook, retries
+	// included, a bounded time to be delivered first.
+	defer flushWebhooks(env, sender)
 
 	// SIGTERM: let running sections drain, then stop hard.
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -64,6 +71,19 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "job %s %s (%s)\n", job.ID, job.Status, job.Progress())
 	return jobOutcome(job)
+}
+
+const webhookFlushTimeout = 25 * time.Second
+
+func flushWebhooks(env *environment, sender *webhook.Sender) {
+	if sender == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), webhookFlushTimeout)
+	defer cancel()
+	if err := sender.Flush(ctx); err != nil {
+		env.log.Warn("webhook deliveries still pending at exit; abandoning them", "waited", webhookFlushTimeout)
+	}
 }
 
 // runWorker runs workers that pull jobs from the store until SIGTERM.
