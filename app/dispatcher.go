@@ -25,6 +25,11 @@ type DispatcherConfig struct {
 	// RetryBase and RetryMax bound the backoff after a failed hand-off
 	// (defaults 1s and 1m).
 	RetryBase, RetryMax time.Duration
+	// HandoffTimeout is how long a handed-off job may wait for a worker to
+	// claim it before it is handed off again (default 5m): an execution
+	// that died before claiming (a container that never started) must not
+	// leave the job pending forever.
+	HandoffTimeout time.Duration
 	Hooks               Hooks
 	Logger              *slog.Logger
 }
@@ -54,6 +59,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	setDefault(&cfg.Interval, time.Second)
 	setDefault(&cfg.RetryBase, time.Second)
 	setDefault(&cfg.RetryMax, time.Minute)
+	setDefault(&cfg.HandoffTimeout, 5*time.Minute)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -80,9 +86,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// Tick does one pass: rescue expired leases, then hand off pending jobs.
+// Tick does one pass: rescue expired leases and stale hand-offs, then hand
+// off pending jobs.
 func (d *Dispatcher) Tick(ctx context.Context) {
 	d.rescue(ctx)
+	d.redispatchStale(ctx)
 	jobs, err := d.cfg.Store.Dispatchable(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -134,6 +142,20 @@ func (d *Dispatcher) rescue(ctx context.Context) {
 		if d.cfg.Hooks.JobDone != nil {
 			d.cfg.Hooks.JobDone(ctx, j)
 		}
+	}
+}
+
+func (d *Dispatcher) redispatchStale(ctx context.Context) {
+	jobs, err := d.cfg.Store.RedispatchStale(ctx, d.cfg.HandoffTimeout)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("cannot look for stale hand-offs", "err", err)
+		}
+		return
+	}
+	for _, j := range jobs {
+		d.log.Warn("no worker claimed the job after its hand-off; handing it off again",
+			"job_id", j.ID, "attempt", j.Attempt+1, "executor_ref", j.ExecutorRef, "timeout", d.cfg.HandoffTimeout)
 	}
 }
 

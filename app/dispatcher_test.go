@@ -15,9 +15,13 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-func newDispatcher(t *testing.T, e *env, ex ports.Executor, maxAttempts int) *app.Dispatcher {
-	d, err := app.NewDispatcher(app.DispatcherConfig{Store: e.store, Changes: e.store, Executor: ex, MaxAttempts: maxAttempts,
-		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+func newDispatcher(t *testing.T, e *env, ex ports.Executor, maxAttempts int, tune ...func(*app.DispatcherConfig)) *app.Dispatcher {
+	cfg := app.DispatcherConfig{Store: e.store, Changes: e.store, Executor: ex, MaxAttempts: maxAttempts,
+		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	d, err := app.NewDispatcher(cfg)
 	require.NoError(t, err)
 	return d
 }
@@ -107,4 +111,25 @@ func TestDispatcherRunsUntilCanceled(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// An execution that never claims its job (a container that died on start)
+// does not leave the job pending forever: after the hand-off timeout the
+// same attempt is handed off again.
+func TestDispatcherHandsOffAgainWhenNobodyClaims(t *testing.T) {
+	e := newEnv(t, &scripted{}, nil)
+	ex := fake.New(nil) // records, never runs: nobody claims
+	d := newDispatcher(t, e, ex, 3, func(c *app.DispatcherConfig) { c.HandoffTimeout = 20 * time.Millisecond })
+	job := e.submit(t)
+	d.Tick(context.Background())
+	require.Len(t, ex.Submissions(), 1)
+	require.Eventually(t, func() bool {
+		d.Tick(context.Background())
+		return len(ex.Submissions()) == 2
+	}, 5*time.Second, 5*time.Millisecond)
+	got, err := e.store.Get(context.Background(), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobPending, got.Status)
+	require.Equal(t, 0, got.Attempt, "no attempt was used up")
+	require.Equal(t, "fake-2", got.ExecutorRef)
 }

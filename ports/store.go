@@ -120,6 +120,13 @@ type JobStore interface {
 	// on). domain.ErrNotFound for an unknown job.
 	MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error
 
+	// RedispatchStale finds pending jobs that were handed to an executor
+	// more than olderThan ago and that no worker claimed since (the
+	// execution died before claiming), makes them dispatchable again for
+	// the same attempt, records why in their dispatch error, and returns
+	// them.
+	RedispatchStale(ctx context.Context, olderThan time.Duration) ([]domain.Job, error)
+
 	// SetDispatchError records why handing the job to the executor failed,
 	// for users to see while the job stays pending; "" clears it.
 	// domain.ErrNotFound for an unknown job.

@@ -22,6 +22,7 @@ type config struct {
 	Lease             time.Duration
 	MaxAttempts       int
 	DrainTimeout      time.Duration
+	HandoffTimeout    time.Duration
 	APIKeys           []string
 	InsecureNoAuth    bool
 	DefaultProvider   string
@@ -138,6 +139,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Lease:             r.duration("CODECHECK_LEASE", 30*time.Second),
 		MaxAttempts:       r.int("CODECHECK_MAX_ATTEMPTS", 3, 1, 100),
 		DrainTimeout:      r.duration("CODECHECK_DRAIN_TIMEOUT", 20*time.Second),
+		HandoffTimeout:    r.duration("CODECHECK_HANDOFF_TIMEOUT", 5*time.Minute),
 		InsecureNoAuth:    r.bool("CODECHECK_INSECURE_NO_AUTH"),
 		DefaultProvider:   r.str("CODECHECK_DEFAULT_PROVIDER", ""),
 		ProviderConc:      r.int("CODECHECK_PROVIDER_CONCURRENCY", 8, 1, 1000),

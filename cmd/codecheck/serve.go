@@ -107,7 +107,7 @@ func newLocalPool(cfg config, worker *app.Worker, changes ports.Changes, env *en
 
 func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex ports.Executor, env *environment, h hooksIn) (*app.Dispatcher, error) {
 	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, MaxAttempts: cfg.MaxAttempts,
-		Hooks: app.Join(h.Hooks...), Logger: env.log})
+		HandoffTimeout: cfg.HandoffTimeout, Hooks: app.Join(h.Hooks...), Logger: env.log})
 }
 
 func newHTTPServer(cfg config, svc *app.Service, metrics *httpapi.Metrics, env *environment) (*httpapi.Server, error) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -79,7 +80,7 @@ func (s *Store) Dispatchable(ctx context.Context, limit int) ([]domain.Job, erro
 func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error {
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
 		tag, err := x.tx.Exec(ctx, `UPDATE jobs SET dispatched_attempt = $2, executor = $3, executor_ref = $4,
-			dispatch_error = '', updated_at = $5
+			dispatch_error = '', dispatched_at = $5, updated_at = $5
 			WHERE id = $1 AND dispatched_attempt < $2
 			AND ((status = 'pending' AND attempt + 1 = $2) OR (status = 'processing' AND attempt = $2))`,
 			jobID, attempt, executor, ref, x.now)
@@ -97,6 +98,34 @@ func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, e
 		return fmt.Errorf("job %s is %s at attempt %d, dispatched attempt %d; cannot dispatch attempt %d: %w",
 			jobID, cur.Status, cur.Attempt, cur.DispatchedAttempt, attempt, domain.ErrConflict)
 	})
+}
+
+// RedispatchStale implements ports.JobStore.
+func (s *Store) RedispatchStale(ctx context.Context, olderThan time.Duration) ([]domain.Job, error) {
+	var jobs []domain.Job
+	err := s.write(ctx, func(ctx context.Context, x *txn) error {
+		jobs = nil
+		rows, err := x.tx.Query(ctx, `UPDATE jobs SET dispatched_attempt = attempt, dispatch_error = $1, updated_at = $2
+			WHERE status = 'pending' AND dispatched_attempt > attempt AND dispatched_at <= $3
+			RETURNING id`, policy.StaleHandoffError(olderThan), x.now, x.now.Add(-olderThan))
+		if err != nil {
+			return fmt.Errorf("postgres: stale hand-offs: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("postgres: stale hand-offs: %w", err)
+		}
+		for _, id := range ids {
+			job, err := getJob(ctx, x.tx, id)
+			if err != nil {
+				return err
+			}
+			x.touch(id)
+			jobs = append(jobs, job)
+		}
+		return nil
+	})
+	return jobs, err
 }
 
 // SetDispatchError implements ports.JobStore.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/policy"
 	"github.com/codecheck/codecheck/domain"
@@ -77,10 +78,10 @@ func (s *Store) Dispatchable(ctx context.Context, limit int) ([]domain.Job, erro
 func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error {
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
 		res, err := x.tx.ExecContext(ctx, `UPDATE jobs SET dispatched_attempt = ?, executor = ?, executor_ref = ?,
-			dispatch_error = '', updated_at = ?
+			dispatch_error = '', dispatched_at = ?, updated_at = ?
 			WHERE id = ? AND dispatched_attempt < ?
 			AND ((status = 'pending' AND attempt + 1 = ?) OR (status = 'processing' AND attempt = ?))`,
-			attempt, executor, ref, x.micros(), jobID, attempt, attempt, attempt)
+			attempt, executor, ref, x.micros(), x.micros(), jobID, attempt, attempt, attempt)
 		if err != nil {
 			return fmt.Errorf("sqlite: mark %s dispatched: %w", jobID, err)
 		}
@@ -95,6 +96,42 @@ func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, e
 		return fmt.Errorf("job %s is %s at attempt %d, dispatched attempt %d; cannot dispatch attempt %d: %w",
 			jobID, cur.Status, cur.Attempt, cur.DispatchedAttempt, attempt, domain.ErrConflict)
 	})
+}
+
+// RedispatchStale implements ports.JobStore.
+func (s *Store) RedispatchStale(ctx context.Context, olderThan time.Duration) ([]domain.Job, error) {
+	var jobs []domain.Job
+	err := s.write(ctx, func(ctx context.Context, x *txn) error {
+		jobs = nil
+		rows, err := x.tx.QueryContext(ctx, `UPDATE jobs SET dispatched_attempt = attempt, dispatch_error = ?, updated_at = ?
+			WHERE status = 'pending' AND dispatched_attempt > attempt AND dispatched_at <= ?
+			RETURNING id`, policy.StaleHandoffError(olderThan), x.micros(), x.now.Add(-olderThan).UnixMicro())
+		if err != nil {
+			return fmt.Errorf("sqlite: stale hand-offs: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: stale hand-offs: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: stale hand-offs: %w", err)
+		}
+		for _, id := range ids {
+			job, err := getJob(ctx, x.tx, id)
+			if err != nil {
+				return err
+			}
+			x.touch(id)
+			jobs = append(jobs, job)
+		}
+		return nil
+	})
+	return jobs, err
 }
 
 // SetDispatchError implements ports.JobStore.

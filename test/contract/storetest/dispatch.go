@@ -15,6 +15,7 @@ var dispatchTests = map[string]func(*testing.T, Harness){
 	"MarkDispatchedOnce":      testMarkDispatchedOnce,
 	"DispatchAfterRescue":     testDispatchAfterRescue,
 	"SetDispatchError":        testSetDispatchError,
+	"RedispatchStale":         testRedispatchStale,
 	"RescueRequeuesThenFails": testRescueRequeuesThenFails,
 	"RescueCountsAfterRetry":  testRescueCountsAfterRetry,
 	"RescueLeavesLiveLeases":  testRescueLeavesLiveLeases,
@@ -171,4 +172,39 @@ func testRescueLeavesLiveLeases(t *testing.T, h Harness) {
 	require.Empty(t, r.Failed)
 	require.Equal(t, domain.JobProcessing, f.get(live.ID).Status)
 	require.Equal(t, domain.JobPending, f.get(pending.ID).Status)
+}
+
+// A hand-off that no worker claimed within the timeout is made again, for
+// the same attempt; claimed or fresh hand-offs are left alone.
+func testRedispatchStale(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	stale, claimed, fresh := f.create(), f.create(), f.create()
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), stale.ID, 1, "modal", "fc-1"))
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 1, "modal", "fc-2"))
+	f.claim(claimed.ID)
+	h.Clock.Advance(10 * time.Minute)
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), fresh.ID, 1, "modal", "fc-3"))
+	h.Clock.Advance(time.Minute)
+
+	watch, err := h.Changes.Watch(ctx(t), stale.ID)
+	require.NoError(t, err)
+	jobs, err := h.Store.RedispatchStale(ctx(t), 5*time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, []string{stale.ID}, ids(jobs))
+	RequireNotified(t, watch, "a re-dispatched job notifies its watchers")
+	got := f.get(stale.ID)
+	require.Equal(t, domain.JobPending, got.Status)
+	require.Equal(t, 0, got.DispatchedAttempt)
+	require.Contains(t, got.DispatchError, "no worker claimed the job within 5m0s")
+
+	pending, err := h.Store.Dispatchable(ctx(t), 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{stale.ID}, ids(pending))
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), stale.ID, 1, "modal", "fc-4"), "the same attempt is handed off again")
+	require.Equal(t, "fc-4", f.get(stale.ID).ExecutorRef)
+	require.Empty(t, f.get(stale.ID).DispatchError)
+
+	jobs, err = h.Store.RedispatchStale(ctx(t), 5*time.Minute)
+	require.NoError(t, err)
+	require.Empty(t, jobs, "nothing else is stale yet")
 }

@@ -148,3 +148,9 @@ const RequeueReason = "worker lost: lease expired; requeued for another attempt"
 func Now(clock func() time.Time) time.Time {
 	return clock().UTC().Truncate(time.Microsecond)
 }
+
+// StaleHandoffError explains a hand-off made again because no worker claimed
+// the job within olderThan.
+func StaleHandoffError(olderThan time.Duration) string {
+	return fmt.Sprintf("no worker claimed the job within %s of its hand-off to the executor; handing it off again", olderThan)
+}
