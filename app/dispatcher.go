@@ -30,8 +30,8 @@ type DispatcherConfig struct {
 	// that died before claiming (a container that never started) must not
 	// leave the job pending forever.
 	HandoffTimeout time.Duration
-	Hooks               Hooks
-	Logger              *slog.Logger
+	Hooks          Hooks
+	Logger         *slog.Logger
 }
 
 // Dispatcher is the outbox relay: it hands pending jobs to the executor once

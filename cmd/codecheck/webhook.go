@@ -15,7 +15,7 @@ import (
 type webhookOut struct {
 	fx.Out
 	Validate func(ctx context.Context, rawURL string) error
-	Hooks    app.Hooks `group:"hooks"`
+	Hooks    app.Hooks       `group:"hooks"`
 	Sender   *webhook.Sender // nil when webhooks are off
 }
 
