@@ -12,7 +12,8 @@ import (
 // called synchronously and must return quickly.
 type Hooks struct {
 	// ProviderCall is called after every LLM call with its outcome:
-	// "ok", "retryable_error", "permanent_error" or "invalid_output".
+	// "ok", "retryable_error", "permanent_error", "invalid_output" or
+	// "canceled" (the job was stopped while the call ran).
 	ProviderCall func(provider, outcome string, usage domain.Usage, took time.Duration)
 	// SectionStarted is called when a section starts running.
 	SectionStarted func(job domain.Job, key string)

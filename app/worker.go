@@ -565,6 +565,10 @@ func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.Se
 			r.hookCall("ok", resp.Usage, took)
 			return resp, nil
 		}
+		if ctx.Err() != nil {
+			r.hookCall("canceled", domain.Usage{}, took)
+			return resp, err
+		}
 		var pe *ports.ProviderError
 		retryable := errors.As(err, &pe) && pe.Retryable
 		if !retryable {
