@@ -8,6 +8,7 @@
 #   bench/api.sh                     # 10s, 4 connections, 2 threads
 #   DURATION=30s CONNECTIONS=8 bench/api.sh
 #   CODECHECK_TEST_DATABASE_URL=postgres://... bench/api.sh
+#   SERVE_ENV="CODECHECK_FAKE_LLM_LATENCY=1h" bench/api.sh   # workers idle: the API path alone
 source "$(dirname "$0")/lib.sh"
 
 DURATION=${DURATION:-10s}
@@ -33,7 +34,8 @@ LUA
 
 bench() {
 	local name=$1 db=$2
-	start_serve "$db"
+	# shellcheck disable=SC2086 # SERVE_ENV is a list of VAR=VALUE words
+	start_serve "$db" ${SERVE_ENV:-}
 	# One request first, so that the database is warm and the route works.
 	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
 		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
