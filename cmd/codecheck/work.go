@@ -19,6 +19,7 @@ import (
 func runWork(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("work")
 	jobID := fs.String("job-id", "", "id of the job to run")
+	wait := fs.Bool("wait", true, "while another worker holds the job's lease, wait for it to expire (false: exit at once)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -57,8 +58,11 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 		}
 	}()
 
-	job, err := worker.Work(runCtx, *jobID, true)
+	job, err := worker.Work(runCtx, *jobID, *wait)
 	switch {
+	case errors.Is(err, domain.ErrLeaseHeld):
+		fmt.Fprintf(env.stdout, "job %s is being run by another worker; not waiting (--wait=false)\n", *jobID)
+		return nil
 	case errors.Is(err, app.ErrJobFinished):
 		fmt.Fprintf(env.stdout, "job %s is already %s; not running it again\n", job.ID, job.Status)
 		return nil

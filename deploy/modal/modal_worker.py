@@ -75,7 +75,11 @@ def _run_job(job_id: str) -> int:
     env = dict(os.environ)
     env.setdefault("CODECHECK_JOB_TIMEOUT", JOB_TIMEOUT)
     with subprocess.Popen(
-        [BINARY, "work", "--job-id", job_id],
+        # --wait=false: a second call for a job another container is running
+        # (a hand-off made again after CODECHECK_HANDOFF_TIMEOUT) exits at
+        # once instead of holding a container until that job ends. A dead
+        # worker's job is claimable anyway once its lease expired.
+        [BINARY, "work", "--job-id", job_id, "--wait=false"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -118,3 +118,43 @@ func readCalls(t *testing.T, path string) []call {
 	}
 	return out
 }
+
+// With --wait=false a second worker for a job another worker is running
+// exits at once instead of waiting for the lease (the Modal function's mode).
+func TestWorkNoWaitLeavesAHeldJobAlone(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "codecheck.db")
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, dbPath)
+	require.NoError(t, err)
+	defer store.Close()
+	provider, err := fake.New(fake.Config{})
+	require.NoError(t, err)
+	providers, err := app.NewProviders("fake", provider)
+	require.NoError(t, err)
+	svc, err := app.NewService(app.ServiceConfig{Store: store, Changes: store, Providers: providers})
+	require.NoError(t, err)
+	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: "350 Fifth Ave, New York, NY 10118", Provider: "fake"})
+	require.NoError(t, err)
+
+	env := baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=300ms",
+		"CODECHECK_SECTION_CONCURRENCY=2")
+	first := exec.Command(binary, "work", "--job-id", job.ID)
+	first.Env = env
+	require.NoError(t, first.Start())
+	defer first.Process.Kill()
+	waitFor(t, "the first worker to claim the job", time.Minute, func() bool {
+		j, err := store.Get(ctx, job.ID)
+		return err == nil && j.Status == domain.JobProcessing
+	})
+
+	second := run(t, env, "work", "--job-id", job.ID, "--wait=false")
+	require.Equal(t, 0, second.code, second.stderr)
+	require.Contains(t, second.stdout, "is being run by another worker; not waiting")
+
+	require.NoError(t, first.Wait())
+	final, err := store.Get(ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, final.Status)
+	require.Equal(t, 1, final.Attempt, "the second worker took no attempt")
+}
