@@ -22,6 +22,9 @@ type WorkerConfig struct {
 	Providers *Providers
 	// Name identifies this worker in claims and logs.
 	Name string
+	// Executor is recorded on jobs this worker claims that were not handed
+	// to an executor first (e.g. "local"); empty records nothing.
+	Executor string
 	// Lease is how long a claim holds without a heartbeat (default 30s);
 	// the worker heartbeats every third of it.
 	Lease time.Duration
@@ -113,7 +116,7 @@ func (w *Worker) RunNext(ctx context.Context, claimed func(jobID string)) (bool,
 	if w.draining() {
 		return false, nil
 	}
-	job, err := w.cfg.Store.Claim(ctx, ports.ClaimRequest{Worker: w.cfg.Name, Lease: w.cfg.Lease})
+	job, err := w.cfg.Store.Claim(ctx, ports.ClaimRequest{Worker: w.cfg.Name, Lease: w.cfg.Lease, Executor: w.cfg.Executor})
 	if errors.Is(err, domain.ErrNoJob) {
 		return false, nil
 	}
@@ -144,7 +147,7 @@ func (w *Worker) RunJob(ctx context.Context, jobID string) error {
 // an unknown job.
 func (w *Worker) Work(ctx context.Context, jobID string, wait bool) (domain.Job, error) {
 	for {
-		job, err := w.cfg.Store.Claim(ctx, ports.ClaimRequest{JobID: jobID, Worker: w.cfg.Name, Lease: w.cfg.Lease})
+		job, err := w.cfg.Store.Claim(ctx, ports.ClaimRequest{JobID: jobID, Worker: w.cfg.Name, Lease: w.cfg.Lease, Executor: w.cfg.Executor})
 		switch {
 		case err == nil:
 			return w.process(ctx, job)

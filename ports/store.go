@@ -35,6 +35,9 @@ type ClaimRequest struct {
 	JobID string
 	// Worker names the claimant for logs and diagnostics.
 	Worker string
+	// Executor, when set, is recorded as the job's executor if it has none
+	// yet (a local pool that pulled a job before any hand-off).
+	Executor string
 	// Lease is how long the claim holds without a heartbeat.
 	Lease time.Duration
 }

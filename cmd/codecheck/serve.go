@@ -78,7 +78,8 @@ func executorModule(name string) fx.Option {
 	if name == "modal" {
 		return fx.Module("executor", fx.Provide(newModalExecutor))
 	}
-	return fx.Module("executor", fx.Provide(newLocalPool, func(p *local.Pool) ports.Executor { return p }))
+	return fx.Module("executor", fx.Provide(newLocalPool, func(p *local.Pool) ports.Executor { return p }),
+		fx.Supply(inProcess(true)))
 }
 
 func newModalExecutor(lc fx.Lifecycle, cfg config, env *environment) (ports.Executor, error) {

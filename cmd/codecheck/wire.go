@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/codecheck/codecheck/adapters/executor/local"
 	"github.com/codecheck/codecheck/adapters/llm/fake"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/ports"
@@ -126,11 +127,31 @@ type hooksIn struct {
 	Hooks []app.Hooks `group:"hooks"`
 }
 
-func newWorker(cfg config, store ports.JobStore, changes ports.Changes, providers *app.Providers, log *slog.Logger, h hooksIn) (*app.Worker, error) {
+// inProcess marks commands whose worker runs jobs in this process, so that
+// jobs it pulls without a hand-off are recorded as run by the local
+// executor. `codecheck work` (the Modal entry point) does not supply it.
+type inProcess bool
+
+type workerIn struct {
+	fx.In
+	Cfg       config
+	Store     ports.JobStore
+	Changes   ports.Changes
+	Providers *app.Providers
+	Log       *slog.Logger
+	Hooks     []app.Hooks `group:"hooks"`
+	InProcess inProcess   `optional:"true"`
+}
+
+func newWorker(in workerIn) (*app.Worker, error) {
 	host, _ := os.Hostname()
-	return app.NewWorker(app.WorkerConfig{Store: store, Changes: changes, Providers: providers,
-		Name: fmt.Sprintf("%s/%d", host, os.Getpid()), Lease: cfg.Lease, JobTimeout: cfg.JobTimeout,
-		SectionConcurrency: cfg.SectionConc, Hooks: app.Join(h.Hooks...), Logger: log})
+	executor := ""
+	if in.InProcess {
+		executor = local.Name
+	}
+	return app.NewWorker(app.WorkerConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
+		Name: fmt.Sprintf("%s/%d", host, os.Getpid()), Executor: executor, Lease: in.Cfg.Lease, JobTimeout: in.Cfg.JobTimeout,
+		SectionConcurrency: in.Cfg.SectionConc, Hooks: app.Join(in.Hooks...), Logger: in.Log})
 }
 
 // baseModules are what every job command needs: store, providers, service

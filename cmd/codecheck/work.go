@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/fx"
+
 	"github.com/codecheck/codecheck/adapters/executor/local"
 	"github.com/codecheck/codecheck/adapters/webhook"
 	"github.com/codecheck/codecheck/app"
@@ -96,7 +98,7 @@ func runWorker(ctx context.Context, env *environment, _ []string) error {
 		worker  *app.Worker
 		changes ports.Changes
 	)
-	stop, err := startApp(ctx, env, baseModules(storeOptions{}), &worker, &changes)
+	stop, err := startApp(ctx, env, append(baseModules(storeOptions{}), fx.Supply(inProcess(true))), &worker, &changes)
 	if err != nil {
 		return err
 	}

@@ -27,9 +27,10 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 			return err
 		}
 		_, err = x.tx.Exec(ctx, `UPDATE jobs SET status = 'processing', attempt = attempt + 1, worker = $2,
-			lease_expires_at = $3, started_at = coalesce(started_at, $4), updated_at = $4, dispatch_error = ''
+			lease_expires_at = $3, started_at = coalesce(started_at, $4), updated_at = $4, dispatch_error = '',
+			executor = CASE WHEN executor = '' THEN $5 ELSE executor END
 			WHERE id = $1`,
-			id, req.Worker, x.now.Add(req.Lease), x.now)
+			id, req.Worker, x.now.Add(req.Lease), x.now, req.Executor)
 		if err != nil {
 			return fmt.Errorf("postgres: claim %s: %w", id, err)
 		}

@@ -25,9 +25,10 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 			return err
 		}
 		_, err = x.tx.ExecContext(ctx, `UPDATE jobs SET status = 'processing', attempt = attempt + 1, worker = ?,
-			lease_expires_at = ?, started_at = coalesce(started_at, ?), updated_at = ?, dispatch_error = ''
+			lease_expires_at = ?, started_at = coalesce(started_at, ?), updated_at = ?, dispatch_error = '',
+			executor = CASE WHEN executor = '' THEN ? ELSE executor END
 			WHERE id = ?`,
-			req.Worker, x.now.Add(req.Lease).UnixMicro(), x.micros(), x.micros(), id)
+			req.Worker, x.now.Add(req.Lease).UnixMicro(), x.micros(), x.micros(), req.Executor, id)
 		if err != nil {
 			return fmt.Errorf("sqlite: claim %s: %w", id, err)
 		}

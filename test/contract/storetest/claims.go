@@ -18,6 +18,7 @@ var claimTests = map[string]func(*testing.T, Harness){
 	"ClaimIsExclusive":       testClaimExclusive,
 	"ClaimByID":              testClaimByID,
 	"ClaimByIDTerminal":      testClaimByIDTerminal,
+	"ClaimRecordsExecutor":   testClaimRecordsExecutor,
 	"HeartbeatExtendsLease":  testHeartbeat,
 	"FencingAfterTakeover":   testFencingAfterTakeover,
 	"FencingAfterCancel":     testFencingAfterCancel,
@@ -196,4 +197,19 @@ func testFencedWritesUnknownJob(t *testing.T, h Harness) {
 	_, err := h.Store.Finish(ctx(t), l, domain.JobCompleted, "")
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	require.ErrorIs(t, h.Store.Release(ctx(t), l, "x"), domain.ErrNotFound)
+}
+
+// A claim names the executor of a job that has none yet, and keeps the one
+// a hand-off recorded.
+func testClaimRecordsExecutor(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	pulled, handed := f.create(), f.create()
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), handed.ID, 1, "modal", "fc-1"))
+	for _, id := range []string{pulled.ID, handed.ID} {
+		_, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: id, Worker: "w", Lease: lease, Executor: "local"})
+		require.NoError(t, err)
+	}
+	require.Equal(t, "local", f.get(pulled.ID).Executor)
+	require.Equal(t, "modal", f.get(handed.ID).Executor)
+	require.Equal(t, "fc-1", f.get(handed.ID).ExecutorRef)
 }
