@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -404,7 +405,7 @@ func (r *run) stillOurs(ctx context.Context) bool {
 // runSections runs jurisdiction first, then the others in parallel.
 func (r *run) runSections(ctx context.Context) {
 	jctx := ""
-	if slicesContains(r.job.Sections, domain.JurisdictionKey) {
+	if slices.Contains(r.job.Sections, domain.JurisdictionKey) {
 		spec, _ := domain.LookupSection(domain.JurisdictionKey)
 		jctx = jurisdictionContext(r.section(ctx, spec, ""))
 	}
@@ -429,15 +430,6 @@ func (r *run) runSections(ctx context.Context) {
 		})
 	}
 	wg.Wait()
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // section runs one section unless an earlier attempt completed it, and

@@ -62,15 +62,13 @@ func lockJob(ctx context.Context, x *txn, id string) (domain.Job, error) {
 func getJobWith(ctx context.Context, q querier, query, id string) (domain.Job, error) {
 	j, err := scanJob(q.QueryRow(ctx, query, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.Job{}, notFound(id)
+		return domain.Job{}, policy.NotFound(id)
 	}
 	if err != nil {
 		return domain.Job{}, fmt.Errorf("postgres: get job %s: %w", id, err)
 	}
 	return j, nil
 }
-
-func notFound(id string) error { return fmt.Errorf("job %s: %w", id, domain.ErrNotFound) }
 
 // Get implements ports.JobStore.
 func (s *Store) Get(ctx context.Context, id string) (domain.Job, error) {

@@ -137,7 +137,7 @@ func (s *Store) SetDispatchError(ctx context.Context, jobID string, reason strin
 			return fmt.Errorf("postgres: dispatch error of %s: %w", jobID, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return notFound(jobID)
+			return policy.NotFound(jobID)
 		}
 		x.touch(jobID)
 		return nil

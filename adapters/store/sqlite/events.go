@@ -4,20 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/codecheck/codecheck/adapters/store/internal/policy"
 	"github.com/codecheck/codecheck/domain"
 )
 
 // jobEvent records the job's current status, progress and attempt, with
 // errMsg, and marks the job changed.
 func (x *txn) jobEvent(ctx context.Context, j domain.Job, errMsg string) error {
-	return x.event(ctx, domain.Event{JobID: j.ID, Type: domain.EventJob, Status: string(j.Status),
-		Progress: j.Progress(), Attempt: j.Attempt, Error: errMsg})
-}
-
-// sectionEvent records that sec finished, with the job's progress after it.
-func (x *txn) sectionEvent(ctx context.Context, j domain.Job, sec domain.SectionResult) error {
-	return x.event(ctx, domain.Event{JobID: j.ID, Type: domain.EventSection, Status: string(sec.Status),
-		Progress: j.Progress(), Attempt: j.Attempt, Section: sec.Key, Error: sec.Error})
+	return x.event(ctx, policy.JobEvent(j, errMsg))
 }
 
 func (x *txn) event(ctx context.Context, e domain.Event) error {

@@ -69,15 +69,13 @@ func nullMicros(t *time.Time) any {
 func getJob(ctx context.Context, q querier, id string) (domain.Job, error) {
 	j, err := scanJob(q.QueryRowContext(ctx, selectJob+` WHERE j.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Job{}, notFound(id)
+		return domain.Job{}, policy.NotFound(id)
 	}
 	if err != nil {
 		return domain.Job{}, fmt.Errorf("sqlite: get job %s: %w", id, err)
 	}
 	return j, nil
 }
-
-func notFound(id string) error { return fmt.Errorf("job %s: %w", id, domain.ErrNotFound) }
 
 // Get implements ports.JobStore.
 func (s *Store) Get(ctx context.Context, id string) (domain.Job, error) {

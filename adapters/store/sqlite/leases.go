@@ -122,21 +122,17 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 	})
 }
 
-// sectionSaved records the events of a saved section: a section event when
-// it finished, and a job event when the job's progress moved.
+// sectionSaved records the events of a saved section.
 func (x *txn) sectionSaved(ctx context.Context, before domain.Job, sec domain.SectionResult) error {
 	after, err := getJob(ctx, x.tx, before.ID)
 	if err != nil {
 		return err
 	}
 	x.touch(after.ID)
-	if sec.Status == domain.SectionCompleted || sec.Status == domain.SectionFailed {
-		if err := x.sectionEvent(ctx, after, sec); err != nil {
+	for _, e := range policy.SectionSavedEvents(before, after, sec) {
+		if err := x.event(ctx, e); err != nil {
 			return err
 		}
-	}
-	if after.Done != before.Done {
-		return x.jobEvent(ctx, after, "")
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func (s *Store) SetDispatchError(ctx context.Context, jobID string, reason strin
 			return fmt.Errorf("sqlite: dispatch error of %s: %w", jobID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound(jobID)
+			return policy.NotFound(jobID)
 		}
 		x.touch(jobID)
 		return nil
