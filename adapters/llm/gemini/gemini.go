@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -71,16 +70,12 @@ var _ ports.LLM = (*Client)(nil)
 // New validates cfg and returns a client. A missing key or a bad base URL is
 // an error naming the environment variable to set.
 func New(cfg Config) (*Client, error) {
-	if strings.TrimSpace(cfg.APIKey) == "" {
-		return nil, fmt.Errorf("%s: no API key: set %s", name, KeyEnvVar)
+	base, err := classify.Settings{Provider: name, KeyEnv: KeyEnvVar, BaseURLEnv: BaseURLEnvVar,
+		Key: cfg.APIKey, BaseURL: cmp.Or(cfg.BaseURL, DefaultBaseURL), Timeout: cfg.Timeout}.Check()
+	if err != nil {
+		return nil, err
 	}
-	base := strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/") + "/"
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: invalid base URL: check %s", name, BaseURLEnvVar)
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("%s: negative timeout %s", name, cfg.Timeout)
-	}
+	base += "/"
 	model := cmp.Or(cfg.Model, DefaultModel)
 	cls := classify.Classifier{Provider: name, KeyEnv: KeyEnvVar, ModelEnv: ModelEnvVar, Key: cfg.APIKey, Model: model}
 	api, err := genai.NewClient(context.Background(), &genai.ClientConfig{

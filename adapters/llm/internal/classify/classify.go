@@ -1,7 +1,8 @@
 // Package classify turns provider failures into classified
 // *ports.ProviderError values at the adapter edge: HTTP statuses, transport
 // errors and unreadable bodies (with Retry-After), with messages scrubbed of
-// the API key. The perplexity, openai and gemini adapters share it.
+// the API key; and the settings check every adapter makes at construction.
+// The perplexity, openai and gemini adapters share it.
 package classify
 
 import (
