@@ -75,13 +75,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(d.cfg.Interval)
 	defer t.Stop()
+	d.Tick(ctx)
 	for {
-		d.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+			// A change can make a job pending, never a lease expire: only
+			// hand-offs need looking at (every section save is a change).
+			d.handOff(ctx)
 		case <-t.C:
+			d.Tick(ctx)
 		}
 	}
 }
@@ -91,6 +95,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) Tick(ctx context.Context) {
 	d.rescue(ctx)
 	d.redispatchStale(ctx)
+	d.handOff(ctx)
+}
+
+// handOff hands pending jobs to the executor.
+func (d *Dispatcher) handOff(ctx context.Context) {
 	jobs, err := d.cfg.Store.Dispatchable(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {
