@@ -58,9 +58,6 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return &Service{cfg: cfg, log: log}, nil
 }
 
-// Providers returns the configured providers.
-func (s *Service) Providers() *Providers { return s.cfg.Providers }
-
 // Submit validates req and creates a pending job. With an idempotency key
 // that was used before with the same request, it returns that job and
 // existed=true; with a different request, domain.ErrIdempotencyMismatch.

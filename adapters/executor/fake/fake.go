@@ -22,7 +22,6 @@ type Executor struct {
 
 	mu          sync.Mutex
 	submissions []domain.Job
-	canceled    []string
 	running     map[string]context.CancelFunc
 	// FailNext, when set, is returned (and cleared) by the next Submit.
 	failNext error
@@ -72,7 +71,6 @@ func (e *Executor) Submit(_ context.Context, job domain.Job) (string, error) {
 func (e *Executor) Cancel(_ context.Context, job domain.Job) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.canceled = append(e.canceled, job.ID)
 	if cancel, ok := e.running[job.ID]; ok {
 		cancel()
 	}
@@ -85,16 +83,6 @@ func (e *Executor) Submissions() []domain.Job {
 	defer e.mu.Unlock()
 	return append([]domain.Job(nil), e.submissions...)
 }
-
-// Canceled returns the ids of jobs Cancel was called for.
-func (e *Executor) Canceled() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.canceled...)
-}
-
-// Wait cancels nothing and waits for every run to end.
-func (e *Executor) Wait() { e.wg.Wait() }
 
 // Close cancels running jobs and waits for them.
 func (e *Executor) Close() {
