@@ -55,11 +55,11 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Store == nil || cfg.Changes == nil || cfg.Executor == nil {
 		return nil, errors.New("app.NewDispatcher: Store, Changes and Executor are required")
 	}
-	setDefault(&cfg.MaxAttempts, 3)
-	setDefault(&cfg.Interval, time.Second)
-	setDefault(&cfg.RetryBase, time.Second)
-	setDefault(&cfg.RetryMax, time.Minute)
-	setDefault(&cfg.HandoffTimeout, 5*time.Minute)
+	setDefault(&cfg.MaxAttempts, DefaultMaxAttempts)
+	setDefault(&cfg.Interval, DefaultDispatchInterval)
+	setDefault(&cfg.RetryBase, DefaultDispatchRetryBase)
+	setDefault(&cfg.RetryMax, DefaultDispatchRetryMax)
+	setDefault(&cfg.HandoffTimeout, DefaultHandoffTimeout)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

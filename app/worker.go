@@ -16,30 +16,31 @@ import (
 )
 
 // WorkerConfig holds a Worker's dependencies and limits. Zero limits take
-// the documented defaults.
+// the defaults in defaults.go.
 type WorkerConfig struct {
 	Store     ports.JobStore
 	Changes   ports.Changes
 	Providers *Providers
-	// Name identifies this worker in claims and logs.
+	// Name identifies this worker in claims and logs (default
+	// DefaultWorkerName).
 	Name string
 	// Executor is recorded on jobs this worker claims that were not handed
 	// to an executor first (e.g. "local"); empty records nothing.
 	Executor string
-	// Lease is how long a claim holds without a heartbeat (default 30s);
-	// the worker heartbeats every third of it.
+	// Lease is how long a claim holds without a heartbeat (default
+	// DefaultLease); the worker heartbeats every third of it.
 	Lease time.Duration
-	// JobTimeout bounds one attempt at a job (default 300s).
+	// JobTimeout bounds one attempt at a job (default DefaultJobTimeout).
 	JobTimeout time.Duration
-	// SectionConcurrency bounds the sections run at once per job
-	// (default 12).
+	// SectionConcurrency bounds the sections run at once per job (default
+	// DefaultSectionConcurrency).
 	SectionConcurrency int
 	// SectionAttempts bounds the provider calls per section for retryable
-	// errors (default 3).
+	// errors (default DefaultSectionAttempts).
 	SectionAttempts int
 	// BackoffBase is the first retry delay; it doubles per retry, with
-	// jitter, up to BackoffMax (defaults 1s and 30s). A provider's
-	// Retry-After wins when longer.
+	// jitter, up to BackoffMax (defaults DefaultBackoffBase and
+	// DefaultBackoffMax). A provider's Retry-After wins when longer.
 	BackoffBase, BackoffMax time.Duration
 	Hooks                   Hooks
 	Logger                  *slog.Logger
@@ -75,27 +76,18 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Store == nil || cfg.Changes == nil || cfg.Providers == nil {
 		return nil, errors.New("app.NewWorker: Store, Changes and Providers are required")
 	}
-	setDefault(&cfg.Lease, 30*time.Second)
-	setDefault(&cfg.JobTimeout, 300*time.Second)
-	setDefault(&cfg.SectionConcurrency, 12)
-	setDefault(&cfg.SectionAttempts, 3)
-	setDefault(&cfg.BackoffBase, time.Second)
-	setDefault(&cfg.BackoffMax, 30*time.Second)
-	if cfg.Name == "" {
-		cfg.Name = "worker"
-	}
+	setDefault(&cfg.Lease, DefaultLease)
+	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
+	setDefault(&cfg.SectionConcurrency, DefaultSectionConcurrency)
+	setDefault(&cfg.SectionAttempts, DefaultSectionAttempts)
+	setDefault(&cfg.BackoffBase, DefaultBackoffBase)
+	setDefault(&cfg.BackoffMax, DefaultBackoffMax)
+	setDefault(&cfg.Name, DefaultWorkerName)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Worker{cfg: cfg, log: log.With("worker", cfg.Name), stopping: make(chan struct{})}, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Stop makes the worker drain: sections already running go on, no new
