@@ -1,4 +1,5 @@
 // Defaults: the one home of every value the app's constructors fill in for a zero setting.
+
 package app
 
 import "time"

@@ -1,0 +1,176 @@
+// One attempt at a job: its state, how it runs, and how it ends (finish, or give back to pending).
+
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// writeTimeout bounds a store write that records an attempt's outcome; it
+// runs on a context detached from the attempt's, which may be done already.
+const writeTimeout = 10 * time.Second
+
+// run is the state of one attempt at one job.
+type run struct {
+	w      *Worker
+	job    domain.Job
+	lease  ports.Lease
+	llm    ports.LLM
+	log    *slog.Logger
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	results map[string]domain.SectionResult
+	// fatal is a provider error that every further call would repeat (bad
+	// credentials, unknown model): once set, sections fail without calling.
+	fatal error
+}
+
+// process runs one attempt at a claimed job and ends it: finished, given
+// back to pending, or left to whoever canceled or took it over.
+func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, error) {
+	r := &run{w: w, job: job, lease: ports.Lease{JobID: job.ID, Attempt: job.Attempt},
+		log: w.log.With("job_id", job.ID, "attempt", job.Attempt), results: map[string]domain.SectionResult{}}
+	r.log.Info("job claimed", "provider", job.Provider, "sections", len(job.Sections))
+	llm, err := w.cfg.Providers.Resolve(job.Provider)
+	if err != nil {
+		return r.finish(parent, domain.JobFailed, fmt.Sprintf("provider %q is not available in this worker: %v", job.Provider, err))
+	}
+	r.llm = llm
+	saved, err := w.cfg.Store.Sections(parent, job.ID)
+	if err != nil {
+		return r.giveBack(parent, fmt.Errorf("load sections: %w", err))
+	}
+	for _, s := range saved {
+		r.results[s.Key] = s
+	}
+
+	runCtx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	r.cancel = cancel
+	ctx, cancelTimeout := context.WithTimeoutCause(runCtx, w.cfg.JobTimeout, errJobTimeout)
+	defer cancelTimeout()
+
+	var leaseKeepers sync.WaitGroup
+	leaseKeepers.Go(func() { r.heartbeat(ctx) })
+	leaseKeepers.Go(func() { r.watchCancel(ctx) })
+	r.runSections(ctx)
+	cause := context.Cause(ctx)
+	cancel(nil) // stop heartbeat and watcher
+	leaseKeepers.Wait()
+	return r.end(parent, cause)
+}
+
+// end decides how the attempt ends once no section is running.
+func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
+	switch {
+	case errors.Is(cause, domain.ErrLeaseLost), errors.Is(cause, errJobCanceled):
+		r.log.Info("job stopped: it was canceled or taken over", "cause", cause)
+		job, err := r.w.cfg.Store.Get(context.WithoutCancel(parent), r.job.ID)
+		if err != nil {
+			return r.job, domain.ErrLeaseLost
+		}
+		if job.Status == domain.JobCanceled {
+			return job, fmt.Errorf("%w: job %s is canceled", ErrJobFinished, job.ID)
+		}
+		return job, domain.ErrLeaseLost
+	case errors.Is(cause, errJobTimeout):
+		return r.finish(parent, domain.JobFailed, fmt.Sprintf("job timed out after %s; unfinished sections: %s",
+			r.w.cfg.JobTimeout, strings.Join(r.unfinished(), ", ")))
+	}
+	if pending := r.unfinished(); len(pending) > 0 {
+		return r.giveBack(parent, fmt.Errorf("worker stopping with %d sections not done", len(pending)))
+	}
+	if n := r.failedCount(); n > 0 {
+		return r.finish(parent, domain.JobFailed, fmt.Sprintf("%d of %d sections failed: %s",
+			n, len(r.job.Sections), strings.Join(r.failed(), "; ")))
+	}
+	return r.finish(parent, domain.JobCompleted, "")
+}
+
+// finish moves the job to a terminal status under the lease and calls the
+// JobDone hook.
+func (r *run) finish(parent context.Context, status domain.JobStatus, msg string) (domain.Job, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+	defer cancel()
+	job, err := r.w.cfg.Store.Finish(ctx, r.lease, status, msg)
+	if err != nil {
+		r.log.Warn("could not finish job", "status", status, "err", err)
+		return r.job, err
+	}
+	r.log.Info("job finished", "status", status, "progress", job.Progress(), "error", msg)
+	if r.w.cfg.Hooks.JobDone != nil {
+		r.w.cfg.Hooks.JobDone(ctx, job)
+	}
+	return job, nil
+}
+
+// giveBack releases the job to pending for another attempt, and returns
+// ErrReleased with the reason.
+func (r *run) giveBack(parent context.Context, reason error) (domain.Job, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+	defer cancel()
+	if err := r.w.cfg.Store.Release(ctx, r.lease, reason.Error()); err != nil {
+		r.log.Warn("could not release job", "err", err)
+		return r.job, err
+	}
+	r.log.Info("job released to pending", "reason", reason)
+	return r.job, fmt.Errorf("%w: %v", ErrReleased, reason)
+}
+
+// unfinished lists the job's sections that are neither completed nor failed.
+func (r *run) unfinished() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var keys []string
+	for _, k := range r.job.Sections {
+		if s := r.results[k].Status; s != domain.SectionCompleted && s != domain.SectionFailed {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// failed describes the failed sections, grouped by error:
+// "key1, key2 (error)".
+func (r *run) failed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []string
+	keys := map[string][]string{}
+	for _, k := range r.job.Sections {
+		if s := r.results[k]; s.Status == domain.SectionFailed {
+			if _, seen := keys[s.Error]; !seen {
+				errs = append(errs, s.Error)
+			}
+			keys[s.Error] = append(keys[s.Error], k)
+		}
+	}
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Sprintf("%s (%s)", strings.Join(keys[e], ", "), e)
+	}
+	return out
+}
+
+// failedCount is the number of failed sections.
+func (r *run) failedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, k := range r.job.Sections {
+		if r.results[k].Status == domain.SectionFailed {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,161 @@
+// Running an attempt's sections: jurisdiction first, the others in parallel, each researched, repaired once if unusable, and saved.
+
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// runSections runs jurisdiction first, then the others in parallel, each
+// told what the jurisdiction section found.
+func (r *run) runSections(ctx context.Context) {
+	// jurisdictionNotes condenses what the jurisdiction section found, for
+	// the other sections' prompts.
+	jurisdictionNotes := ""
+	if slices.Contains(r.job.Sections, domain.JurisdictionKey) {
+		spec, _ := domain.LookupSection(domain.JurisdictionKey)
+		jurisdictionNotes = jurisdictionContext(r.section(ctx, spec, ""))
+	}
+	slots := make(chan struct{}, r.w.cfg.SectionConcurrency)
+	var wg sync.WaitGroup
+	for _, key := range r.job.Sections {
+		if key == domain.JurisdictionKey {
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		case <-r.w.stopping:
+		}
+		if ctx.Err() != nil || r.w.draining() {
+			break
+		}
+		spec, _ := domain.LookupSection(key)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			r.section(ctx, spec, jurisdictionNotes)
+		})
+	}
+	wg.Wait()
+}
+
+// section runs one section unless an earlier attempt completed it, and
+// returns its result.
+func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdictionNotes string) domain.SectionResult {
+	r.mu.Lock()
+	prev := r.results[spec.Key]
+	r.mu.Unlock()
+	if prev.Status == domain.SectionCompleted {
+		return prev
+	}
+	if ctx.Err() != nil || r.w.draining() {
+		return prev
+	}
+	res := domain.NewSectionResult(spec)
+	res.Status = domain.SectionRunning
+	res.Provider, res.Model = r.llm.Name(), r.llm.Model()
+	started := time.Now().UTC()
+	res.StartedAt = &started
+	if !r.save(ctx, res) {
+		return res
+	}
+	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
+		h(r.job, spec.Key)
+	}
+	r.research(ctx, spec, jurisdictionNotes, &res)
+	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errJobTimeout) {
+		// Canceled, taken over or shut down hard: leave no verdict; a
+		// later attempt runs the section again.
+		return res
+	}
+	finished := time.Now().UTC()
+	res.FinishedAt = &finished
+	res.LatencyMS = finished.Sub(started).Milliseconds()
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if r.save(saveCtx, res) {
+		r.log.Info("section finished", "section", spec.Key, "status", res.Status, "latency_ms", res.LatencyMS,
+			"provider_calls", res.Attempts, "error", res.Error)
+		if h := r.w.cfg.Hooks.SectionDone; h != nil {
+			h(r.job, res)
+		}
+	}
+	return res
+}
+
+// save writes the section under the lease and records it; on a lost lease
+// it stops the run.
+func (r *run) save(ctx context.Context, res domain.SectionResult) bool {
+	if err := r.w.cfg.Store.SaveSection(ctx, r.lease, res); err != nil {
+		if errors.Is(err, domain.ErrLeaseLost) {
+			r.cancel(domain.ErrLeaseLost)
+		} else {
+			r.log.Warn("could not save section", "section", res.Key, "err", err)
+		}
+		return false
+	}
+	r.mu.Lock()
+	r.results[res.Key] = res
+	r.mu.Unlock()
+	return true
+}
+
+// research asks the provider, repairs an unusable answer once, and fills
+// res with the outcome: completed, or failed with the error.
+func (r *run) research(ctx context.Context, spec domain.SectionSpec, jurisdictionNotes string, res *domain.SectionResult) {
+	req := ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
+		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, jurisdictionNotes), Schema: answerSchema, SchemaName: answerSchemaName}
+	resp, err := r.call(ctx, req, res)
+	if err != nil {
+		r.fail(ctx, res, err)
+		return
+	}
+	ans, problem := parseOrTruncated(resp)
+	if problem != nil {
+		r.log.Warn("section answer unusable; asking once more", "section", spec.Key, "problem", problem)
+		r.hookCall("invalid_output", domain.Usage{}, 0)
+		repair := req
+		repair.User = buildRepairPrompt(req.User, resp.Content, problem)
+		first := resp
+		if resp, err = r.call(ctx, repair, res); err != nil {
+			r.fail(ctx, res, err)
+			return
+		}
+		if len(resp.Sources) == 0 {
+			resp.Sources, resp.Grounded = first.Sources, first.Grounded
+		}
+		if ans, problem = parseOrTruncated(resp); problem != nil {
+			r.fail(ctx, res, fmt.Errorf("answer still unusable after one repair attempt: %w", problem))
+			return
+		}
+	}
+	applyAnswer(res, ans, resp)
+	res.Status = domain.SectionCompleted
+}
+
+// parseOrTruncated parses the provider's answer; a truncated one is
+// unusable however it parses.
+func parseOrTruncated(resp ports.SectionResponse) (answer, error) {
+	if resp.Truncated {
+		return answer{}, fmt.Errorf("%w: the answer was cut off at the provider's output limit", errInvalidAnswer)
+	}
+	return parseAnswer(resp.Content)
+}
+
+// fail marks res failed with err, or with the job timeout when that is what
+// stopped it.
+func (r *run) fail(ctx context.Context, res *domain.SectionResult, err error) {
+	res.Status = domain.SectionFailed
+	res.Error = err.Error()
+	if errors.Is(context.Cause(ctx), errJobTimeout) {
+		res.Error = "job timed out before the section finished"
+	}
+}
