@@ -26,3 +26,24 @@ type Event struct {
 	Error    string    `json:"error,omitempty"`
 	At       time.Time `json:"at"`
 }
+
+// JobEventOf is the event recording the job's current status, progress and
+// attempt, with errMsg.
+func JobEventOf(j Job, errMsg string) Event {
+	return Event{JobID: j.ID, Type: EventJob, Status: string(j.Status), Progress: j.Progress(), Attempt: j.Attempt, Error: errMsg}
+}
+
+// SectionSavedEvents are the events a saved section produces: a section
+// event when it finished, and a job event when it moved the job's progress
+// (before and after are the job around the save).
+func SectionSavedEvents(before, after Job, sec SectionResult) []Event {
+	var out []Event
+	if sec.Status == SectionCompleted || sec.Status == SectionFailed {
+		out = append(out, Event{JobID: after.ID, Type: EventSection, Status: string(sec.Status),
+			Progress: after.Progress(), Attempt: after.Attempt, Section: sec.Key, Error: sec.Error})
+	}
+	if after.Done != before.Done {
+		out = append(out, JobEventOf(after, ""))
+	}
+	return out
+}

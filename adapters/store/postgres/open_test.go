@@ -1,12 +1,12 @@
 package postgres_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/codecheck/codecheck/adapters/store/internal/core"
 	"github.com/codecheck/codecheck/adapters/store/postgres"
 	"github.com/codecheck/codecheck/test/contract/storetest"
 	"github.com/codecheck/codecheck/test/pgtest"
@@ -26,14 +26,13 @@ func TestReopenMigratesOnce(t *testing.T) {
 	defer conn.Close(t.Context())
 	var versions int
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&versions))
-	files, err := filepath.Glob("migrations/*.sql")
-	require.NoError(t, err)
-	require.Equal(t, len(files), versions, "each migration applied once, however often the store is opened")
+	require.Equal(t, len(core.Migrations()), versions, "each migration applied once, however often the store is opened")
 }
 
 // A one-connection pool (a short-lived `codecheck work`) never needs a
 // second connection while it holds a transaction.
 func TestContractOneConnection(t *testing.T) {
+	t.Parallel() // each run has its own schema
 	storetest.Exercise(t, func(t *testing.T) storetest.Harness {
 		clock := storetest.NewFakeClock(storetest.Start)
 		s := open(t, pgtest.URL(t), postgres.WithClock(clock.Now), postgres.WithMaxConns(1))

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,24 +24,25 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/broadcast"
-	"github.com/codecheck/codecheck/adapters/store/internal/policy"
+	"github.com/codecheck/codecheck/adapters/store/internal/core"
 	"github.com/codecheck/codecheck/ports"
 )
 
 var (
-	_ ports.JobStore = (*Store)(nil)
-	_ ports.Changes  = (*Store)(nil)
+	_ ports.JobStore      = (*Store)(nil)
+	_ ports.Changes       = (*Store)(nil)
+	_ ports.WebhookOutbox = (*Store)(nil)
 )
 
 // Channel is the NOTIFY channel; each notification's payload is a job id.
 const Channel = "codecheck_jobs"
 
-// Store is a ports.JobStore and ports.Changes backed by Postgres.
+// Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
+// by Postgres.
 type Store struct {
-	pool    *pgxpool.Pool
-	clock   func() time.Time
-	log     *slog.Logger
+	*core.Store
 	changes *broadcast.Broadcaster
+	log     *slog.Logger
 
 	listenConfig *pgx.ConnConfig
 	pollEvery    time.Duration
@@ -108,10 +108,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, clock: o.clock, log: o.log, changes: broadcast.New(),
+	changes := broadcast.New()
+	s := &Store{Store: core.New(engine{pool}, o.clock, changes), changes: changes, log: o.log,
 		listenConfig: listenConfig, pollEvery: o.pollEvery}
-	if err := migrate(ctx, pool); err != nil {
-		pool.Close()
+	if err := s.Migrate(ctx); err != nil {
+		s.Store.Close()
 		return nil, err
 	}
 	return s, nil
@@ -126,62 +127,7 @@ func (s *Store) Close() error {
 	if l != nil {
 		l.stop()
 	}
-	s.changes.Close()
-	s.pool.Close()
-	return nil
-}
-
-// Ping implements ports.JobStore.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
-	}
-	return nil
-}
-
-// querier is what reads need from the pool and a transaction alike.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// txn is one write transaction: its time, and the jobs it changed, which
-// are NOTIFYed inside it and so announced exactly when it commits.
-type txn struct {
-	tx      pgx.Tx
-	now     time.Time
-	changed []string
-}
-
-func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
-
-// write runs fn in a transaction, sends pg_notify for every changed job
-// before commit, and wakes this process's watchers after it.
-func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
-	}
-	x := &txn{tx: tx, now: policy.Now(s.clock)}
-	if err := fn(ctx, x); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return err
-	}
-	slices.Sort(x.changed)
-	x.changed = slices.Compact(x.changed)
-	for _, id := range x.changed {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, id); err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return fmt.Errorf("postgres: notify: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
-	}
-	for _, id := range x.changed {
-		s.changes.Notify(id)
-	}
-	return nil
+	return s.Store.Close()
 }
 
 // errClosed is returned by Watch after Close.

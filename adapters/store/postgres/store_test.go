@@ -35,15 +35,18 @@ func harness(mode string) func(t *testing.T) storetest.Harness {
 }
 
 func TestContract(t *testing.T) {
+	t.Parallel() // each run has its own schema
 	storetest.Exercise(t, harness(""))
 }
 
 // Transaction-mode poolers (PgBouncer, Supavisor) need the simple protocol.
 func TestContractSimpleProtocol(t *testing.T) {
+	t.Parallel() // each run has its own schema
 	storetest.Exercise(t, harness("simple_protocol"))
 }
 
 func TestContractExecMode(t *testing.T) {
+	t.Parallel() // each run has its own schema
 	storetest.Exercise(t, harness("exec"))
 }
 

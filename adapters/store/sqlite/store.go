@@ -1,14 +1,15 @@
-// Package sqlite is the embedded JobStore: jobs, section results and events
-// in one SQLite file through modernc.org/sqlite (pure Go, no cgo), with an
-// in-process change feed.
+// Package sqlite is the embedded JobStore: jobs, section results, events and
+// webhook deliveries in one SQLite file through modernc.org/sqlite (pure Go,
+// no cgo), with an in-process change feed. The lifecycle itself is the
+// store core's (adapters/store/internal/core); this package connects,
+// converts column types and names SQLite's SQL fragments.
 //
 // SQLite allows one writer at a time, so every write goes through a pool of
 // exactly one connection whose transactions begin IMMEDIATE; that makes
 // claims and fenced writes serial and correct without retries. Reads use a
 // separate pool and see the last committed state (WAL mode). The change feed
 // only reaches watchers in this process: processes sharing a database file
-// need Postgres. The package never holds a transaction across anything but
-// its own statements.
+// need Postgres.
 package sqlite
 
 import (
@@ -22,22 +23,20 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/codecheck/codecheck/adapters/store/internal/broadcast"
-	"github.com/codecheck/codecheck/adapters/store/internal/policy"
+	"github.com/codecheck/codecheck/adapters/store/internal/core"
+	"github.com/codecheck/codecheck/adapters/store/internal/driver"
 	"github.com/codecheck/codecheck/ports"
 )
 
 var (
-	_ ports.JobStore = (*Store)(nil)
-	_ ports.Changes  = (*Store)(nil)
+	_ ports.JobStore      = (*Store)(nil)
+	_ ports.Changes       = (*Store)(nil)
+	_ ports.WebhookOutbox = (*Store)(nil)
 )
 
-// Store is a ports.JobStore and ports.Changes backed by SQLite.
-type Store struct {
-	writer  *sql.DB // one connection: the only writer
-	reader  *sql.DB // may be the writer, for in-memory databases
-	clock   func() time.Time
-	changes *broadcast.Broadcaster
-}
+// Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
+// by SQLite.
+type Store struct{ *core.Store }
 
 // Option configures Open.
 type Option func(*options)
@@ -71,21 +70,22 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	s := &Store{clock: o.clock, changes: broadcast.New()}
+	e := &engine{}
 	var err error
-	if s.writer, err = openPool(path, o, false); err != nil {
+	if e.writer, err = openPool(path, o, false); err != nil {
 		return nil, err
 	}
-	s.writer.SetMaxOpenConns(1)
-	s.reader = s.writer
+	e.writer.SetMaxOpenConns(1)
+	e.reader = e.writer
 	if path != ":memory:" {
-		if s.reader, err = openPool(path, o, true); err != nil {
-			s.writer.Close()
+		if e.reader, err = openPool(path, o, true); err != nil {
+			e.writer.Close()
 			return nil, err
 		}
-		s.reader.SetMaxOpenConns(o.readConns)
+		e.reader.SetMaxOpenConns(o.readConns)
 	}
-	if err := migrate(ctx, s.writer); err != nil {
+	s := &Store{core.New(e, o.clock, broadcast.New())}
+	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -113,70 +113,12 @@ func openPool(path string, o options, readOnly bool) (*sql.DB, error) {
 	return db, nil
 }
 
-// Close closes every watcher's channel and the database.
-func (s *Store) Close() error {
-	s.changes.Close()
-	var errs []error
-	if s.reader != s.writer {
-		errs = append(errs, s.reader.Close())
-	}
-	errs = append(errs, s.writer.Close())
-	return errors.Join(errs...)
+// dialect is where SQLite's SQL differs: one writer needs no row locks,
+// JSON and key lists are text, times are Unix microseconds.
+var dialect = driver.Dialect{
+	Name: "sqlite",
+	Types: map[string]string{
+		"{{time}}": "integer", "{{json}}": "text", "{{keys}}": "text",
+		"{{serial}}": "integer PRIMARY KEY AUTOINCREMENT",
+	},
 }
-
-// Ping checks that both pools can reach the database.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	if err := s.reader.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	return nil
-}
-
-// Watch implements ports.Changes. Notifications are sent after commit, from
-// this process only.
-func (s *Store) Watch(ctx context.Context, jobID string) (<-chan struct{}, error) {
-	return s.changes.Watch(ctx, jobID)
-}
-
-// querier is what reads need from *sql.DB and *sql.Tx alike.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// txn is one write transaction: its time, and the jobs it changed, which
-// are announced after commit.
-type txn struct {
-	tx      *sql.Tx
-	now     time.Time
-	changed []string
-}
-
-// write runs fn in an IMMEDIATE transaction on the single writer connection
-// and notifies watchers of the changed jobs once it committed.
-func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	x := &txn{tx: tx, now: policy.Now(s.clock)}
-	if err := fn(ctx, x); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	for _, id := range x.changed {
-		s.changes.Notify(id)
-	}
-	return nil
-}
-
-func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
-
-func (x *txn) micros() int64 { return x.now.UnixMicro() }

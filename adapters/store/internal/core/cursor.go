@@ -1,7 +1,7 @@
-// Package cursor encodes the opaque list cursor shared by the store adapters:
-// the (created_at, id) of the last job on a page, which is where the next page
-// starts in the list's newest-first order.
-package cursor
+// The opaque list cursor: the (created_at, id) of the last job on a page,
+// which is where the next page starts in the list's newest-first order.
+
+package core
 
 import (
 	"encoding/base64"
@@ -12,31 +12,31 @@ import (
 	"github.com/codecheck/codecheck/domain"
 )
 
-// Encode returns the cursor that continues after the job created at
+// encodeCursor returns the cursor that continues after the job created at
 // createdAt with id.
-func Encode(createdAt time.Time, id string) string {
+func encodeCursor(createdAt time.Time, id string) string {
 	raw := strconv.FormatInt(createdAt.UnixMicro(), 10) + ":" + id
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-// Decode parses a cursor made by Encode. A malformed cursor is an error
+// decodeCursor parses a cursor made by encodeCursor. A malformed cursor is an error
 // wrapping domain.ErrInvalid.
-func Decode(c string) (createdAt time.Time, id string, err error) {
+func decodeCursor(c string) (createdAt time.Time, id string, err error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", invalid()
+		return time.Time{}, "", invalidCursor()
 	}
 	micros, id, ok := strings.Cut(string(raw), ":")
 	if !ok || id == "" {
-		return time.Time{}, "", invalid()
+		return time.Time{}, "", invalidCursor()
 	}
 	n, err := strconv.ParseInt(micros, 10, 64)
 	if err != nil {
-		return time.Time{}, "", invalid()
+		return time.Time{}, "", invalidCursor()
 	}
 	return time.UnixMicro(n).UTC(), id, nil
 }
 
-func invalid() error {
+func invalidCursor() error {
 	return domain.Invalid("cursor", "is not a cursor returned by a previous page")
 }

@@ -1,6 +1,8 @@
 -- Jobs, their section results and their event history.
--- Idempotency keys are never deleted, so they are kept far longer than the
--- 24 hours the API promises.
+-- {{time}}, {{keys}}, {{json}} and {{serial}} are the engine's types (see
+-- driver.Dialect.Types): on SQLite times are Unix microseconds (UTC) and
+-- JSON and key lists are text. Idempotency keys are never deleted, so they
+-- are kept far longer than the 24 hours the API promises.
 
 CREATE TABLE jobs (
     id                 text PRIMARY KEY,          -- UUIDv7, chosen by the caller
@@ -15,15 +17,15 @@ CREATE TABLE jobs (
     dispatched_attempt integer NOT NULL DEFAULT 0,
     dispatch_error     text NOT NULL DEFAULT '',
     error              text NOT NULL DEFAULT '',
-    sections           text[] NOT NULL,           -- section keys, report order
+    sections           {{keys}} NOT NULL,         -- section keys, report order
     webhook_url        text NOT NULL DEFAULT '',
     idempotency_key    text UNIQUE,               -- NULL when the client sent none
     request_hash       text NOT NULL DEFAULT '',
-    lease_expires_at   timestamptz,
-    created_at         timestamptz NOT NULL,
-    updated_at         timestamptz NOT NULL,
-    started_at         timestamptz,
-    finished_at        timestamptz
+    lease_expires_at   {{time}},
+    created_at         {{time}} NOT NULL,
+    updated_at         {{time}} NOT NULL,
+    started_at         {{time}},
+    finished_at        {{time}}
 );
 
 -- List (newest first) and claim/dispatch (oldest pending first, the same
@@ -38,13 +40,13 @@ CREATE TABLE sections (
     key        text NOT NULL,
     ordinal    integer NOT NULL,                  -- position in the job's sections
     status     text NOT NULL,
-    result     jsonb NOT NULL,                    -- domain.SectionResult
-    updated_at timestamptz NOT NULL,
+    result     {{json}} NOT NULL,                 -- domain.SectionResult
+    updated_at {{time}} NOT NULL,
     PRIMARY KEY (job_id, key)
 );
 
 CREATE TABLE events (
-    seq      bigserial PRIMARY KEY,
+    seq      {{serial}},
     job_id   text NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     type     text NOT NULL,
     status   text NOT NULL,
@@ -52,6 +54,6 @@ CREATE TABLE events (
     attempt  integer NOT NULL,
     section  text NOT NULL DEFAULT '',
     error    text NOT NULL DEFAULT '',
-    at       timestamptz NOT NULL
+    at       {{time}} NOT NULL
 );
 CREATE INDEX events_by_job ON events (job_id, seq);

@@ -1,0 +1,202 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/codecheck/codecheck/adapters/store/internal/driver"
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// Claim implements ports.JobStore. Without a job id it passes over rows
+// other claimers hold locked, so concurrent workers never wait for each
+// other.
+func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, error) {
+	if _, err := domain.LeaseUntil(time.Time{}, req.Lease); err != nil {
+		return domain.Job{}, err
+	}
+	var job domain.Job
+	err := s.write(ctx, func(ctx context.Context, x *txn) error {
+		id, err := x.claimable(ctx, req.JobID)
+		if err != nil {
+			return err
+		}
+		until, _ := domain.LeaseUntil(x.now, req.Lease)
+		_, err = x.db.Exec(ctx, `UPDATE jobs SET status = 'processing', attempt = attempt + 1, worker = $2,
+			lease_expires_at = $3, started_at = coalesce(started_at, $4), updated_at = $4, dispatch_error = '',
+			executor = CASE WHEN executor = '' THEN $5 ELSE executor END
+			WHERE id = $1`, id, req.Worker, until, x.now, req.Executor)
+		if err != nil {
+			return x.sql.wrap(err, "claim %s", id)
+		}
+		if job, err = x.get(ctx, id); err != nil {
+			return err
+		}
+		return x.jobEvent(ctx, job, "")
+	})
+	return job, err
+}
+
+// claimable locks and returns the id of the job to claim: jobID if it may
+// be claimed, or the oldest pending job no one else is claiming.
+func (x *txn) claimable(ctx context.Context, jobID string) (string, error) {
+	if jobID != "" {
+		cur, err := x.lock(ctx, jobID)
+		if err != nil {
+			return "", err
+		}
+		return jobID, cur.CheckClaim(x.now)
+	}
+	ids, err := collect(ctx, x.db, scanString, `SELECT id FROM jobs WHERE status = 'pending'
+		ORDER BY created_at, id LIMIT 1`+x.sql.SkipLocked)
+	if err != nil {
+		return "", x.sql.wrap(err, "claim")
+	}
+	if len(ids) == 0 {
+		return "", domain.ErrNoJob
+	}
+	return ids[0], nil
+}
+
+// whereLease fences a worker's write: $1 and $2 are the lease's job id and
+// attempt.
+const whereLease = ` WHERE id = $1 AND attempt = $2 AND status = 'processing'`
+
+// fenced runs an UPDATE that ends in whereLease, with args after the
+// lease's. When no row matched it tells an unknown job (domain.ErrNotFound)
+// from a lost lease.
+func (x *txn) fenced(ctx context.Context, l ports.Lease, query string, args ...any) error {
+	n, err := x.db.Exec(ctx, query+whereLease, append([]any{l.JobID, l.Attempt}, args...)...)
+	if err != nil {
+		return x.sql.wrap(err, "job %s attempt %d", l.JobID, l.Attempt)
+	}
+	if n == 1 {
+		return nil
+	}
+	cur, err := x.get(ctx, l.JobID)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("job %s attempt %d: job is %s at attempt %d: %w", l.JobID, l.Attempt, cur.Status, cur.Attempt, domain.ErrLeaseLost)
+}
+
+// Heartbeat implements ports.JobStore. It changes nothing a watcher sees, so
+// it records no event and notifies nobody.
+func (s *Store) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) error {
+	if _, err := domain.LeaseUntil(time.Time{}, d); err != nil {
+		return err
+	}
+	return s.write(ctx, func(ctx context.Context, x *txn) error {
+		until, _ := domain.LeaseUntil(x.now, d)
+		return x.fenced(ctx, l, `UPDATE jobs SET lease_expires_at = $3`, until)
+	})
+}
+
+// SaveSection implements ports.JobStore. The fenced UPDATE of the job row
+// comes first: it locks the row, so the job's events are numbered in commit
+// order even when sections finish at the same moment.
+func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.SectionResult) error {
+	return s.write(ctx, func(ctx context.Context, x *txn) error {
+		if err := x.fenced(ctx, l, `UPDATE jobs SET updated_at = $3`, x.now); err != nil {
+			return err
+		}
+		before, err := x.get(ctx, l.JobID)
+		if err != nil {
+			return err
+		}
+		ordinal, err := before.SectionOrdinal(sec)
+		if err != nil {
+			return err
+		}
+		if err := x.putSection(ctx, l.JobID, ordinal, sec); err != nil {
+			return err
+		}
+		after, err := x.get(ctx, l.JobID)
+		if err != nil {
+			return err
+		}
+		x.touch(l.JobID)
+		return x.events(ctx, domain.SectionSavedEvents(before, after, sec)...)
+	})
+}
+
+// putSection inserts or replaces one section result.
+func (x *txn) putSection(ctx context.Context, jobID string, ordinal int, sec domain.SectionResult) error {
+	result, err := json.Marshal(sec)
+	if err != nil {
+		return fmt.Errorf("section %s: %w", sec.Key, err)
+	}
+	_, err = x.db.Exec(ctx, `INSERT INTO sections (job_id, key, ordinal, status, result, updated_at)
+		VALUES ($1, $2, $3, $4, $5`+x.sql.JSONParam+`, $6)
+		ON CONFLICT (job_id, key) DO UPDATE SET status = excluded.status, result = excluded.result,
+			ordinal = excluded.ordinal, updated_at = excluded.updated_at`,
+		jobID, sec.Key, ordinal, string(sec.Status), string(result), x.now)
+	if err != nil {
+		return x.sql.wrap(err, "save section %s of job %s", sec.Key, jobID)
+	}
+	return nil
+}
+
+// sections reads a job's saved results in report order, but for those
+// with status except ("" excepts none).
+func (d dialect) sections(ctx context.Context, db driver.DB, jobID, except string) ([]domain.SectionResult, error) {
+	out, err := collect(ctx, db, func(r driver.Rows) (sec domain.SectionResult, err error) {
+		var raw string
+		if err := r.Scan(&raw); err != nil {
+			return sec, err
+		}
+		return sec, json.Unmarshal([]byte(raw), &sec)
+	}, `SELECT result FROM sections WHERE job_id = $1 AND status <> $2 ORDER BY ordinal`,
+		jobID, except)
+	if err != nil {
+		return nil, d.wrap(err, "sections of %s", jobID)
+	}
+	return out, nil
+}
+
+// Sections implements ports.JobStore.
+func (s *Store) Sections(ctx context.Context, jobID string) ([]domain.SectionResult, error) {
+	if _, err := s.Get(ctx, jobID); err != nil {
+		return nil, err
+	}
+	return s.sql.sections(ctx, s.db, jobID, "")
+}
+
+// Finish implements ports.JobStore. A job with a webhook owes a delivery
+// from the same transaction on.
+func (s *Store) Finish(ctx context.Context, l ports.Lease, status domain.JobStatus, errMsg string) (domain.Job, error) {
+	if err := domain.CheckFinish(status); err != nil {
+		return domain.Job{}, err
+	}
+	var job domain.Job
+	err := s.write(ctx, func(ctx context.Context, x *txn) error {
+		err := x.fenced(ctx, l, `UPDATE jobs SET status = $3, error = $4, lease_expires_at = NULL,
+			finished_at = $5, updated_at = $5`, string(status), errMsg, x.now)
+		if err != nil {
+			return err
+		}
+		job, err = x.ended(ctx, l.JobID)
+		return err
+	})
+	return job, err
+}
+
+// Release implements ports.JobStore. The reason goes into the job event,
+// not the job's error: a released job has not failed.
+func (s *Store) Release(ctx context.Context, l ports.Lease, reason string) error {
+	return s.write(ctx, func(ctx context.Context, x *txn) error {
+		err := x.fenced(ctx, l, `UPDATE jobs SET status = 'pending', lease_expires_at = NULL, worker = '',
+			updated_at = $3`, x.now)
+		if err != nil {
+			return err
+		}
+		job, err := x.get(ctx, l.JobID)
+		if err != nil {
+			return err
+		}
+		return x.jobEvent(ctx, job, reason)
+	})
+}

@@ -1,0 +1,73 @@
+package core
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/codecheck/codecheck/adapters/store/internal/driver"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the versions of the embedded migrations, in order.
+func Migrations() []string {
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	versions := make([]string, len(names))
+	for i, n := range names {
+		versions[i] = strings.TrimSuffix(path.Base(n), ".sql")
+	}
+	slices.Sort(versions)
+	return versions
+}
+
+// Migrate applies, in order and in one transaction, every migration not yet
+// recorded in schema_migrations, written in the engine's types. Running it
+// again is a no-op; the dialect's MigrationLock keeps two starting processes
+// from migrating at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	types := make([]string, 0, 2*len(s.sql.Types))
+	for placeholder, typ := range s.sql.Types {
+		types = append(types, placeholder, typ)
+	}
+	render := strings.NewReplacer(types...)
+	return s.db.Write(ctx, func(tx driver.DB) ([]string, error) {
+		if s.sql.MigrationLock != "" {
+			if _, err := tx.Exec(ctx, s.sql.MigrationLock); err != nil {
+				return nil, s.sql.wrap(err, "migrate: lock")
+			}
+		}
+		if _, err := tx.Exec(ctx, render.Replace(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version text PRIMARY KEY, applied_at {{time}} NOT NULL)`)); err != nil {
+			return nil, s.sql.wrap(err, "migrate")
+		}
+		for _, version := range Migrations() {
+			if err := s.apply(ctx, tx, version, render); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+}
+
+func (s *Store) apply(ctx context.Context, tx driver.DB, version string, render *strings.Replacer) error {
+	done, err := collect(ctx, tx, scanString, `SELECT version FROM schema_migrations WHERE version = $1`, version)
+	if err != nil || len(done) > 0 {
+		return err
+	}
+	body, err := migrations.ReadFile("migrations/" + version + ".sql")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, render.Replace(string(body))); err != nil { // no arguments: may hold many statements
+		return s.sql.wrap(err, "migrate %s", version)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, s.now()); err != nil {
+		return s.sql.wrap(err, "migrate %s", version)
+	}
+	return nil
+}

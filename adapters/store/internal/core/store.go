@@ -1,0 +1,129 @@
+// Package core is the job store written once: the control flow of every
+// ports.JobStore operation, its SQL (with $1-style parameters), the schema
+// and its migrations, above the narrow per-engine query layer in
+// adapters/store/internal/driver. The engines (adapters/store/sqlite and
+// adapters/store/postgres) only connect, convert column types and name the
+// few SQL fragments that differ; the lifecycle rules themselves live in
+// domain. The package never holds a transaction across anything but its own
+// statements.
+package core
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/codecheck/codecheck/adapters/store/internal/broadcast"
+	"github.com/codecheck/codecheck/adapters/store/internal/driver"
+	"github.com/codecheck/codecheck/ports"
+)
+
+var (
+	_ ports.JobStore      = (*Store)(nil)
+	_ ports.Changes       = (*Store)(nil)
+	_ ports.WebhookOutbox = (*Store)(nil)
+)
+
+// Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes over one
+// engine. Its change feed reaches watchers in this process; an engine that
+// hears of other processes' changes feeds the same Broadcaster.
+type Store struct {
+	db      driver.Driver
+	sql     dialect
+	clock   func() time.Time
+	changes *broadcast.Broadcaster
+}
+
+// New returns a store over db that reads time from clock (time.Now when
+// nil) and announces committed changes on changes.
+func New(db driver.Driver, clock func() time.Time, changes *broadcast.Broadcaster) *Store {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Store{db: db, sql: dialect{db.Dialect()}, clock: clock, changes: changes}
+}
+
+// Close closes every watcher's channel and the engine.
+func (s *Store) Close() error {
+	s.changes.Close()
+	return s.db.Close()
+}
+
+// Ping implements ports.JobStore.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.Ping(ctx); err != nil {
+		return s.sql.wrap(err, "ping")
+	}
+	return nil
+}
+
+// Watch implements ports.Changes.
+func (s *Store) Watch(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return s.changes.Watch(ctx, jobID)
+}
+
+// now reads the clock at the microsecond precision every engine keeps, in
+// UTC, so a stored time reads back equal to the one written.
+func (s *Store) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
+
+// txn is one write transaction: its statements, its time, and the jobs it
+// changed.
+type txn struct {
+	db      driver.DB
+	sql     dialect
+	now     time.Time
+	changed []string
+}
+
+func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
+
+// write runs fn in one write transaction and, once it committed, wakes this
+// process's watchers of the jobs it changed.
+func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
+	var changed []string
+	err := s.db.Write(ctx, func(tx driver.DB) ([]string, error) {
+		x := &txn{db: tx, sql: s.sql, now: s.now()}
+		if err := fn(ctx, x); err != nil {
+			return nil, err
+		}
+		slices.Sort(x.changed)
+		changed = slices.Compact(x.changed)
+		return changed, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range changed {
+		s.changes.Notify(id)
+	}
+	return nil
+}
+
+// dialect adds the core's error wrapping to the engine's Dialect.
+type dialect struct{ driver.Dialect }
+
+// wrap prefixes an engine error with the engine and what was being done.
+func (d dialect) wrap(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", d.Name, fmt.Sprintf(format, args...), err)
+}
+
+// collect runs a query on db and reads every row with scan.
+func collect[T any](ctx context.Context, db driver.DB, scan func(driver.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanString(r driver.Rows) (s string, err error) { return s, r.Scan(&s) }

@@ -1,0 +1,77 @@
+// Package driver is the narrow query layer between the store core and each
+// database engine, as River's riverdriver is between River and pgx or
+// database/sql. The core (adapters/store/internal/core) writes every
+// statement once, with $1-style parameters, and decides everything; an
+// engine only runs statements, converts its column types, and says in a
+// Dialect where its SQL differs. Only the core and the engine adapters
+// import this package.
+package driver
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUniqueViolation wraps an engine's unique-constraint error, so that the
+// core can tell "this row exists" from a failure.
+var ErrUniqueViolation = errors.New("unique constraint violated")
+
+// DB runs statements: the engine's pool for reads, or one transaction.
+//
+// Arguments and scan targets use Go types the core chooses: string, int,
+// int64, time.Time (always UTC, microseconds), *time.Time for nullable times,
+// []string and nil. An engine converts them to and from its column types.
+type DB interface {
+	// Exec runs a statement and returns the number of rows it changed. A
+	// unique-constraint violation wraps ErrUniqueViolation.
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	// Query runs a statement that returns rows. The caller closes them
+	// before it runs the next statement on the same DB.
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+}
+
+// Rows is the result of a Query.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Driver is one engine's connection handling.
+type Driver interface {
+	// DB reads outside any transaction.
+	DB
+	// Write runs fn in one write transaction and commits it. fn returns
+	// the ids of the jobs it changed; an engine that can tell other
+	// processes (Postgres NOTIFY) does so inside the transaction, so the
+	// news arrives exactly when the change is visible.
+	Write(ctx context.Context, fn func(tx DB) (changed []string, err error)) error
+	// Dialect says where the engine's SQL differs.
+	Dialect() Dialect
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Dialect holds the SQL fragments that differ between engines. Everything
+// not here is written once, in the core.
+type Dialect struct {
+	// Name prefixes the engine's errors ("sqlite", "postgres").
+	Name string
+	// LockJob ends a SELECT of one job row (alias j) and locks the row
+	// until commit; empty where the write transaction locks everything.
+	LockJob string
+	// SkipLocked ends a SELECT ... FOR UPDATE that passes over rows other
+	// transactions hold; empty where writes are serial.
+	SkipLocked string
+	// JSONParam follows a parameter that carries JSON text into a JSON
+	// column ("::jsonb"), empty where JSON is stored as text.
+	JSONParam string
+	// MigrationLock is the statement that opens the migration transaction
+	// and keeps other processes from migrating at the same time; empty
+	// where the transaction itself is exclusive.
+	MigrationLock string
+	// Types maps the schema's type placeholders ({{time}}, {{json}},
+	// {{keys}}, {{serial}}) to the engine's column types.
+	Types map[string]string
+}

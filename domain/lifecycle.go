@@ -1,0 +1,133 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// The lifecycle rules every store applies the same way: what a new job
+// needs, who may claim a job, what a worker may finish it with, when a job
+// is out of attempts, and what a reused idempotency key must match. The
+// stores only store; these decide.
+
+// CheckNew validates a job before it is stored.
+func (j Job) CheckNew() error {
+	switch {
+	case j.ID == "":
+		return Invalid("id", "is required")
+	case j.Address == "":
+		return Invalid("address", "is required")
+	case j.Provider == "":
+		return Invalid("llm_provider", "is required")
+	case len(j.Sections) == 0:
+		return Invalid("sections", "must name at least one section")
+	}
+	return nil
+}
+
+// CheckReplay compares the job an idempotency key created with a new
+// request under the same key: the same request replays the job; another
+// one is ErrIdempotencyMismatch.
+func (j Job) CheckReplay(req Job) error {
+	if j.RequestHash != req.RequestHash {
+		return fmt.Errorf("job %s: %w", j.ID, ErrIdempotencyMismatch)
+	}
+	return nil
+}
+
+// CheckClaim reports whether the job may be claimed at now: a pending job
+// may, and so may a processing one whose lease expired (its worker is
+// gone). A live lease is ErrLeaseHeld; a terminal status ErrConflict.
+func (j Job) CheckClaim(now time.Time) error {
+	switch {
+	case j.Status == JobPending:
+		return nil
+	case j.Status == JobProcessing && !j.LeaseLive(now):
+		return nil
+	case j.Status == JobProcessing:
+		return fmt.Errorf("job %s attempt %d until %s: %w", j.ID, j.Attempt, j.LeaseExpiresAt.Format(time.RFC3339), ErrLeaseHeld)
+	}
+	return fmt.Errorf("job %s is %s and will not run again: %w", j.ID, j.Status, ErrConflict)
+}
+
+// LeaseLive reports whether the job's lease still holds at now.
+func (j Job) LeaseLive(now time.Time) bool {
+	return j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now)
+}
+
+// LeaseUntil is when a lease of d taken or renewed at now expires.
+func LeaseUntil(now time.Time, d time.Duration) (time.Time, error) {
+	if d <= 0 {
+		return time.Time{}, Invalid("lease", "must be positive")
+	}
+	return now.Add(d), nil
+}
+
+// CheckFinish validates the status a worker ends a job with.
+func CheckFinish(s JobStatus) error {
+	if s != JobCompleted && s != JobFailed {
+		return Invalid("status", fmt.Sprintf("a job finishes completed or failed, not %q", s))
+	}
+	return nil
+}
+
+// CheckCancel reports whether the job may be canceled: pending and
+// processing jobs may.
+func (j Job) CheckCancel() error {
+	if err := j.Status.CheckTransition(JobCanceled); err != nil {
+		return fmt.Errorf("job %s cannot be canceled: %w", j.ID, err)
+	}
+	return nil
+}
+
+// CheckRetry reports whether the job may be retried: only a failed job may
+// go back to pending through a retry.
+func (j Job) CheckRetry() error {
+	if j.Status != JobFailed {
+		return fmt.Errorf("job %s is %s; only failed jobs can be retried: %w", j.ID, j.Status, ErrConflict)
+	}
+	return nil
+}
+
+// SectionOrdinal validates a section result before it is saved for the job
+// and returns its position (from 1) in the job's sections.
+func (j Job) SectionOrdinal(s SectionResult) (int, error) {
+	switch s.Status {
+	case SectionPending, SectionRunning, SectionCompleted, SectionFailed:
+	default:
+		return 0, Invalid("status", fmt.Sprintf("unknown section status %q", s.Status))
+	}
+	for i, k := range j.Sections {
+		if k == s.Key {
+			return i + 1, nil
+		}
+	}
+	return 0, Invalid("key", fmt.Sprintf("job %s does not include section %q", j.ID, s.Key))
+}
+
+// ResetForRetry is the section as a retry of its job runs it again: pending,
+// without the previous run's error and times.
+func (s SectionResult) ResetForRetry() SectionResult {
+	s.Status, s.Error, s.StartedAt, s.FinishedAt = SectionPending, "", nil, nil
+	return s
+}
+
+// OutOfAttempts reports whether a job whose lease expired has used up its
+// attempts. used counts attempts since the job was created or last retried;
+// maxAttempts below one counts as one.
+func OutOfAttempts(used, maxAttempts int) bool { return used >= max(maxAttempts, 1) }
+
+// ExhaustedError is the error of a job that ran out of attempts.
+func ExhaustedError(attempt, maxAttempts int) string {
+	return fmt.Sprintf("worker lost: the lease of attempt %d expired and all %d attempts ran out; retry the job to run it again",
+		attempt, max(maxAttempts, 1))
+}
+
+// RequeueReason is the event error of a job requeued after its lease expired.
+const RequeueReason = "worker lost: lease expired; requeued for another attempt"
+
+// StaleHandoffError explains a hand-off made again because no worker claimed
+// the job within olderThan.
+func StaleHandoffError(olderThan time.Duration) string {
+	return fmt.Sprintf("no worker claimed the job within %s of its hand-off to the executor; handing it off again", olderThan)
+}
