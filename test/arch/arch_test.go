@@ -91,3 +91,29 @@ func adapterOf(path string) string {
 	}
 	return path
 }
+
+// The store's query layer is the seam between the store core and the
+// engines: nothing else may reach past the core into it.
+func TestOnlyStoreCoreAndEnginesImportTheQueryLayer(t *testing.T) {
+	const layer = module + "/adapters/store/internal/driver"
+	allowed := map[string]bool{
+		"../../adapters/store/internal/core": true,
+		"../../adapters/store/sqlite":        true,
+		"../../adapters/store/postgres":      true,
+	}
+	seen := 0
+	for dir, imps := range imports(t, "../..") {
+		for _, imp := range imps {
+			if imp != layer {
+				continue
+			}
+			seen++
+			if !allowed[dir] {
+				t.Errorf("%s imports the store's query layer %s; only the store core and the engine adapters may", dir, imp)
+			}
+		}
+	}
+	if seen < len(allowed) {
+		t.Errorf("the query layer is imported %d times; expected by each of %d packages (did it move?)", seen, len(allowed))
+	}
+}

@@ -36,7 +36,7 @@ func TestContractOneConnection(t *testing.T) {
 	storetest.Exercise(t, func(t *testing.T) storetest.Harness {
 		clock := storetest.NewFakeClock(storetest.Start)
 		s := open(t, pgtest.URL(t), postgres.WithClock(clock.Now), postgres.WithMaxConns(1))
-		return storetest.Harness{Store: s, Changes: s, Clock: clock}
+		return storetest.Harness{Store: s, Changes: s, Webhooks: s, Clock: clock}
 	})
 }
 

@@ -24,6 +24,9 @@ import (
 type Harness struct {
 	Store   ports.JobStore
 	Changes ports.Changes
+	// Webhooks is the store's webhook outbox; nil skips the Webhooks group
+	// (for a store that is not one).
+	Webhooks ports.WebhookOutbox
 	// Clock must be the clock the store reads its time from.
 	Clock *FakeClock
 }
@@ -51,6 +54,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 		{"Dispatch", dispatchTests},
 		{"Events", eventTests},
 		{"Changes", changeTests},
+		{"Webhooks", webhookTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -61,6 +65,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 					require.NotNil(t, h.Store, "Harness.Store")
 					require.NotNil(t, h.Changes, "Harness.Changes")
 					require.NotNil(t, h.Clock, "Harness.Clock")
+					if g.name == "Webhooks" && h.Webhooks == nil {
+						t.Skip("the store has no webhook outbox")
+					}
 					test(t, h)
 				})
 			}
