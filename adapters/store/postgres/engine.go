@@ -32,17 +32,14 @@ const migrationLock int64 = 0x636f6465636865 // "codeche"
 
 // engine is the store core's driver over a pgx pool. pgx converts the
 // core's Go types itself, under every query exec mode.
-type engine struct{ pool *pgxpool.Pool }
+type engine struct {
+	conn
+	pool *pgxpool.Pool
+}
+
+func newEngine(pool *pgxpool.Pool) engine { return engine{conn{pool}, pool} }
 
 func (e engine) Dialect() driver.Dialect { return dialect }
-
-func (e engine) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	return execOn(ctx, e.pool, sql, args)
-}
-
-func (e engine) Query(ctx context.Context, sql string, args ...any) (driver.Rows, error) {
-	return queryOn(ctx, e.pool, sql, args)
-}
 
 // Write runs fn in a transaction and sends pg_notify for every job it
 // changed before commit, so other processes hear of a change exactly when
@@ -75,27 +72,19 @@ type execer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// conn is one transaction as a driver.DB.
-type conn struct{ tx pgx.Tx }
+// conn is the pool or a transaction as a driver.DB.
+type conn struct{ db execer }
 
 func (c conn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	return execOn(ctx, c.tx, sql, args)
-}
-
-func (c conn) Query(ctx context.Context, sql string, args ...any) (driver.Rows, error) {
-	return queryOn(ctx, c.tx, sql, args)
-}
-
-func execOn(ctx context.Context, db execer, sql string, args []any) (int64, error) {
-	tag, err := db.Exec(ctx, sql, args...)
+	tag, err := c.db.Exec(ctx, sql, args...)
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return 0, fmt.Errorf("%w: %w", driver.ErrUniqueViolation, err)
 	}
 	return tag.RowsAffected(), err
 }
 
-func queryOn(ctx context.Context, db execer, sql string, args []any) (driver.Rows, error) {
-	r, err := db.Query(ctx, sql, args...)
+func (c conn) Query(ctx context.Context, sql string, args ...any) (driver.Rows, error) {
+	r, err := c.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

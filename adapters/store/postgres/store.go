@@ -109,7 +109,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	changes := broadcast.New()
-	s := &Store{Store: core.New(engine{pool}, o.clock, changes), changes: changes, log: o.log,
+	s := &Store{Store: core.New(newEngine(pool), o.clock, changes), changes: changes, log: o.log,
 		listenConfig: listenConfig, pollEvery: o.pollEvery}
 	if err := s.Migrate(ctx); err != nil {
 		s.Store.Close()

@@ -15,10 +15,10 @@ import (
 )
 
 // engine is the store core's driver over database/sql: one writer
-// connection, a pool of readers.
+// connection, a pool of readers. Reads run on the readers.
 type engine struct {
 	writer *sql.DB // one connection: the only writer
-	reader *sql.DB // may be the writer, for in-memory databases
+	reader *sql.DB // the writer, for in-memory databases
 }
 
 func (e *engine) Dialect() driver.Dialect { return dialect }
@@ -28,7 +28,7 @@ func (e *engine) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (e *engine) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	return queryOn(ctx, e.reader, query, args)
+	return conn{e.reader}.Query(ctx, query, args...)
 }
 
 // Write runs fn in an IMMEDIATE transaction on the single writer
@@ -54,11 +54,10 @@ func (e *engine) Ping(ctx context.Context) error {
 }
 
 func (e *engine) Close() error {
-	var errs []error
 	if e.reader != e.writer {
-		errs = append(errs, e.reader.Close())
+		return errors.Join(e.reader.Close(), e.writer.Close())
 	}
-	return errors.Join(append(errs, e.writer.Close())...)
+	return e.writer.Close()
 }
 
 // execer is what statements need from *sql.DB and *sql.Tx alike.
@@ -67,15 +66,19 @@ type execer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// conn is one transaction as a driver.DB.
-type conn struct{ tx *sql.Tx }
+// conn is a pool or a transaction as a driver.DB.
+type conn struct{ db execer }
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execOn(ctx, c.tx, query, args)
+	return execOn(ctx, c.db, query, args)
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	return queryOn(ctx, c.tx, query, args)
+	r, err := c.db.QueryContext(ctx, query, toColumns(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return rows{r}, nil
 }
 
 func execOn(ctx context.Context, db execer, query string, args []any) (int64, error) {
@@ -88,14 +91,6 @@ func execOn(ctx context.Context, db execer, query string, args []any) (int64, er
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-func queryOn(ctx context.Context, db execer, query string, args []any) (driver.Rows, error) {
-	r, err := db.QueryContext(ctx, query, toColumns(args)...)
-	if err != nil {
-		return nil, err
-	}
-	return rows{r}, nil
 }
 
 // toColumns converts the core's arguments to SQLite's columns: times to

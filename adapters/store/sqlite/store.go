@@ -41,48 +41,45 @@ type Store struct{ *core.Store }
 // Option configures Open.
 type Option func(*options)
 
-type options struct {
-	clock       func() time.Time
-	busyTimeout time.Duration
-	readConns   int
-}
+type options struct{ clock func() time.Time }
+
+// How long a statement waits for another process's write lock before
+// failing, and the size of the read pool.
+const (
+	busyTimeout = 10 * time.Second
+	readConns   = 4
+)
 
 // WithClock makes the store read time from now instead of time.Now; tests
 // use it to expire leases without sleeping.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
-
-// WithBusyTimeout sets how long a statement waits for another process's
-// write lock before failing (default 10s).
-func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
-
-// WithReadConns sets the size of the read pool (default 4).
-func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
 
 // Open opens (creating if needed) the database file at path, applies the
 // migrations and returns the store. path ":memory:" gives a private
 // in-memory database, useful for one-shot commands; tests should prefer a
 // file under t.TempDir().
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{clock: time.Now, busyTimeout: 10 * time.Second, readConns: 4}
+	o := options{clock: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	e := &engine{}
-	var err error
-	if e.writer, err = openPool(path, o, false); err != nil {
+	writer, err := openPool(path, false)
+	if err != nil {
 		return nil, err
 	}
-	e.writer.SetMaxOpenConns(1)
-	e.reader = e.writer
+	writer.SetMaxOpenConns(1)
+	e := &engine{writer: writer, reader: writer}
 	if path != ":memory:" {
-		if e.reader, err = openPool(path, o, true); err != nil {
-			e.writer.Close()
+		reader, err := openPool(path, true)
+		if err != nil {
+			writer.Close()
 			return nil, err
 		}
-		e.reader.SetMaxOpenConns(o.readConns)
+		reader.SetMaxOpenConns(readConns)
+		e.reader = reader
 	}
 	s := &Store{core.New(e, o.clock, broadcast.New())}
 	if err := s.Migrate(ctx); err != nil {
@@ -92,9 +89,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func openPool(path string, o options, readOnly bool) (*sql.DB, error) {
+func openPool(path string, readOnly bool) (*sql.DB, error) {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	if path != ":memory:" {
