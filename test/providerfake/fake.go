@@ -9,6 +9,11 @@
 // the binary behaved; tests assert on the recorded calls. Requests that break
 // the provider's documented API are answered the way the provider would (a
 // 400) and listed in Call.Problems.
+//
+// The wire formats are exported too (Provider.Decode, Success, Truncated,
+// Failure, AuthFailure, PerplexityRun), so the LLM adapters' own tests
+// script their servers with the same model of each API as the end-to-end
+// tests.
 package providerfake
 
 import (
@@ -17,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,7 +63,13 @@ type Call struct {
 	Key          string // the API key as sent (Bearer token or x-goog-api-key)
 	Model        string
 	System, User string // the system instructions and the user prompt
-	Address      string // the text between <address> tags in User, "" if none
+	// Roles are the roles of the chat messages, in order (OpenAI only).
+	Roles []string
+	// Schema is the JSON schema the answer was constrained to, sent the
+	// provider's way: Perplexity's response_format, OpenAI's strict one.
+	// Nil otherwise; Gemini gets the schema inside System.
+	Schema  json.RawMessage
+	Address string // the text between <address> tags in User, "" if none
 	// Jurisdiction is the text between <jurisdiction> tags in User;
 	// HasJurisdiction tells an empty block from none.
 	Jurisdiction    string
@@ -74,6 +86,13 @@ type Call struct {
 	Success  bool      // a section answer was returned (HTTP 200)
 }
 
+// SchemaIs reports whether the request constrained the answer to the JSON
+// schema want the provider's way (see Schema): the same JSON value.
+func (c Call) SchemaIs(want json.RawMessage) bool {
+	var got, w any
+	return json.Unmarshal(c.Schema, &got) == nil && json.Unmarshal(want, &w) == nil && reflect.DeepEqual(got, w)
+}
+
 // Reply is what the server answers to one call.
 type Reply struct {
 	// Status is the HTTP status; 0 or 200 answers with Content.
@@ -83,6 +102,10 @@ type Reply struct {
 	RetryAfter time.Duration
 	// Message is the error message for an error status.
 	Message string
+	// Code is the error code for an error status where the provider's
+	// envelope has one (OpenAI: "model_not_found", "insufficient_quota");
+	// empty means the provider's code for Status.
+	Code string
 	// Content is the answer text; empty means the valid answer for the
 	// call's section (ValidAnswer).
 	Content string
@@ -122,17 +145,11 @@ func Start(t testing.TB, provider Provider, opts Options) *Server {
 	if opts.Key == "" {
 		t.Fatal("providerfake: Options.Key is required")
 	}
-	s := &Server{provider: provider, opts: opts, tries: map[string]int{}}
-	switch provider {
-	case Perplexity:
-		s.wire = perplexityWire{}
-	case OpenAI:
-		s.wire = openaiWire{}
-	case Gemini:
-		s.wire = geminiWire{}
-	default:
+	w, ok := wires[provider]
+	if !ok {
 		t.Fatalf("providerfake: unknown provider %q", provider)
 	}
+	s := &Server{provider: provider, wire: w, opts: opts, tries: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
@@ -170,13 +187,11 @@ func (s *Server) CallsFor(section string) []Call {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	c := Call{Received: time.Now(), Method: r.Method, Path: r.URL.Path}
 	body, err := io.ReadAll(r.Body)
+	c := s.provider.Decode(r, body)
 	if err != nil {
 		c.Problems = append(c.Problems, "reading body: "+err.Error())
 	}
-	s.wire.decode(r, body, &c)
-	readPrompt(&c)
 
 	s.mu.Lock()
 	s.tries[c.Section]++
@@ -218,7 +233,10 @@ func (s *Server) respond(h http.Header, c Call) (int, []byte) {
 	if content == "" {
 		content = mustJSON(ValidAnswer(c.Section))
 	}
-	return http.StatusOK, s.wire.success(c.Model, content, Sources())
+	cost := CostUSD
+	return http.StatusOK, s.wire.success(Completion{Model: c.Model, Content: content,
+		Sources: s.wire.cite(c.Model, Sources()),
+		Usage:   domain.Usage{InputTokens: InputTokens, OutputTokens: OutputTokens, CostUSD: &cost}}, false)
 }
 
 var (

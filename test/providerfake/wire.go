@@ -2,6 +2,7 @@ package providerfake
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,19 +13,75 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/codecheck/codecheck/domain"
 )
+
+// Completion is an answer to render as a provider's HTTP 200 body. It has
+// the fields of llmtest.Answer, so the LLM contract's answers convert to it.
+type Completion struct {
+	Model   string
+	Content string
+	Sources []domain.Source // rendered with URL, Title and, where the provider sends one, Snippet
+	Usage   domain.Usage    // the cost only where the provider reports one (Perplexity)
+}
+
+// Decode reads a request the way p's API does: what it asks for, and in
+// Problems what the API would reject.
+func (p Provider) Decode(r *http.Request, body []byte) Call {
+	c := Call{Received: time.Now(), Method: r.Method, Path: r.URL.Path}
+	p.wire().decode(r, body, &c)
+	readPrompt(&c)
+	return c
+}
+
+// Success renders c as p's body of a finished answer.
+func (p Provider) Success(c Completion) []byte { return p.wire().success(c, false) }
+
+// Truncated renders c as p's body of an answer cut short by the output-token
+// limit.
+func (p Provider) Truncated(c Completion) []byte { return p.wire().success(c, true) }
+
+// Failure renders the error reply r (Status >= 400) in p's error envelope,
+// setting on h the headers p sends with it.
+func (p Provider) Failure(h http.Header, r Reply) []byte { return p.wire().failure(h, r) }
+
+// AuthFailure is p's answer to a wrong API key: status and body.
+func (p Provider) AuthFailure(gotKey string) (int, []byte) { return p.wire().authFailure(gotKey) }
+
+func (p Provider) wire() wire {
+	w, ok := wires[p]
+	if !ok {
+		panic(fmt.Sprintf("providerfake: unknown provider %q", p))
+	}
+	return w
+}
+
+var wires = map[Provider]wire{Perplexity: perplexityWire{}, OpenAI: openaiWire{}, Gemini: geminiWire{}}
 
 // wire is one provider's request and response format.
 type wire interface {
 	// decode fills c from the request: key, model, prompts, tools, schema,
 	// and Problems for anything the provider's API would reject.
 	decode(r *http.Request, body []byte, c *Call)
-	// success renders an answer with content and sources.
-	success(model, content string, sources []Source) []byte
+	// cite returns the sources as the provider cites them in an answer of
+	// model.
+	cite(model string, sources []Source) []domain.Source
+	// success renders an answer, finished or truncated.
+	success(c Completion, truncated bool) []byte
 	// failure renders an error reply (status >= 400), setting headers on h.
 	failure(h http.Header, r Reply) []byte
 	// authFailure is the provider's answer to a wrong API key.
 	authFailure(gotKey string) (int, []byte)
+}
+
+// citeAll returns sources as they are, numbered 1..n.
+func citeAll(sources []Source) []domain.Source {
+	out := make([]domain.Source, len(sources))
+	for i, s := range sources {
+		out[i] = domain.Source{ID: i + 1, URL: s.URL, Title: s.Title, Snippet: s.Snippet}
+	}
+	return out
 }
 
 // answerFields are the properties the app's answer schema must require.
@@ -124,27 +181,69 @@ func (perplexityWire) decode(r *http.Request, body []byte, c *Call) {
 	}
 	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
 		expect(c, perplexitySchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q: 1-64 alphanumerics", rf.JSONSchema.Name)
-		c.SchemaOK = isAnswerSchema(rf.JSONSchema.Schema)
+		c.Schema = rf.JSONSchema.Schema
+		c.SchemaOK = isAnswerSchema(c.Schema)
 	}
 }
 
-func (perplexityWire) success(model, content string, sources []Source) []byte {
-	var results []any
-	for i, s := range sources {
-		results = append(results, map[string]any{"id": i + 1, "url": s.URL, "title": s.Title, "snippet": s.Snippet,
-			"date": "2026-10-01", "last_updated": "2026-10-15", "source": "web"})
+func (perplexityWire) cite(_ string, sources []Source) []domain.Source { return citeAll(sources) }
+
+func (perplexityWire) success(c Completion, truncated bool) []byte {
+	if truncated {
+		return perplexityRun("incomplete", c, nil)
 	}
-	return []byte(mustJSON(map[string]any{
-		"id": "resp_fake", "object": "response", "created_at": 1795000000, "model": model, "status": "completed",
-		"output": []any{
-			map[string]any{"type": "search_results", "queries": []string{"san jose zoning"}, "results": results},
-			map[string]any{"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
-				"content": []any{map[string]any{"type": "output_text", "text": content, "annotations": []any{}}}},
-		},
-		"usage": map[string]any{"input_tokens": InputTokens, "output_tokens": OutputTokens, "total_tokens": InputTokens + OutputTokens,
-			"cost": map[string]any{"currency": "USD", "input_cost": CostUSD / 2, "output_cost": CostUSD / 4,
-				"tool_calls_cost": CostUSD / 4, "total_cost": CostUSD}},
-	}))
+	return perplexityRun("completed", c, nil)
+}
+
+// RunError is the error object of a Perplexity run that did not complete.
+type RunError struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code,omitempty"`
+}
+
+// PerplexityRun renders what the Agent API answers, with HTTP 200, for a run
+// of model that ended with status other than completed ("failed",
+// "cancelled", "in_progress", ...), with the run's error if it has one.
+func PerplexityRun(model, status string, runErr *RunError) []byte {
+	return perplexityRun(status, Completion{Model: model}, runErr)
+}
+
+// perplexityRun renders a response: the search results, the message if
+// there is content, the run's error if any, and usage if tokens were used.
+func perplexityRun(status string, c Completion, runErr *RunError) []byte {
+	output := []any{}
+	if len(c.Sources) > 0 {
+		var results []any
+		for _, s := range c.Sources {
+			results = append(results, map[string]any{"id": s.ID, "url": s.URL, "title": s.Title, "snippet": s.Snippet,
+				"date": "2026-10-01", "last_updated": "2026-10-15", "source": "web"})
+		}
+		output = append(output, map[string]any{"type": "search_results", "queries": []string{"san jose zoning"}, "results": results})
+	}
+	if c.Content != "" {
+		output = append(output, map[string]any{"type": "message", "id": "msg_fake", "role": "assistant", "status": status,
+			"content": []any{map[string]any{"type": "output_text", "text": c.Content, "annotations": []any{}}}})
+	}
+	resp := map[string]any{"id": "resp_fake", "object": "response", "created_at": 1795000000, "model": c.Model,
+		"status": status, "output": output}
+	if status == "incomplete" {
+		resp["incomplete_details"] = map[string]any{"reason": "max_output_tokens"}
+	}
+	if runErr != nil {
+		resp["error"] = runErr
+	}
+	if u := c.Usage; u.InputTokens+u.OutputTokens > 0 {
+		usage := map[string]any{"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
+			"total_tokens": u.InputTokens + u.OutputTokens}
+		if u.CostUSD != nil {
+			cost := *u.CostUSD
+			usage["cost"] = map[string]any{"currency": "USD", "input_cost": cost / 2, "output_cost": cost / 4,
+				"tool_calls_cost": cost / 4, "total_cost": cost}
+		}
+		resp["usage"] = usage
+	}
+	return []byte(mustJSON(resp))
 }
 
 func (perplexityWire) failure(h http.Header, r Reply) []byte {
@@ -217,6 +316,7 @@ func (openaiWire) decode(r *http.Request, body []byte, c *Call) {
 	c.Model = req.Model
 	expect(c, !req.Stream, "a streamed answer was asked for")
 	for _, m := range req.Messages {
+		c.Roles = append(c.Roles, m.Role)
 		switch m.Role {
 		case "system", "developer":
 			c.System += m.Content
@@ -228,27 +328,55 @@ func (openaiWire) decode(r *http.Request, body []byte, c *Call) {
 	c.SearchTool = len(req.Tools) > 0 || len(req.WebSearchOptions) > 0
 	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
 		expect(c, openaiSchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q", rf.JSONSchema.Name)
-		c.SchemaOK = rf.JSONSchema.Strict && isAnswerSchema(rf.JSONSchema.Schema)
+		if rf.JSONSchema.Strict {
+			c.Schema = rf.JSONSchema.Schema
+		}
+		c.SchemaOK = isAnswerSchema(c.Schema)
 	}
 }
 
-// success answers as an ordinary (non-search) chat model: no annotations.
-func (openaiWire) success(model, content string, _ []Source) []byte {
+// cite gives sources only to search models: ordinary chat models do not
+// search, and answer without annotations.
+func (openaiWire) cite(model string, sources []Source) []domain.Source {
+	if !strings.Contains(model, "search") {
+		return nil
+	}
+	return citeAll(sources)
+}
+
+// success renders the sources as url_citation annotations, as search models
+// send them.
+func (openaiWire) success(c Completion, truncated bool) []byte {
+	annotations := []any{}
+	for _, s := range c.Sources {
+		annotations = append(annotations, map[string]any{"type": "url_citation",
+			"url_citation": map[string]any{"url": s.URL, "title": s.Title, "start_index": 0, "end_index": 10}})
+	}
+	finish := "stop"
+	if truncated {
+		finish = "length"
+	}
 	return []byte(mustJSON(map[string]any{
-		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1795000000, "model": model,
+		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1795000000, "model": c.Model,
 		"system_fingerprint": "fp_fake",
-		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "logprobs": nil,
-			"message": map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}}}},
-		"usage": map[string]any{"prompt_tokens": InputTokens, "completion_tokens": OutputTokens,
-			"total_tokens": InputTokens + OutputTokens},
+		"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil,
+			"message": map[string]any{"role": "assistant", "content": c.Content, "refusal": nil, "annotations": annotations}}},
+		"usage": map[string]any{"prompt_tokens": c.Usage.InputTokens, "completion_tokens": c.Usage.OutputTokens,
+			"total_tokens": c.Usage.InputTokens + c.Usage.OutputTokens},
 	}))
 }
 
+// openaiCodes are the error codes OpenAI sends by status; other statuses
+// come with a null code.
+var openaiCodes = map[int]string{401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+
 func (openaiWire) failure(h http.Header, r Reply) []byte {
-	code, kind := any(nil), "server_error"
+	kind := "server_error"
 	switch {
+	case r.Code == "insufficient_quota":
+		kind = r.Code // a 429 whose type says no wait will help
 	case r.Status == http.StatusTooManyRequests:
-		code, kind = "rate_limit_exceeded", "requests"
+		kind = "requests"
 		h.Set("X-Ratelimit-Remaining-Requests", "0")
 		h.Set("X-Ratelimit-Reset-Requests", "1s")
 	case r.Status < 500:
@@ -256,6 +384,10 @@ func (openaiWire) failure(h http.Header, r Reply) []byte {
 	}
 	if r.RetryAfter > 0 {
 		h.Set("Retry-After", retryAfterSeconds(r.RetryAfter))
+	}
+	var code any
+	if c := cmp.Or(r.Code, openaiCodes[r.Status]); c != "" {
+		code = c
 	}
 	return []byte(mustJSON(map[string]any{"error": map[string]any{"message": r.Message, "type": kind, "param": nil, "code": code}}))
 }
@@ -341,28 +473,39 @@ func containsAnswerSchema(s string) bool {
 	return false
 }
 
-// success fences the JSON as Gemini does without a response schema, and
-// grounds it the Gemini way: each chunk's uri is an opaque redirect and its
-// title the site's domain.
-func (geminiWire) success(model, content string, sources []Source) []byte {
-	var chunks []any
+// cite grounds the Gemini way: each chunk's uri is an opaque redirect and
+// its title the site's domain.
+func (geminiWire) cite(_ string, sources []Source) []domain.Source {
+	out := make([]domain.Source, len(sources))
 	for i, s := range sources {
 		u, _ := url.Parse(s.URL)
-		chunks = append(chunks, map[string]any{"web": map[string]any{
-			"uri":   GeminiRedirectURL(i + 1),
-			"title": strings.TrimPrefix(u.Hostname(), "www."),
-		}})
+		out[i] = domain.Source{ID: i + 1, URL: GeminiRedirectURL(i + 1), Title: strings.TrimPrefix(u.Hostname(), "www.")}
+	}
+	return out
+}
+
+// success fences the JSON as Gemini does without a response schema; a
+// truncated answer stops inside the fence.
+func (geminiWire) success(c Completion, truncated bool) []byte {
+	text, finish := "```json\n"+c.Content+"\n```", "STOP"
+	if truncated {
+		text, finish = "```json\n"+c.Content, "MAX_TOKENS"
+	}
+	cand := map[string]any{"index": 0, "finishReason": finish,
+		"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": text}}}}
+	if len(c.Sources) > 0 {
+		var chunks []any
+		for _, s := range c.Sources {
+			chunks = append(chunks, map[string]any{"web": map[string]any{"uri": s.URL, "title": s.Title}})
+		}
+		cand["groundingMetadata"] = map[string]any{"webSearchQueries": []string{"san jose zoning"},
+			"groundingChunks": chunks, "groundingSupports": []any{}}
 	}
 	return []byte(mustJSON(map[string]any{
-		"candidates": []any{map[string]any{
-			"index": 0, "finishReason": "STOP",
-			"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": "```json\n" + content + "\n```"}}},
-			"groundingMetadata": map[string]any{"webSearchQueries": []string{"san jose zoning"},
-				"groundingChunks": chunks, "groundingSupports": []any{}},
-		}},
-		"usageMetadata": map[string]any{"promptTokenCount": InputTokens, "candidatesTokenCount": OutputTokens,
-			"totalTokenCount": InputTokens + OutputTokens},
-		"modelVersion": model, "responseId": "resp-fake",
+		"candidates": []any{cand},
+		"usageMetadata": map[string]any{"promptTokenCount": c.Usage.InputTokens, "candidatesTokenCount": c.Usage.OutputTokens,
+			"totalTokenCount": c.Usage.InputTokens + c.Usage.OutputTokens},
+		"modelVersion": c.Model, "responseId": "resp-fake",
 	}))
 }
 

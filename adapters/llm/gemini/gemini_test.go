@@ -2,12 +2,12 @@ package gemini_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -15,6 +15,7 @@ import (
 	"github.com/codecheck/codecheck/adapters/llm/gemini"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/llmtest"
+	"github.com/codecheck/codecheck/test/providerfake"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,90 +47,31 @@ func TestContract(t *testing.T) {
 	})
 }
 
-// wire speaks the Gemini API's generateContent.
+// wire speaks generateContent through providerfake, the model of the wire
+// format the end-to-end tests share. Its answers fence the JSON the way
+// Gemini often does without a schema: the adapter must strip the fence.
 type wire struct{}
 
-type part struct {
-	Text string `json:"text"`
-}
-
-type content struct {
-	Role  string `json:"role"`
-	Parts []part `json:"parts"`
-}
-
 func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.CapturedRequest {
-	var req struct {
-		Contents          []content                    `json:"contents"`
-		SystemInstruction *content                     `json:"systemInstruction"`
-		Tools             []map[string]json.RawMessage `json:"tools"`
-		GenerationConfig  map[string]json.RawMessage   `json:"generationConfig"`
+	c := providerfake.Gemini.Decode(r, body)
+	for _, p := range c.Problems {
+		t.Errorf("the request breaks the Gemini API: %s", p)
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		t.Errorf("request body: %v", err)
-	}
-	if r.URL.Query().Get("key") != "" {
-		t.Errorf("the key travels in the x-goog-api-key header, not the URL")
-	}
-	if _, ok := req.GenerationConfig["responseMimeType"]; ok && len(req.Tools) > 0 {
-		t.Errorf("Gemini 2.5 rejects a response MIME type together with tools")
-	}
-	model := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1beta/models/"), ":generateContent")
-	c := llmtest.CapturedRequest{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("x-goog-api-key"), Model: model}
-	var prompt []string
-	if si := req.SystemInstruction; si != nil {
-		for _, p := range si.Parts {
-			prompt = append(prompt, p.Text)
-			c.HasSchema = c.HasSchema || strings.Contains(p.Text, string(llmtest.Schema))
-		}
-	}
-	for _, ct := range req.Contents {
-		for _, p := range ct.Parts {
-			prompt = append(prompt, ct.Role+": "+p.Text)
-		}
-	}
-	c.Prompt = strings.Join(prompt, "\n")
-	for _, tl := range req.Tools {
-		if _, ok := tl["googleSearch"]; ok {
-			c.HasSearchTool = true
-		}
-	}
-	return c
+	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: c.Key, Model: c.Model,
+		HasSchema: strings.Contains(c.System, string(llmtest.Schema)), HasSearchTool: c.SearchTool,
+		Prompt: c.System + "\n" + c.User}
 }
 
-// RenderSuccess fences the JSON the way Gemini often does without a schema:
-// the adapter must strip it.
 func (wire) RenderSuccess(a llmtest.Answer) (int, []byte) {
-	return http.StatusOK, render(a, "```json\n"+a.Content+"\n```", "STOP")
+	return http.StatusOK, providerfake.Gemini.Success(providerfake.Completion(a))
 }
 
-// RenderTruncated cuts the answer inside its fence: no closing fence.
 func (wire) RenderTruncated(a llmtest.Answer) (int, []byte) {
-	return http.StatusOK, render(a, "```json\n"+a.Content, "MAX_TOKENS")
+	return http.StatusOK, providerfake.Gemini.Truncated(providerfake.Completion(a))
 }
 
 func (wire) RenderError(status int, message string) []byte {
-	grpc := map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-		429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}[status]
-	return mustJSON(map[string]any{"error": map[string]any{"code": status, "message": message, "status": grpc}})
-}
-
-func render(a llmtest.Answer, text, finish string) []byte {
-	var chunks []any
-	for _, s := range a.Sources {
-		chunks = append(chunks, map[string]any{"web": map[string]any{"uri": s.URL, "title": s.Title}})
-	}
-	cand := map[string]any{"index": 0, "finishReason": finish,
-		"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": text}}}}
-	if len(chunks) > 0 {
-		cand["groundingMetadata"] = map[string]any{"webSearchQueries": []string{"springfield zoning"},
-			"groundingChunks": chunks, "groundingSupports": []any{}}
-	}
-	return mustJSON(map[string]any{
-		"candidates":    []any{cand},
-		"usageMetadata": map[string]any{"promptTokenCount": a.Usage.InputTokens, "candidatesTokenCount": a.Usage.OutputTokens, "totalTokenCount": a.Usage.InputTokens + a.Usage.OutputTokens},
-		"modelVersion":  a.Model, "responseId": "resp-1",
-	})
+	return providerfake.Gemini.Failure(http.Header{}, providerfake.Reply{Status: status, Message: message})
 }
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -146,21 +88,17 @@ func TestNewValidatesConfig(t *testing.T) {
 	require.Equal(t, "gemini", c.Name())
 }
 
-type served struct {
-	path, key string
-}
-
-func serve(t *testing.T, status int, header http.Header, body string) (*gemini.Client, *served) {
+// serve answers every request with status and body and returns a client
+// pointed at it, plus the last request as Gemini reads it.
+func serve(t *testing.T, status int, body []byte) (*gemini.Client, *providerfake.Call) {
 	t.Helper()
-	got := &served{}
+	got := &providerfake.Call{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got.path, got.key = r.URL.Path, r.Header.Get("x-goog-api-key")
-		for k, v := range header {
-			w.Header()[k] = v
-		}
+		req, _ := io.ReadAll(r.Body)
+		*got = providerfake.Gemini.Decode(r, req)
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 		w.WriteHeader(status)
-		_, _ = fmt.Fprint(w, body)
+		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
 	c, err := gemini.New(gemini.Config{APIKey: llmtest.Key, BaseURL: srv.URL, HTTPClient: srv.Client()})
@@ -188,24 +126,26 @@ func TestEnvironmentDoesNotLeakIn(t *testing.T) {
 	t.Setenv("GEMINI_API_KEY", "env-gemini-key")
 	t.Setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:1/")
 	t.Setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
-	c, got := serve(t, 200, nil, `{"candidates":[{"content":{"parts":[{"text":"{}"}]},"finishReason":"STOP"}]}`)
+	c, got := serve(t, 200, providerfake.Gemini.Success(providerfake.Completion{Content: "{}"}))
 	_, pe := research(t, c)
 	require.Nil(t, pe)
-	require.Equal(t, llmtest.Key, got.key)
-	require.Equal(t, "/v1beta/models/gemini-2.5-flash:generateContent", got.path)
+	require.Empty(t, got.Problems)
+	require.Equal(t, llmtest.Key, got.Key)
+	require.Equal(t, "/v1beta/models/gemini-2.5-flash:generateContent", got.Path)
 }
 
 func TestInvalidKeyOn400(t *testing.T) {
-	c, _ := serve(t, 400, nil, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT",
-	  "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`)
+	status, body := providerfake.Gemini.AuthFailure(llmtest.Key)
+	require.Equal(t, http.StatusBadRequest, status, "Gemini answers a bad key with 400, not 401")
+	c, _ := serve(t, status, body)
 	_, pe := research(t, c)
 	require.False(t, pe.Retryable)
 	require.Equal(t, gemini.KeyEnvVar, pe.EnvVar)
 }
 
 func TestRetryInfoDelay(t *testing.T) {
-	c, _ := serve(t, 429, nil, `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED",
-	  "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"23s"}]}}`)
+	c, _ := serve(t, 429, providerfake.Gemini.Failure(http.Header{},
+		providerfake.Reply{Status: 429, RetryAfter: 23 * time.Second, Message: "Resource has been exhausted"}))
 	_, pe := research(t, c)
 	require.True(t, pe.Retryable)
 	require.Equal(t, 23.0, pe.RetryAfter.Seconds())
@@ -217,7 +157,7 @@ func TestBlockedAnswersArePermanent(t *testing.T) {
 		"answer": `{"candidates":[{"content":{"parts":[]},"finishReason":"SAFETY"}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			c, _ := serve(t, 200, nil, body)
+			c, _ := serve(t, 200, []byte(body))
 			_, pe := research(t, c)
 			require.False(t, pe.Retryable)
 			require.Contains(t, pe.Message, "SAFETY")
@@ -226,20 +166,22 @@ func TestBlockedAnswersArePermanent(t *testing.T) {
 }
 
 func TestNoCandidatesIsRetryable(t *testing.T) {
-	c, _ := serve(t, 200, nil, `{"candidates":[]}`)
+	c, _ := serve(t, 200, []byte(`{"candidates":[]}`))
 	_, pe := research(t, c)
 	require.True(t, pe.Retryable)
 }
 
+// Thoughts, prose around the fence, repeated chunks and tool tokens: more
+// than the shared model renders.
 func TestThoughtsAndToolTokens(t *testing.T) {
-	body := `{"candidates":[{"content":{"parts":[{"text":"thinking...","thought":true},{"text":"Here it is:\n` + "```json" + `\n{\"a\":1}\n` + "```" + `"}]},"finishReason":"STOP",
+	body := []byte(`{"candidates":[{"content":{"parts":[{"text":"thinking...","thought":true},{"text":"Here it is:\n` + "```json" + `\n{\"a\":1}\n` + "```" + `"}]},"finishReason":"STOP",
 	  "groundingMetadata":{"groundingChunks":[
 	    {"web":{"uri":"https://vertexaisearch.cloud.google.com/grounding-api-redirect/AAA","title":"springfield.gov"}},
 	    {"web":{"uri":"https://vertexaisearch.cloud.google.com/grounding-api-redirect/AAA","title":"springfield.gov"}},
 	    {"web":{"uri":"https://vertexaisearch.cloud.google.com/grounding-api-redirect/BBB","title":"Some Blog"}}]}}],
 	  "usageMetadata":{"promptTokenCount":100,"toolUsePromptTokenCount":50,"candidatesTokenCount":20,"thoughtsTokenCount":30},
-	  "modelVersion":"gemini-2.5-flash-001"}`
-	c, _ := serve(t, 200, nil, body)
+	  "modelVersion":"gemini-2.5-flash-001"}`)
+	c, _ := serve(t, 200, body)
 	resp, pe := research(t, c)
 	require.Nil(t, pe)
 	require.Equal(t, `{"a":1}`, resp.Content, "thoughts and prose around the fence are dropped")
@@ -250,12 +192,4 @@ func TestThoughtsAndToolTokens(t *testing.T) {
 	require.Len(t, resp.Sources, 2, "one source per URI")
 	require.True(t, resp.Sources[0].Official, "the domain in the title marks an official source")
 	require.False(t, resp.Sources[1].Official)
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

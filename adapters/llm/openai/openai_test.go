@@ -2,19 +2,19 @@ package openai_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/codecheck/codecheck/adapters/llm/openai"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/llmtest"
+	"github.com/codecheck/codecheck/test/providerfake"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,75 +48,33 @@ func provider(model string) llmtest.Provider {
 	}
 }
 
-// wire speaks OpenAI chat completions.
+// wire speaks OpenAI chat completions through providerfake, the model of the
+// wire format the end-to-end tests share.
 type wire struct{}
 
 func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.CapturedRequest {
-	var req struct {
-		Model    string `json:"model"`
-		Messages []struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
-		} `json:"messages"`
-		ResponseFormat *struct {
-			Type       string `json:"type"`
-			JSONSchema struct {
-				Name   string          `json:"name"`
-				Schema json.RawMessage `json:"schema"`
-				Strict bool            `json:"strict"`
-			} `json:"json_schema"`
-		} `json:"response_format"`
-		Tools []json.RawMessage `json:"tools"`
+	c := providerfake.OpenAI.Decode(r, body)
+	for _, p := range c.Problems {
+		t.Errorf("the request breaks the chat completions API: %s", p)
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		t.Errorf("request body: %v", err)
+	if !slices.Equal(c.Roles, []string{"system", "user"}) {
+		t.Errorf("want a system and a user message, got %v", c.Roles)
 	}
-	c := llmtest.CapturedRequest{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"),
-		Model: req.Model, HasSearchTool: len(req.Tools) > 0}
-	var prompt []string
-	for _, m := range req.Messages {
-		prompt = append(prompt, m.Role+": "+m.Content)
-	}
-	c.Prompt = strings.Join(prompt, "\n")
-	if len(req.Messages) != 2 || req.Messages[0].Role != "system" || req.Messages[1].Role != "user" {
-		t.Errorf("want a system and a user message, got %s", c.Prompt)
-	}
-	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" && rf.JSONSchema.Strict && rf.JSONSchema.Name != "" {
-		c.HasSchema = jsonEqual(rf.JSONSchema.Schema, llmtest.Schema)
-	}
-	return c
+	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: r.Header.Get("Authorization"),
+		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool,
+		Prompt: c.System + "\n" + c.User}
 }
 
 func (wire) RenderSuccess(a llmtest.Answer) (int, []byte) {
-	return http.StatusOK, render(a, "stop")
+	return http.StatusOK, providerfake.OpenAI.Success(providerfake.Completion(a))
 }
 
 func (wire) RenderTruncated(a llmtest.Answer) (int, []byte) {
-	return http.StatusOK, render(a, "length")
+	return http.StatusOK, providerfake.OpenAI.Truncated(providerfake.Completion(a))
 }
 
 func (wire) RenderError(status int, message string) []byte {
-	code := map[int]string{401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}[status]
-	var c any
-	if code != "" {
-		c = code
-	}
-	return mustJSON(map[string]any{"error": map[string]any{"message": message, "type": "invalid_request_error", "param": nil, "code": c}})
-}
-
-func render(a llmtest.Answer, finish string) []byte {
-	annotations := []any{}
-	for _, s := range a.Sources {
-		annotations = append(annotations, map[string]any{"type": "url_citation",
-			"url_citation": map[string]any{"url": s.URL, "title": s.Title, "start_index": 0, "end_index": 10}})
-	}
-	return mustJSON(map[string]any{
-		"id": "chatcmpl-1", "object": "chat.completion", "created": 1767225600, "model": a.Model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": finish,
-			"message": map[string]any{"role": "assistant", "content": a.Content, "refusal": nil, "annotations": annotations}}},
-		"usage": map[string]any{"prompt_tokens": a.Usage.InputTokens, "completion_tokens": a.Usage.OutputTokens,
-			"total_tokens": a.Usage.InputTokens + a.Usage.OutputTokens},
-	})
+	return providerfake.OpenAI.Failure(http.Header{}, providerfake.Reply{Status: status, Message: message})
 }
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -132,12 +90,12 @@ func TestNewValidatesConfig(t *testing.T) {
 	require.Equal(t, "openai", c.Name())
 }
 
-func serve(t *testing.T, model string, status int, body string) *openai.Client {
+func serve(t *testing.T, model string, status int, body []byte) *openai.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		_, _ = fmt.Fprint(w, body)
+		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
 	c, err := openai.New(openai.Config{APIKey: llmtest.Key, BaseURL: srv.URL + "/v1", Model: model, HTTPClient: srv.Client()})
@@ -157,9 +115,11 @@ func research(t *testing.T, c *openai.Client) (ports.SectionResponse, *ports.Pro
 	return resp, pe
 }
 
-func choice(message, finish string) string {
-	return `{"model":"gpt-4.1-mini-2025-04-14","choices":[{"index":0,"finish_reason":"` + finish + `","message":` + message + `}],
-	"usage":{"prompt_tokens":3,"completion_tokens":4}}`
+// choice is a body with one choice, for the answers the shared model does
+// not render: refusals, filtered answers.
+func choice(message, finish string) []byte {
+	return []byte(`{"model":"gpt-4.1-mini-2025-04-14","choices":[{"index":0,"finish_reason":"` + finish + `","message":` + message + `}],
+	"usage":{"prompt_tokens":3,"completion_tokens":4}}`)
 }
 
 func TestRefusalIsPermanent(t *testing.T) {
@@ -176,13 +136,14 @@ func TestContentFilterIsPermanent(t *testing.T) {
 }
 
 func TestEmptyAnswerIsRetryable(t *testing.T) {
-	c := serve(t, "", 200, `{"choices":[]}`)
+	c := serve(t, "", 200, []byte(`{"choices":[]}`))
 	_, pe := research(t, c)
 	require.True(t, pe.Retryable)
 }
 
 func TestInsufficientQuotaIsPermanent(t *testing.T) {
-	c := serve(t, "", 429, `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`)
+	c := serve(t, "", 429, providerfake.OpenAI.Failure(http.Header{},
+		providerfake.Reply{Status: 429, Code: "insufficient_quota", Message: "You exceeded your current quota"}))
 	_, pe := research(t, c)
 	require.False(t, pe.Retryable)
 	require.Equal(t, openai.KeyEnvVar, pe.EnvVar)
@@ -190,14 +151,16 @@ func TestInsufficientQuotaIsPermanent(t *testing.T) {
 }
 
 func TestModelNotFoundOn400(t *testing.T) {
-	c := serve(t, "", 400, `{"error":{"message":"The model does not exist","type":"invalid_request_error","code":"model_not_found"}}`)
+	c := serve(t, "", 400, providerfake.OpenAI.Failure(http.Header{},
+		providerfake.Reply{Status: 400, Code: "model_not_found", Message: "The model does not exist"}))
 	_, pe := research(t, c)
 	require.False(t, pe.Retryable)
 	require.Equal(t, openai.ModelEnvVar, pe.EnvVar)
 }
 
 func TestResponseModelAndUsage(t *testing.T) {
-	c := serve(t, "", 200, choice(`{"role":"assistant","content":"{}"}`, "stop"))
+	c := serve(t, "", 200, providerfake.OpenAI.Success(providerfake.Completion{Model: "gpt-4.1-mini-2025-04-14",
+		Content: "{}", Usage: domain.Usage{InputTokens: 3, OutputTokens: 4}}))
 	resp, pe := research(t, c)
 	require.Nil(t, pe)
 	require.Equal(t, "gpt-4.1-mini-2025-04-14", resp.Model)
@@ -207,11 +170,9 @@ func TestResponseModelAndUsage(t *testing.T) {
 }
 
 func TestSearchModelCitationsDeduplicated(t *testing.T) {
-	msg := `{"role":"assistant","content":"{}","annotations":[
-	  {"type":"url_citation","url_citation":{"url":"https://a.gov/1","title":"A"}},
-	  {"type":"url_citation","url_citation":{"url":"https://b.example/2","title":"B"}},
-	  {"type":"url_citation","url_citation":{"url":"https://a.gov/1","title":"A again"}}]}`
-	c := serve(t, "gpt-4o-search-preview", 200, choice(msg, "stop"))
+	c := serve(t, "gpt-4o-search-preview", 200, providerfake.OpenAI.Success(providerfake.Completion{Content: "{}",
+		Sources: []domain.Source{{URL: "https://a.gov/1", Title: "A"}, {URL: "https://b.example/2", Title: "B"},
+			{URL: "https://a.gov/1", Title: "A again"}}}))
 	resp, pe := research(t, c)
 	require.Nil(t, pe)
 	require.True(t, resp.Grounded)
@@ -222,22 +183,9 @@ func TestSearchModelCitationsDeduplicated(t *testing.T) {
 }
 
 func TestSearchModelWithoutCitationsIsUngrounded(t *testing.T) {
-	c := serve(t, "gpt-4o-search-preview", 200, choice(`{"role":"assistant","content":"{}"}`, "stop"))
+	c := serve(t, "gpt-4o-search-preview", 200, providerfake.OpenAI.Success(providerfake.Completion{Content: "{}"}))
 	resp, pe := research(t, c)
 	require.Nil(t, pe)
 	require.False(t, resp.Grounded)
 	require.Empty(t, resp.Sources)
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

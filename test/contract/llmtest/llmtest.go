@@ -6,8 +6,9 @@
 // the provider supplies a Wire: then each case starts a local httptest
 // server, scripts its answer in the provider's own wire format through the
 // Wire, points the adapter at it and checks both the classified result and
-// the request the adapter sent. The provider-specific encoding lives in each
-// adapter's _test.go; the assertions live here.
+// the request the adapter sent. Each adapter's _test.go supplies its Wire
+// (built on test/providerfake's model of the provider's API); the assertions
+// live here.
 package llmtest
 
 import (
