@@ -33,6 +33,9 @@ type run struct {
 	// fatal is a provider error that every further call would repeat (bad
 	// credentials, unknown model): once set, sections fail without calling.
 	fatal error
+	// unsaved is the store error that kept a finished section from being
+	// saved, for the reason the attempt gives when it ends.
+	unsaved error
 }
 
 // process runs one attempt at a claimed job and ends it: finished, given
@@ -88,6 +91,12 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 			r.w.cfg.JobTimeout, strings.Join(r.unfinished(), ", ")))
 	}
 	if pending := r.unfinished(); len(pending) > 0 {
+		r.mu.Lock()
+		unsaved := r.unsaved
+		r.mu.Unlock()
+		if unsaved != nil {
+			return r.giveBack(parent, fmt.Errorf("%d sections not done; the store failed: %w", len(pending), unsaved))
+		}
 		return r.giveBack(parent, fmt.Errorf("worker stopping with %d sections not done", len(pending)))
 	}
 	if n := r.failedCount(); n > 0 {

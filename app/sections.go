@@ -64,7 +64,9 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdiction
 	res.Provider, res.Model = r.llm.Name(), r.llm.Model()
 	started := time.Now().UTC()
 	res.StartedAt = &started
-	if !r.save(ctx, res) {
+	startCtx, cancelStart := context.WithTimeout(ctx, r.w.cfg.Lease)
+	defer cancelStart()
+	if !r.save(startCtx, res) {
 		return res
 	}
 	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
@@ -79,7 +81,9 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdiction
 	finished := time.Now().UTC()
 	res.FinishedAt = &finished
 	res.LatencyMS = finished.Sub(started).Milliseconds()
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	// The answer is paid for: keep trying to save it for as long as the
+	// lease can hold without a heartbeat, even past a cancel of ctx.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
 	if r.save(saveCtx, res) {
 		r.log.Info("section finished", "section", spec.Key, "status", res.Status, "latency_ms", res.LatencyMS,
@@ -91,22 +95,45 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdiction
 	return res
 }
 
-// save writes the section under the lease and records it; on a lost lease
-// it stops the run.
+// save writes the section under the lease and records it. A store error is
+// retried with backoff until ctx ends, so that a database blip does not
+// throw away an answer that was paid for; a lost lease stops the run, and an
+// invalid result is not retried. A section that could not be saved stays
+// unfinished, and the attempt's end says why.
 func (r *run) save(ctx context.Context, res domain.SectionResult) bool {
-	if err := r.w.cfg.Store.SaveSection(ctx, r.lease, res); err != nil {
-		if errors.Is(err, domain.ErrLeaseLost) {
+	for try := 1; ; try++ {
+		err := r.w.cfg.Store.SaveSection(ctx, r.lease, res)
+		switch {
+		case err == nil:
+			r.mu.Lock()
+			r.results[res.Key] = res
+			r.mu.Unlock()
+			return true
+		case errors.Is(err, domain.ErrLeaseLost):
 			r.cancel(domain.ErrLeaseLost)
-		} else {
-			r.log.Warn("could not save section", "section", res.Key, "err", err)
+			return false
+		case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotFound):
+			r.log.Error("section not saved", "section", res.Key, "status", res.Status, "err", err)
+			return false
 		}
-		return false
+		wait := min(saveBackoff<<min(try-1, 8), maxSaveBackoff)
+		r.log.Warn("could not save section; retrying", "section", res.Key, "status", res.Status, "try", try, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			r.unsaved = fmt.Errorf("section %s not saved after %d tries: %w", res.Key, try, err)
+			r.mu.Unlock()
+			return false
+		case <-time.After(wait):
+		}
 	}
-	r.mu.Lock()
-	r.results[res.Key] = res
-	r.mu.Unlock()
-	return true
 }
+
+// Backoff between tries to save a section.
+const (
+	saveBackoff    = 100 * time.Millisecond
+	maxSaveBackoff = 2 * time.Second
+)
 
 // research asks the provider, repairs an unusable answer once, and fills
 // res with the outcome: completed, or failed with the error.

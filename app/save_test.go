@@ -1,0 +1,73 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// flakyStore fails the saves of finished sections, as a database that
+// restarts or drops connections would, a given number of times.
+type flakyStore struct {
+	ports.JobStore
+	mu       sync.Mutex
+	failures int // finished-section saves still to fail; < 0: all
+	failed   int
+}
+
+func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult) error {
+	f.mu.Lock()
+	fail := s.Status == domain.SectionCompleted && f.failures != 0
+	if fail {
+		f.failures--
+		f.failed++
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("write tcp 127.0.0.1:5432: connection reset by peer")
+	}
+	return f.JobStore.SaveSection(ctx, l, s)
+}
+
+// A store error while saving a paid answer is retried; the provider is not
+// asked again.
+func TestStoreErrorOnSaveIsRetriedWithoutASecondProviderCall(t *testing.T) {
+	flaky := &flakyStore{failures: 4}
+	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) { flaky.JobStore = c.Store; c.Store = flaky })
+	job := e.submit(t)
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status)
+	require.Equal(t, "13/13", done.Progress())
+	require.Equal(t, 4, flaky.failed, "the store failed")
+	for _, key := range domain.SectionKeys() {
+		require.Equal(t, 1, e.llm.callsFor(key), "section %s researched once", key)
+	}
+}
+
+// When the store stays down for longer than the lease can hold, the job is
+// given back, and the reason names the store failure rather than a
+// stopping worker.
+func TestStoreDownReleasesWithTheRealReason(t *testing.T) {
+	flaky := &flakyStore{failures: -1}
+	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) {
+		flaky.JobStore = c.Store
+		c.Store = flaky
+		c.Lease = 300 * time.Millisecond
+	})
+	job := e.submit(t, domain.JurisdictionKey)
+	_, err := e.w.Work(context.Background(), job.ID, false)
+	require.ErrorIs(t, err, app.ErrReleased)
+	require.ErrorContains(t, err, "the store failed")
+	require.ErrorContains(t, err, "connection reset by peer")
+	require.Equal(t, 1, e.llm.callsFor(domain.JurisdictionKey))
+	require.Equal(t, domain.JobPending, e.report(t, job.ID).Job.Status)
+}
