@@ -46,7 +46,7 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 	r.log.Info("job claimed", "provider", job.Provider, "sections", len(job.Sections))
 	llm, err := w.cfg.Providers.Resolve(job.Provider)
 	if err != nil {
-		return r.finish(parent, domain.JobFailed, fmt.Sprintf("provider %q is not available in this worker: %v", job.Provider, err))
+		return r.giveBack(parent, fmt.Errorf("%w: %w", ErrProviderUnavailable, err))
 	}
 	r.llm = llm
 	saved, err := w.cfg.Store.Sections(parent, job.ID)

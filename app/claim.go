@@ -13,8 +13,11 @@ import (
 )
 
 // RunNext claims the oldest pending job and processes it.
+//
+// It claims only jobs whose LLM provider this worker has; with none
+// configured it claims nothing.
 func (w *Worker) RunNext(ctx context.Context, claimed func(jobID string)) (bool, error) {
-	if w.draining() {
+	if w.draining() || len(w.cfg.Providers.Names()) == 0 {
 		return false, nil
 	}
 	job, err := w.cfg.Store.Claim(ctx, w.claimRequest(""))
@@ -46,7 +49,18 @@ func (w *Worker) RunJob(ctx context.Context, jobID string) error {
 // to expire if wait is set, and returns domain.ErrLeaseHeld otherwise. A job
 // already finished is returned with ErrJobFinished; domain.ErrNotFound for
 // an unknown job.
+//
+// A job whose LLM provider this worker lacks is left as it was, with
+// ErrProviderUnavailable wrapping the reason (which names what to
+// configure).
 func (w *Worker) Work(ctx context.Context, jobID string, wait bool) (domain.Job, error) {
+	job, err := w.cfg.Store.Get(ctx, jobID)
+	if err != nil {
+		return domain.Job{}, err
+	}
+	if _, err := w.cfg.Providers.Resolve(job.Provider); err != nil && !job.Status.Terminal() {
+		return job, fmt.Errorf("%w: job %s: %w", ErrProviderUnavailable, jobID, err)
+	}
 	for {
 		job, err := w.cfg.Store.Claim(ctx, w.claimRequest(jobID))
 		switch {
@@ -69,9 +83,10 @@ func (w *Worker) Work(ctx context.Context, jobID string, wait bool) (domain.Job,
 }
 
 // claimRequest asks for the job with jobID, or for the oldest pending job
-// when jobID is empty.
+// of a provider this worker has when jobID is empty.
 func (w *Worker) claimRequest(jobID string) ports.ClaimRequest {
-	return ports.ClaimRequest{JobID: jobID, Worker: w.cfg.Name, Lease: w.cfg.Lease, Executor: w.cfg.Executor}
+	return ports.ClaimRequest{JobID: jobID, Worker: w.cfg.Name, Lease: w.cfg.Lease, Executor: w.cfg.Executor,
+		Providers: w.cfg.Providers.Names()}
 }
 
 // waitForLease waits until the job's current lease expires, or it changes.

@@ -71,3 +71,31 @@ func TestStoreDownReleasesWithTheRealReason(t *testing.T) {
 	require.Equal(t, 1, e.llm.callsFor(domain.JurisdictionKey))
 	require.Equal(t, domain.JobPending, e.report(t, job.ID).Job.Status)
 }
+
+// A worker leaves jobs of a provider it lacks for a worker that has it.
+func TestWorkerTakesOnlyJobsOfItsProviders(t *testing.T) {
+	e := newEnv(t, &scripted{}, nil)
+	other := otherProviderJob(t, e)
+
+	ran, err := e.w.RunNext(context.Background(), nil)
+	require.NoError(t, err)
+	require.False(t, ran, "the job is not this worker's to run")
+
+	_, err = e.w.Work(context.Background(), other.ID, false)
+	require.ErrorIs(t, err, app.ErrProviderUnavailable)
+	after := e.report(t, other.ID).Job
+	require.Equal(t, domain.JobPending, after.Status)
+	require.Equal(t, 0, after.Attempt, "the job was left as it was")
+	require.Empty(t, e.llm.calls)
+}
+
+// otherProviderJob stores a pending job for a provider the env's worker
+// does not have, as another process with that provider would submit it.
+func otherProviderJob(t *testing.T, e *env) domain.Job {
+	t.Helper()
+	j := domain.Job{ID: "0199a5b0-0000-7000-8000-000000000001", Address: "1 Main St, Springfield, IL",
+		Provider: "perplexity", Sections: domain.SectionKeys()}
+	saved, _, err := e.store.Create(context.Background(), j)
+	require.NoError(t, err)
+	return saved
+}

@@ -62,6 +62,9 @@ var (
 	// ErrReleased: the worker stopped before the job was done and gave it
 	// back to pending for another worker.
 	ErrReleased = errors.New("job released unfinished")
+	// ErrProviderUnavailable: the job's LLM provider is not configured in
+	// this worker; the job was left as it was for a worker that has it.
+	ErrProviderUnavailable = errors.New("job's provider is not configured in this worker")
 	// errJobTimeout and errJobCanceled are context causes.
 	errJobTimeout  = errors.New("job timed out")
 	errJobCanceled = errors.New("job canceled")

@@ -40,6 +40,10 @@ type ClaimRequest struct {
 	Executor string
 	// Lease is how long the claim holds without a heartbeat.
 	Lease time.Duration
+	// Providers, when set, limits a claim without JobID to jobs of these
+	// LLM providers: a worker leaves the jobs it cannot run pending for a
+	// worker that can.
+	Providers []string
 }
 
 // Rescue is the outcome of one pass over jobs whose lease expired.

@@ -23,6 +23,29 @@ var claimTests = map[string]func(*testing.T, Harness){
 	"FencingAfterTakeover":   testFencingAfterTakeover,
 	"FencingAfterCancel":     testFencingAfterCancel,
 	"FencedWritesUnknownJob": testFencedWritesUnknownJob,
+	"ClaimOnlyOwnProviders":  testClaimOnlyOwnProviders,
+}
+
+// A worker that has only some providers leaves the other jobs pending.
+func testClaimOnlyOwnProviders(t *testing.T, h Harness) {
+	create := func(provider string) domain.Job {
+		j := newJob()
+		j.Provider = provider
+		saved, _, err := h.Store.Create(ctx(t), j)
+		require.NoError(t, err)
+		h.Clock.Advance(time.Second)
+		return saved
+	}
+	other, gemini, openai := create("perplexity"), create("gemini"), create("openai")
+	req := ports.ClaimRequest{Worker: "w", Lease: lease, Providers: []string{"openai", "gemini"}}
+	for _, want := range []domain.Job{gemini, openai} {
+		job, err := h.Store.Claim(ctx(t), req)
+		require.NoError(t, err)
+		require.Equal(t, want.ID, job.ID)
+	}
+	_, err := h.Store.Claim(ctx(t), req)
+	require.ErrorIs(t, err, domain.ErrNoJob, "the perplexity job is not this worker's")
+	require.Equal(t, domain.JobPending, newFixture(t, h).get(other.ID).Status)
 }
 
 func testClaimOldestPending(t *testing.T, h Harness) {

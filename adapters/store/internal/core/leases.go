@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/driver"
@@ -20,7 +21,7 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 	}
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
-		id, err := x.claimable(ctx, req.JobID)
+		id, err := x.claimable(ctx, req.JobID, req.Providers)
 		if err != nil {
 			return err
 		}
@@ -41,8 +42,9 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 }
 
 // claimable locks and returns the id of the job to claim: jobID if it may
-// be claimed, or the oldest pending job no one else is claiming.
-func (x *txn) claimable(ctx context.Context, jobID string) (string, error) {
+// be claimed, or the oldest pending job of one of providers (any, when
+// none) no one else is claiming.
+func (x *txn) claimable(ctx context.Context, jobID string, providers []string) (string, error) {
 	if jobID != "" {
 		cur, err := x.lock(ctx, jobID)
 		if err != nil {
@@ -50,8 +52,15 @@ func (x *txn) claimable(ctx context.Context, jobID string) (string, error) {
 		}
 		return jobID, cur.CheckClaim(x.now)
 	}
-	ids, err := collect(ctx, x.db, scanString, `SELECT id FROM jobs WHERE status = 'pending'
-		ORDER BY created_at, id LIMIT 1`+x.sql.SkipLocked)
+	query, args := `SELECT id FROM jobs WHERE status = 'pending'`, make([]any, len(providers))
+	if len(providers) > 0 {
+		params := make([]string, len(providers))
+		for i, p := range providers {
+			params[i], args[i] = fmt.Sprintf("$%d", i+1), p
+		}
+		query += ` AND provider IN (` + strings.Join(params, ", ") + `)`
+	}
+	ids, err := collect(ctx, x.db, scanString, query+` ORDER BY created_at, id LIMIT 1`+x.sql.SkipLocked, args...)
 	if err != nil {
 		return "", x.sql.wrap(err, "claim")
 	}
