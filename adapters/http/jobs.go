@@ -129,7 +129,7 @@ func (s *Server) submitJob(ctx context.Context, in *SubmitJobInput) (*SubmitJobO
 			return nil, s.problem(ctx, err)
 		}
 	} else if s.cfg.Metrics != nil {
-		s.cfg.Metrics.jobSubmitted(job.Provider)
+		s.cfg.Metrics.JobSubmitted(job.Provider)
 	}
 	return &SubmitJobOutput{Location: "/jobs/" + job.ID, Body: newJobView(report)}, nil
 }

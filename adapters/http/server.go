@@ -33,9 +33,9 @@ type Config struct {
 	// requires (CODECHECK_API_KEYS).
 	APIKeys []string
 	Logger  *slog.Logger
-	// Metrics, when set, is served on /metrics and counts submissions and
-	// requests; its Hooks should also be given to the worker.
-	Metrics *Metrics
+	// Metrics, when set, counts submissions and requests and is served on
+	// GET /metrics.
+	Metrics Metrics
 	// Version is the build version shown by /healthz.
 	Version string
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
@@ -43,6 +43,17 @@ type Config struct {
 	// KeepAlive is the idle interval of event streams (default
 	// DefaultKeepAlive).
 	KeepAlive time.Duration
+}
+
+// Metrics records the API's activity and serves what it recorded (the
+// metrics adapter is one; cmd connects them).
+type Metrics interface {
+	// JobSubmitted counts a job created through POST /jobs (not a replay).
+	JobSubmitted(provider string)
+	// ObserveRequest records one finished request by route and status.
+	ObserveRequest(method, route string, status int, took time.Duration)
+	// Handler serves the metrics in the Prometheus text format.
+	Handler() http.Handler
 }
 
 // Server is the REST API.
@@ -85,7 +96,6 @@ func newServer(cfg Config) *Server {
 	s.registerEvents()
 	s.registerHealth()
 	if cfg.Metrics != nil {
-		cfg.Metrics.watchQueue(cfg.Service)
 		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
 	return s
@@ -146,7 +156,7 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 		status = http.StatusOK
 	}
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.observeRequest(op.Method, op.Path, status, took)
+		s.cfg.Metrics.ObserveRequest(op.Method, op.Path, status, took)
 	}
 	level := slog.LevelDebug
 	if status >= 500 {

@@ -14,6 +14,7 @@ import (
 	"github.com/codecheck/codecheck/adapters/executor/local"
 	"github.com/codecheck/codecheck/adapters/executor/modal"
 	httpapi "github.com/codecheck/codecheck/adapters/http"
+	"github.com/codecheck/codecheck/adapters/metrics"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -44,10 +45,12 @@ func runServe(ctx context.Context, env *environment, _ []string) error {
 // serveModules is the server's graph: the job modules, metrics, the
 // executor, the dispatcher and the HTTP server.
 func serveModules(env *environment, executor string) []fx.Option {
-	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
+	m := metrics.New(prometheus.NewRegistry())
+	hooks := app.Hooks{ProviderCall: m.ProviderCall, SectionDone: m.SectionDone, JobDone: m.JobDone}
 	return append(baseModules(storeOptions{}),
-		fx.Supply(fx.Annotate(metrics.Hooks(), fx.ResultTags(`group:"hooks"`))),
-		fx.Supply(metrics),
+		fx.Supply(fx.Annotate(hooks, fx.ResultTags(`group:"hooks"`))),
+		fx.Supply(m),
+		fx.Invoke(func(store ports.JobStore) { m.WatchQueue(store) }),
 		executorModule(executor),
 		fx.Provide(newDispatcher, newHTTPServer),
 		fx.Invoke(startServing),
@@ -111,8 +114,8 @@ func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex p
 		HandoffTimeout: cfg.HandoffTimeout, Hooks: app.Join(h.Hooks...), Logger: env.log})
 }
 
-func newHTTPServer(cfg config, svc *app.Service, metrics *httpapi.Metrics, env *environment) (*httpapi.Server, error) {
-	return httpapi.New(httpapi.Config{Service: svc, APIKeys: cfg.APIKeys, Logger: env.log, Metrics: metrics, Version: version})
+func newHTTPServer(cfg config, svc *app.Service, m *metrics.Metrics, env *environment) (*httpapi.Server, error) {
+	return httpapi.New(httpapi.Config{Service: svc, APIKeys: cfg.APIKeys, Logger: env.log, Metrics: m, Version: version})
 }
 
 type servingIn struct {

@@ -1,9 +1,21 @@
-package httpapi
+// Package metrics is codecheck's Prometheus adapter: one registry with the
+// job, section, provider and API metrics, fed through hook methods that cmd
+// hands to the app (as app.Hooks) and to the HTTP adapter, and served by
+// Handler. For a short-lived process, Summary gives the same counters as
+// one log line instead.
+//
+// It only observes: it never changes jobs, and it reads the store only to
+// count live jobs at scrape time. It must not import app (adapters do not
+// drive the app; cmd connects the hooks).
+package metrics
 
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -12,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -21,12 +32,14 @@ import (
 //
 // Counters and histograms are fed by events: submissions and requests by the
 // server, section and job ends and provider calls by the worker through
-// Hooks. Gauges of live state (jobs pending and processing, queue depth) are
+// the hook methods (ProviderCall, SectionDone, JobDone). Gauges of live state (jobs pending and processing, queue depth) are
 // read from the store at scrape time, so they stay right across restarts and
 // with several processes sharing one store; terminal statuses are counted by
 // codecheck_jobs_finished_total instead, since those sets only grow.
 type Metrics struct {
 	gatherer prometheus.Gatherer
+	// summarized holds the counters that Summary reports.
+	summarized *prometheus.Registry
 
 	jobsSubmitted    *prometheus.CounterVec
 	jobsFinished     *prometheus.CounterVec
@@ -42,13 +55,13 @@ type Metrics struct {
 	queue *queueCollector
 }
 
-// NewMetrics creates the metrics and registers them with reg, which is also
+// New creates the metrics and registers them with reg, which is also
 // what /metrics serves when it is a prometheus.Gatherer (a
 // *prometheus.Registry is both); otherwise /metrics serves
 // prometheus.DefaultGatherer. Go runtime and process collectors are added
 // unless reg already has them. It panics if codecheck's metrics are already
 // registered with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func New(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -64,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.sectionDuration = histogram(reg, "codecheck_section_duration_seconds", "Time to research one section, retries included.",
 		[]float64{1, 2.5, 5, 10, 20, 30, 60, 120, 300}, "section", "status")
 	m.providerRequests = counter(reg, "codecheck_llm_requests_total",
-		"LLM calls by provider and outcome (ok, retryable_error, permanent_error, invalid_output).", "provider", "outcome")
+		"LLM calls by provider and outcome (ok, retryable_error, permanent_error, invalid_output, canceled).", "provider", "outcome")
 	m.providerLatency = histogram(reg, "codecheck_llm_request_duration_seconds", "Duration of one LLM call.",
 		[]float64{0.5, 1, 2.5, 5, 10, 20, 30, 60, 120}, "provider")
 	m.tokens = counter(reg, "codecheck_llm_tokens_total", "Tokens used, by provider and direction (input, output).", "provider", "direction")
@@ -73,6 +86,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.httpDuration = histogram(reg, "codecheck_http_request_duration_seconds", "API request duration (event streams: their whole life).",
 		prometheus.DefBuckets, "method", "route")
 	reg.MustRegister(m.queue)
+	m.summarized = prometheus.NewRegistry()
+	m.summarized.MustRegister(m.providerRequests, m.tokens, m.cost, m.sectionDuration)
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			panic(err)
@@ -93,22 +108,50 @@ func histogram(reg prometheus.Registerer, name, help string, buckets []float64, 
 	return h
 }
 
+// Summary returns the provider and section counters of this process as log
+// attributes, for a process too short-lived to be scraped:
+// llm_calls.PROVIDER.OUTCOME, llm_tokens.PROVIDER.DIRECTION,
+// llm_cost_usd.PROVIDER and sections.STATUS (sections of every key), each
+// present once something was counted under it.
+func (m *Metrics) Summary() []slog.Attr {
+	families, err := m.summarized.Gather()
+	if err != nil {
+		return []slog.Attr{slog.String("metrics_error", err.Error())}
+	}
+	sections := map[string]uint64{}
+	var attrs []slog.Attr
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch f.GetName() { // one case per metric registered in summarized
+			case "codecheck_llm_requests_total":
+				attrs = append(attrs, slog.Int64("llm_calls."+labels["provider"]+"."+labels["outcome"], int64(s.GetCounter().GetValue())))
+			case "codecheck_llm_tokens_total":
+				attrs = append(attrs, slog.Int64("llm_tokens."+labels["provider"]+"."+labels["direction"], int64(s.GetCounter().GetValue())))
+			case "codecheck_llm_cost_usd_total":
+				attrs = append(attrs, slog.Float64("llm_cost_usd."+labels["provider"], s.GetCounter().GetValue()))
+			case "codecheck_section_duration_seconds":
+				sections[labels["status"]] += s.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	for _, status := range slices.Sorted(maps.Keys(sections)) {
+		attrs = append(attrs, slog.Int64("sections."+status, int64(sections[status])))
+	}
+	return attrs
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// Hooks returns the hooks through which the worker (and Service.Cancel)
-// feed the metrics. Join them with other hooks with app.Join.
-func (m *Metrics) Hooks() app.Hooks {
-	return app.Hooks{
-		ProviderCall: m.providerCall,
-		SectionDone:  m.sectionDone,
-		JobDone:      m.jobDone,
-	}
-}
-
-func (m *Metrics) providerCall(provider, outcome string, u domain.Usage, took time.Duration) {
+// ProviderCall counts one LLM call, its latency, tokens and cost (the
+// app.Hooks ProviderCall hook).
+func (m *Metrics) ProviderCall(provider, outcome string, u domain.Usage, took time.Duration) {
 	m.providerRequests.WithLabelValues(provider, outcome).Inc()
 	m.providerLatency.WithLabelValues(provider).Observe(took.Seconds())
 	m.tokens.WithLabelValues(provider, "input").Add(float64(u.InputTokens))
@@ -118,7 +161,9 @@ func (m *Metrics) providerCall(provider, outcome string, u domain.Usage, took ti
 	}
 }
 
-func (m *Metrics) sectionDone(_ domain.Job, s domain.SectionResult) {
+// SectionDone records how long a finished section took (the app.Hooks
+// SectionDone hook).
+func (m *Metrics) SectionDone(_ domain.Job, s domain.SectionResult) {
 	took := time.Duration(s.LatencyMS) * time.Millisecond
 	if s.StartedAt != nil && s.FinishedAt != nil {
 		took = s.FinishedAt.Sub(*s.StartedAt)
@@ -126,24 +171,31 @@ func (m *Metrics) sectionDone(_ domain.Job, s domain.SectionResult) {
 	m.sectionDuration.WithLabelValues(s.Key, string(s.Status)).Observe(took.Seconds())
 }
 
-func (m *Metrics) jobDone(_ context.Context, j domain.Job) {
+// JobDone counts a job that reached a terminal status and its duration (the
+// app.Hooks JobDone hook).
+func (m *Metrics) JobDone(_ context.Context, j domain.Job) {
 	m.jobsFinished.WithLabelValues(string(j.Status)).Inc()
 	if j.StartedAt != nil && j.FinishedAt != nil {
 		m.jobDuration.WithLabelValues(string(j.Status)).Observe(j.FinishedAt.Sub(*j.StartedAt).Seconds())
 	}
 }
 
-func (m *Metrics) jobSubmitted(provider string) { m.jobsSubmitted.WithLabelValues(provider).Inc() }
+// JobSubmitted counts a job created through the API.
+func (m *Metrics) JobSubmitted(provider string) { m.jobsSubmitted.WithLabelValues(provider).Inc() }
 
-func (m *Metrics) observeRequest(method, route string, status int, took time.Duration) {
+// ObserveRequest counts one API request by route and status and records its
+// duration.
+func (m *Metrics) ObserveRequest(method, route string, status int, took time.Duration) {
 	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(method, route).Observe(took.Seconds())
 }
 
-// watchQueue makes the scrape-time gauges read from lister.
-func (m *Metrics) watchQueue(l jobLister) { m.queue.lister.Store(&l) }
+// WatchQueue makes the scrape-time gauges of live jobs (codecheck_jobs,
+// codecheck_queue_depth) count through l; without it they are not reported.
+func (m *Metrics) WatchQueue(l JobLister) { m.queue.lister.Store(&l) }
 
-type jobLister interface {
+// JobLister lists jobs; ports.JobStore is one.
+type JobLister interface {
 	List(ctx context.Context, f ports.ListFilter) (ports.JobPage, error)
 }
 
@@ -151,7 +203,7 @@ type jobLister interface {
 // List keeps the store port unchanged; it stops at maxCounted so a huge
 // backlog cannot make a scrape slow (the gauge then reads maxCounted).
 type queueCollector struct {
-	lister atomic.Pointer[jobLister]
+	lister atomic.Pointer[JobLister]
 	jobs   *prometheus.Desc
 	depth  *prometheus.Desc
 }
@@ -194,7 +246,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func countJobs(ctx context.Context, l jobLister, status domain.JobStatus) (int, error) {
+func countJobs(ctx context.Context, l JobLister, status domain.JobStatus) (int, error) {
 	n, cursor := 0, ""
 	for n < maxCounted {
 		page, err := l.List(ctx, ports.ListFilter{Status: status, Limit: 100, Cursor: cursor})
