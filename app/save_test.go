@@ -17,7 +17,7 @@ import (
 // flakyStore fails the saves of finished sections, as a database that
 // restarts or drops connections would, a given number of times.
 type flakyStore struct {
-	ports.JobStore
+	ports.WorkerStore
 	mu       sync.Mutex
 	failures int // finished-section saves still to fail; < 0: all
 	failed   int
@@ -34,14 +34,14 @@ func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.Se
 	if fail {
 		return errors.New("write tcp 127.0.0.1:5432: connection reset by peer")
 	}
-	return f.JobStore.SaveSection(ctx, l, s)
+	return f.WorkerStore.SaveSection(ctx, l, s)
 }
 
 // A store error while saving a paid answer is retried; the provider is not
 // asked again.
 func TestStoreErrorOnSaveIsRetriedWithoutASecondProviderCall(t *testing.T) {
 	flaky := &flakyStore{failures: 4}
-	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) { flaky.JobStore = c.Store; c.Store = flaky })
+	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) { flaky.WorkerStore = c.Store; c.Store = flaky })
 	job := e.submit(t)
 	done, err := e.w.Work(context.Background(), job.ID, false)
 	require.NoError(t, err)
@@ -59,7 +59,7 @@ func TestStoreErrorOnSaveIsRetriedWithoutASecondProviderCall(t *testing.T) {
 func TestStoreDownReleasesWithTheRealReason(t *testing.T) {
 	flaky := &flakyStore{failures: -1}
 	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) {
-		flaky.JobStore = c.Store
+		flaky.WorkerStore = c.Store
 		c.Store = flaky
 		c.Lease = 300 * time.Millisecond
 	})

@@ -14,7 +14,7 @@ import (
 // WorkerConfig holds a Worker's dependencies and limits. Zero limits take
 // the defaults in defaults.go.
 type WorkerConfig struct {
-	Store     ports.JobStore
+	Store     ports.WorkerStore
 	Changes   ports.Changes
 	Providers *Providers
 	// Name identifies this worker in claims and logs (default

@@ -26,6 +26,12 @@ var (
 	ErrNoJob = errors.New("no runnable job")
 	// ErrLeaseHeld: the job is processing under another worker's live lease.
 	ErrLeaseHeld = errors.New("lease held by another worker")
+	// ErrUnauthenticated: the credential is missing, malformed, tampered
+	// with or expired.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: the credential is valid but does not cover this
+	// resource (a worker token for another job).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // ValidationError names the field that broke a rule and the rule it broke.

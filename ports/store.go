@@ -52,25 +52,16 @@ type Rescue struct {
 	Failed   []domain.Job // out of attempts, now failed
 }
 
-// JobStore persists jobs and their section results.
+// WorkerStore is the part of the store a worker needs: read its job, claim
+// it, keep and use the lease, and end the attempt. The SQL stores satisfy it
+// directly; the worker API's client satisfies it over HTTP, so a worker
+// needs no database credentials.
 //
 // All times are set by the store from its clock. Jobs returned carry Done
 // (the number of completed sections).
-type JobStore interface {
-	// Create inserts job (status pending). job.ID, Sections, Address and
-	// Provider must be set. When job.IdempotencyKey is not empty and a job
-	// with that key exists, Create returns the existing job and
-	// existed=true; if its RequestHash differs it returns
-	// domain.ErrIdempotencyMismatch instead. Two concurrent calls with the
-	// same key never create two jobs.
-	Create(ctx context.Context, job domain.Job) (saved domain.Job, existed bool, err error)
-
+type WorkerStore interface {
 	// Get returns the job, or domain.ErrNotFound.
 	Get(ctx context.Context, id string) (domain.Job, error)
-
-	// List returns jobs newest first. An unparseable cursor is
-	// domain.ErrInvalid.
-	List(ctx context.Context, f ListFilter) (JobPage, error)
 
 	// Claim moves a runnable job to processing with Attempt+1 and a lease
 	// expiring after req.Lease, and returns it. A pending job is runnable.
@@ -101,6 +92,24 @@ type JobStore interface {
 	// Release gives the job back: processing -> pending, keeping its
 	// attempt count and saved sections. domain.ErrLeaseLost as for Heartbeat.
 	Release(ctx context.Context, l Lease, reason string) error
+}
+
+// JobStore persists jobs and their section results: the worker's part and
+// everything the API, the dispatcher and the rescuer need.
+type JobStore interface {
+	WorkerStore
+
+	// Create inserts job (status pending). job.ID, Sections, Address and
+	// Provider must be set. When job.IdempotencyKey is not empty and a job
+	// with that key exists, Create returns the existing job and
+	// existed=true; if its RequestHash differs it returns
+	// domain.ErrIdempotencyMismatch instead. Two concurrent calls with the
+	// same key never create two jobs.
+	Create(ctx context.Context, job domain.Job) (saved domain.Job, existed bool, err error)
+
+	// List returns jobs newest first. An unparseable cursor is
+	// domain.ErrInvalid.
+	List(ctx context.Context, f ListFilter) (JobPage, error)
 
 	// Cancel moves a pending or processing job to canceled and returns it.
 	// domain.ErrNotFound, or domain.ErrConflict from a terminal status.
