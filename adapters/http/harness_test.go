@@ -79,7 +79,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "codecheck.db"))
 	require.NoError(t, err)
-	providers, err := app.NewProviders("", stubLLM{})
+	// cmd tells the app what enables each provider; the 422 repeats it.
+	providers, err := app.NewProvidersWith(app.ProvidersConfig{LLMs: []ports.LLM{stubLLM{}},
+		Setup: map[string]string{"openai": "OPENAI_API_KEY"}})
 	require.NoError(t, err)
 	sc := app.ServiceConfig{Store: st, Changes: st, Providers: providers, Logger: quiet,
 		ValidateWebhook: webhook.NewValidator(false, resolver{})}

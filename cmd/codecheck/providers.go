@@ -1,11 +1,24 @@
 package main
 
 import (
+	"github.com/codecheck/codecheck/adapters/llm/fake"
 	"github.com/codecheck/codecheck/adapters/llm/gemini"
 	"github.com/codecheck/codecheck/adapters/llm/openai"
 	"github.com/codecheck/codecheck/adapters/llm/perplexity"
 	"github.com/codecheck/codecheck/ports"
 )
+
+// providerSetup tells, per known provider, what to set to enable it; the
+// app repeats it in errors about an unconfigured provider (a 422 from
+// POST /jobs, a check that names one).
+func providerSetup() map[string]string {
+	return map[string]string{
+		"perplexity": perplexity.KeyEnvVar,
+		"openai":     openai.KeyEnvVar,
+		"gemini":     gemini.KeyEnvVar,
+		fake.Name:    "CODECHECK_FAKE_LLM=1",
+	}
+}
 
 // realProviders builds the providers whose API key is set, in default
 // preference order.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -91,9 +92,12 @@ func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers
 	for _, l := range real {
 		llms = append(llms, app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM))
 	}
-	p, err := app.NewProviders(cfg.DefaultProvider, llms...)
+	p, err := app.NewProvidersWith(app.ProvidersConfig{Default: cfg.DefaultProvider, LLMs: llms, Setup: providerSetup()})
+	if errors.Is(err, app.ErrDefaultProvider) {
+		return nil, usagef("CODECHECK_DEFAULT_PROVIDER: %v", err)
+	}
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
 	log.Debug("providers configured", "providers", p.Names(), "default", p.Default())
 	return p, nil
