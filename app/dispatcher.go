@@ -176,7 +176,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, job domain.Job) {
 		return
 	}
 	attempt := job.Attempt + 1
-	ref, err := d.cfg.Executor.Submit(ctx, job)
+	ref, err := d.cfg.Executor.Submit(ctx, ports.Handoff{Job: job})
 	if err != nil {
 		d.handOffFailed(ctx, job, err)
 		return

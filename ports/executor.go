@@ -15,11 +15,21 @@ type Executor interface {
 	// Submit hands the job off for execution and returns at once with a
 	// reference to the execution (e.g. a Modal function-call id; may be
 	// empty). Errors are wrapped in *ExecutorError when classified.
-	Submit(ctx context.Context, job domain.Job) (ref string, err error)
+	Submit(ctx context.Context, h Handoff) (ref string, err error)
 
 	// Cancel stops the job's execution if it is running. Canceling a job
 	// the executor does not know is not an error.
 	Cancel(ctx context.Context, job domain.Job) error
+}
+
+// Handoff is a job handed to an executor for its next attempt.
+type Handoff struct {
+	Job domain.Job
+	// Token is the worker token an execution outside this process presents
+	// to the worker API instead of database credentials; empty when the
+	// server has no worker secret (the execution then needs DATABASE_URL).
+	// It is a credential: never log it.
+	Token string
 }
 
 // ExecutorError classifies an executor failure.

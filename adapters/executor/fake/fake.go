@@ -44,7 +44,8 @@ func (e *Executor) FailNext(err error) {
 }
 
 // Submit records the job and, with a runner, runs it in the background.
-func (e *Executor) Submit(_ context.Context, job domain.Job) (string, error) {
+func (e *Executor) Submit(_ context.Context, h ports.Handoff) (string, error) {
+	job := h.Job
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.failNext; err != nil {

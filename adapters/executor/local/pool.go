@@ -143,14 +143,14 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 }
 
 // Submit queues the job and wakes a worker.
-func (p *Pool) Submit(_ context.Context, job domain.Job) (string, error) {
+func (p *Pool) Submit(_ context.Context, h ports.Handoff) (string, error) {
 	select {
 	case <-p.stopping:
 		return "", &ports.ExecutorError{Executor: Name, Retryable: true, Err: errors.New("pool is shutting down")}
 	default:
 	}
 	p.mu.Lock()
-	p.queue = append(p.queue, job.ID)
+	p.queue = append(p.queue, h.Job.ID)
 	p.mu.Unlock()
 	p.signal()
 	return "", nil

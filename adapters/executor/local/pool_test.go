@@ -47,7 +47,7 @@ func TestShutdownCancelsAfterDrain(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 	job := r.Add(true)
-	_, err = p.Submit(context.Background(), job)
+	_, err = p.Submit(context.Background(), ports.Handoff{Job: job})
 	require.NoError(t, err)
 	r.WaitStarted(t, job.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -55,7 +55,7 @@ func TestShutdownCancelsAfterDrain(t *testing.T) {
 	require.NoError(t, p.Shutdown(ctx))
 	<-drained
 	require.Equal(t, job.ID, r.WaitDone(t))
-	_, err = p.Submit(context.Background(), job)
+	_, err = p.Submit(context.Background(), ports.Handoff{Job: job})
 	require.Error(t, err)
 }
 
@@ -67,7 +67,7 @@ func TestShutdownReturnsWhenJobsAreDoneWithChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 	job := r.Add(false)
-	_, err = p.Submit(context.Background(), job)
+	_, err = p.Submit(context.Background(), ports.Handoff{Job: job})
 	require.NoError(t, err)
 	require.Equal(t, job.ID, r.WaitDone(t))
 
@@ -119,7 +119,7 @@ func TestIdlePoolStaysIdle(t *testing.T) {
 	require.NoError(t, p.Start(context.Background()))
 	defer p.Shutdown(context.Background())
 	job := r.Add(false)
-	_, err = p.Submit(context.Background(), job)
+	_, err = p.Submit(context.Background(), ports.Handoff{Job: job})
 	require.NoError(t, err)
 	require.Equal(t, job.ID, r.WaitDone(t))
 	settled := r.count()
@@ -135,7 +135,7 @@ func TestQueuedJobsRunConcurrently(t *testing.T) {
 	require.NoError(t, p.Start(context.Background()))
 	jobs := []domain.Job{r.Add(true), r.Add(true), r.Add(true)}
 	for _, j := range jobs {
-		_, err := p.Submit(context.Background(), j)
+		_, err := p.Submit(context.Background(), ports.Handoff{Job: j})
 		require.NoError(t, err)
 	}
 	for _, j := range jobs {

@@ -99,11 +99,13 @@ func (e *Executor) CheckDeployed(ctx context.Context) error {
 	return nil
 }
 
-// Submit spawns the function with (job id, address, provider) and returns
-// the function-call id. A function that vanished since it was looked up
-// (e.g. redeployed) is looked up once more before giving up.
-func (e *Executor) Submit(ctx context.Context, job domain.Job) (string, error) {
-	args := []any{job.ID, job.Address, job.Provider}
+// Submit spawns the function with (job id, address, provider, worker
+// token) and returns the function-call id. A function that vanished since
+// it was looked up (e.g. redeployed) is looked up once more before giving
+// up.
+func (e *Executor) Submit(ctx context.Context, h ports.Handoff) (string, error) {
+	job := h.Job
+	args := []any{job.ID, job.Address, job.Provider, h.Token}
 	fn, err := e.function(ctx)
 	if err != nil {
 		return "", e.classify("look up", err)

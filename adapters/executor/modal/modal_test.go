@@ -61,17 +61,18 @@ func TestSubmitSpawnsTheJobAndReturnsTheCallID(t *testing.T) {
 	ex := newExecutor(t, modal.Config{})
 	require.Equal(t, "modal", ex.Name())
 
-	ref, err := ex.Submit(context.Background(), testJob("job-1"))
+	ref, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1"), Token: "cwt1.job-1.99.sig"})
 	require.NoError(t, err)
 
 	spawns := fake.Spawns()
 	require.Len(t, spawns, 1)
 	require.Equal(t, ref, spawns[0].CallID)
 	require.Equal(t, fnID, spawns[0].FunctionID)
-	require.Equal(t, []any{"job-1", "1 Test Street, Springfield", "perplexity"}, spawns[0].Args)
+	require.Equal(t, []any{"job-1", "1 Test Street, Springfield", "perplexity", "cwt1.job-1.99.sig"}, spawns[0].Args,
+		"spawn arguments are [job_id, address, llm_provider, worker_token]")
 	require.Empty(t, spawns[0].Kwargs)
 
-	_, err = ex.Submit(context.Background(), testJob("job-2"))
+	_, err = ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-2")})
 	require.NoError(t, err)
 	require.Equal(t, 1, fake.Calls("FunctionGet"), "the function lookup is cached")
 	require.Equal(t, 2, fake.Calls("FunctionMap"))
@@ -86,7 +87,7 @@ func TestSpawnedCallRunsAndItsOutputIsReadable(t *testing.T) {
 	fake.Deploy(modal.DefaultApp, modal.DefaultFunction)
 	ex := newExecutor(t, modal.Config{})
 
-	ref, err := ex.Submit(context.Background(), testJob("job-1"))
+	ref, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 	require.Equal(t, "job-1", (<-ran)[0])
 
@@ -114,7 +115,7 @@ func TestCancelReachesFunctionCallCancel(t *testing.T) {
 	ex := newExecutor(t, modal.Config{})
 
 	job := testJob("job-1")
-	ref, err := ex.Submit(context.Background(), job)
+	ref, err := ex.Submit(context.Background(), ports.Handoff{Job: job})
 	require.NoError(t, err)
 	<-started
 	job.ExecutorRef = ref
@@ -145,7 +146,7 @@ func TestMissingFunctionIsPermanentAndSaysHowToFixIt(t *testing.T) {
 	fake.Deploy("code-check-worker", "some_other_function")
 	ex := newExecutor(t, modal.Config{})
 
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	ee := executorError(t, err)
 	require.False(t, ee.Retryable)
 	for _, want := range []string{"code-check-worker/process_research_job", "modal deploy deploy/modal/modal_worker.py", "CODECHECK_MODAL_APP", "CODECHECK_MODAL_FUNCTION"} {
@@ -164,7 +165,7 @@ func TestConfigNamesAppFunctionAndEnvironment(t *testing.T) {
 
 	ex := newExecutor(t, modal.Config{App: "my-app", Function: "my_fn", Environment: "staging"})
 	require.NoError(t, ex.CheckDeployed(context.Background()))
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 	require.Equal(t, fnID, fake.Spawns()[0].FunctionID)
 
@@ -177,14 +178,14 @@ func TestRedeployRefreshesTheCachedFunction(t *testing.T) {
 	fake := modalfake.Start(t, modalfake.Options{})
 	oldID := fake.Deploy(modal.DefaultApp, modal.DefaultFunction)
 	ex := newExecutor(t, modal.Config{})
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 
 	fake.Undeploy(modal.DefaultApp, modal.DefaultFunction)
 	newID := fake.Deploy(modal.DefaultApp, modal.DefaultFunction)
 	require.NotEqual(t, oldID, newID)
 
-	ref, err := ex.Submit(context.Background(), testJob("job-2"))
+	ref, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-2")})
 	require.NoError(t, err)
 	last := fake.Spawns()[len(fake.Spawns())-1]
 	require.Equal(t, ref, last.CallID)
@@ -192,7 +193,7 @@ func TestRedeployRefreshesTheCachedFunction(t *testing.T) {
 	require.Equal(t, 2, fake.Calls("FunctionGet"))
 
 	// And the new id is cached in turn.
-	_, err = ex.Submit(context.Background(), testJob("job-3"))
+	_, err = ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-3")})
 	require.NoError(t, err)
 	require.Equal(t, 2, fake.Calls("FunctionGet"))
 }
@@ -201,11 +202,11 @@ func TestUndeployedFunctionIsPermanentAfterOneMoreLookup(t *testing.T) {
 	fake := modalfake.Start(t, modalfake.Options{})
 	fake.Deploy(modal.DefaultApp, modal.DefaultFunction)
 	ex := newExecutor(t, modal.Config{})
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 
 	fake.Undeploy(modal.DefaultApp, modal.DefaultFunction)
-	_, err = ex.Submit(context.Background(), testJob("job-2"))
+	_, err = ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-2")})
 	require.False(t, executorError(t, err).Retryable)
 	require.Contains(t, err.Error(), "modal deploy deploy/modal/modal_worker.py")
 	require.Equal(t, 2, fake.Calls("FunctionGet"), "one lookup more, not a loop")
@@ -227,11 +228,11 @@ func TestTransientFailuresAreRetryable(t *testing.T) {
 			require.NoError(t, ex.CheckDeployed(context.Background()))
 
 			fake.FailNext("FunctionMap", tc.n, tc.code)
-			_, err := ex.Submit(context.Background(), testJob("job-1"))
+			_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 			require.True(t, executorError(t, err).Retryable, "%v", err)
 			require.Empty(t, fake.Spawns())
 
-			_, err = ex.Submit(context.Background(), testJob("job-1"))
+			_, err = ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 			require.NoError(t, err, "the outage is over")
 		})
 	}
@@ -243,7 +244,7 @@ func TestBriefOutageIsRetriedBySDK(t *testing.T) {
 	ex := newExecutor(t, modal.Config{})
 
 	fake.FailNext("FunctionMap", 2, codes.Unavailable)
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 	require.Equal(t, 3, fake.Calls("FunctionMap"))
 	require.Len(t, fake.Spawns(), 1)
@@ -255,7 +256,7 @@ func TestRejectedCredentialsArePermanentAndNameTheVariables(t *testing.T) {
 	fake.RejectAuth(true)
 	ex := newExecutor(t, modal.Config{})
 
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.False(t, executorError(t, err).Retryable)
 	require.Contains(t, err.Error(), "MODAL_TOKEN_ID")
 	require.Contains(t, err.Error(), "MODAL_TOKEN_SECRET")
@@ -269,7 +270,7 @@ func TestWrongSecretIsPermanentAndNotQuoted(t *testing.T) {
 	t.Setenv("MODAL_TOKEN_SECRET", wrong)
 	ex := newExecutor(t, modal.Config{})
 
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.False(t, executorError(t, err).Retryable)
 	require.Contains(t, err.Error(), "MODAL_TOKEN_SECRET")
 	require.NotContains(t, err.Error(), wrong)
@@ -283,7 +284,7 @@ func TestNoCredentialsIsPermanent(t *testing.T) {
 	t.Setenv("MODAL_TOKEN_SECRET", "")
 	ex := newExecutor(t, modal.Config{})
 
-	_, err := ex.Submit(context.Background(), testJob("job-1"))
+	_, err := ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.False(t, executorError(t, err).Retryable)
 	require.Contains(t, err.Error(), "MODAL_TOKEN_ID")
 }
@@ -295,7 +296,7 @@ func TestUnreachableServerIsRetryable(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := ex.Submit(ctx, testJob("job-1"))
+	_, err := ex.Submit(ctx, ports.Handoff{Job: testJob("job-1")})
 	require.True(t, executorError(t, err).Retryable, "%v", err)
 }
 
@@ -309,7 +310,7 @@ func TestCanceledContextStopsSubmit(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ex.Submit(ctx, testJob("job-1"))
+	_, err := ex.Submit(ctx, ports.Handoff{Job: testJob("job-1")})
 	require.True(t, executorError(t, err).Retryable, "%v", err)
 	require.Equal(t, codes.Canceled, status.Code(err))
 	require.Empty(t, fake.Spawns())
@@ -324,7 +325,7 @@ func TestGivenClientIsUsedAndLeftOpen(t *testing.T) {
 
 	ex, err := modal.New(context.Background(), modal.Config{Client: client})
 	require.NoError(t, err)
-	_, err = ex.Submit(context.Background(), testJob("job-1"))
+	_, err = ex.Submit(context.Background(), ports.Handoff{Job: testJob("job-1")})
 	require.NoError(t, err)
 	ex.Close()
 

@@ -36,7 +36,7 @@ func Exercise(t *testing.T, newExecutor Factory) {
 		r := NewRunner()
 		ex := newExecutor(t, r)
 		job := r.Add(false)
-		_, err := ex.Submit(context.Background(), job)
+		_, err := ex.Submit(context.Background(), ports.Handoff{Job: job})
 		require.NoError(t, err)
 		require.Equal(t, job.ID, r.WaitDone(t))
 		require.Equal(t, 1, r.Runs(job.ID))
@@ -55,7 +55,7 @@ func Exercise(t *testing.T, newExecutor Factory) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := ex.Submit(context.Background(), j)
+				_, err := ex.Submit(context.Background(), ports.Handoff{Job: j})
 				errs <- err
 			}()
 		}
@@ -75,7 +75,7 @@ func Exercise(t *testing.T, newExecutor Factory) {
 		r := NewRunner()
 		ex := newExecutor(t, r)
 		job := r.Add(true)
-		ref, err := ex.Submit(context.Background(), job)
+		ref, err := ex.Submit(context.Background(), ports.Handoff{Job: job})
 		require.NoError(t, err)
 		job.ExecutorRef = ref
 		r.WaitStarted(t, job.ID)
