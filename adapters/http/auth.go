@@ -32,11 +32,11 @@ func hashKeys(keys []string) [][32]byte {
 // authorized reports whether header carries one of the keys. It compares
 // against every key, without stopping at a match.
 func authorized(keys [][32]byte, header string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	token, ok := bearerToken(header)
+	if !ok {
 		return false
 	}
-	presented := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	presented := sha256.Sum256([]byte(token))
 	match := 0
 	for i := range keys {
 		match |= subtle.ConstantTimeCompare(presented[:], keys[i][:])
@@ -44,11 +44,31 @@ func authorized(keys [][32]byte, header string) bool {
 	return match == 1
 }
 
+// bearerToken returns the credential of an "Authorization: Bearer <token>"
+// header.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
+// needsAPIKey reports whether op declares the API key's security
+// requirement. Worker operations declare the worker token's instead.
+func needsAPIKey(op *huma.Operation) bool {
+	for _, req := range op.Security {
+		if _, ok := req[securityScheme]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // authenticate is API middleware: operations that declare the bearer
 // security requirement need a valid key when keys are configured. Health,
-// metrics and the spec declare none and stay open.
+// metrics and the spec declare none and stay open; the worker operations
+// check their own token.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
-	if len(s.keys) == 0 || len(ctx.Operation().Security) == 0 || authorized(s.keys, ctx.Header("Authorization")) {
+	if len(s.keys) == 0 || !needsAPIKey(ctx.Operation()) || authorized(s.keys, ctx.Header("Authorization")) {
 		next(ctx)
 		return
 	}

@@ -11,18 +11,37 @@ import (
 	"github.com/codecheck/codecheck/domain"
 )
 
-// problems is the one table from domain errors to HTTP statuses. The first
-// match wins, so more specific errors come first.
+// Problem types that tell apart errors sharing a status, so that a client
+// (the worker API's store adapter) can turn them back into domain errors.
+const (
+	// ProblemLeaseLost: a worker wrote with an attempt that is no longer the
+	// job's (another attempt took over, or the job was canceled).
+	ProblemLeaseLost = "urn:codecheck:problem:lease-lost"
+	// ProblemLeaseHeld: the job is processing under another worker's live
+	// lease.
+	ProblemLeaseHeld = "urn:codecheck:problem:lease-held"
+)
+
+// problems is the one table from domain errors to HTTP statuses (and, where
+// a status is shared, problem types). The first match wins, so more
+// specific errors come first.
 var problems = []struct {
 	err    error
 	status int
+	typ    string
 	detail func(error) string
 }{
-	{domain.ErrNotFound, http.StatusNotFound, fixed("job not found")},
-	{domain.ErrIdempotencyMismatch, http.StatusUnprocessableEntity,
+	{domain.ErrNotFound, http.StatusNotFound, "", fixed("job not found")},
+	{domain.ErrUnauthenticated, http.StatusUnauthorized, "", sentinelDetail(domain.ErrUnauthenticated)},
+	{domain.ErrForbidden, http.StatusForbidden, "", sentinelDetail(domain.ErrForbidden)},
+	{domain.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "",
 		fixed("Idempotency-Key was already used with a different request body")},
-	{domain.ErrInvalid, http.StatusUnprocessableEntity, invalidDetail},
-	{domain.ErrConflict, http.StatusConflict, conflictDetail},
+	{domain.ErrInvalid, http.StatusUnprocessableEntity, "", invalidDetail},
+	{domain.ErrLeaseLost, http.StatusConflict, ProblemLeaseLost,
+		fixed("the lease is lost: the job was canceled or moved on to another attempt")},
+	{domain.ErrLeaseHeld, http.StatusConflict, ProblemLeaseHeld,
+		fixed("another worker holds a live lease on the job")},
+	{domain.ErrConflict, http.StatusConflict, "", conflictDetail},
 }
 
 func fixed(msg string) func(error) string { return func(error) string { return msg } }
@@ -33,6 +52,13 @@ func invalidDetail(err error) string {
 		return "validation failed"
 	}
 	return err.Error()
+}
+
+// sentinelDetail drops the sentinel's own ": unauthenticated" suffix: the
+// title already says it. Worker token errors name what is wrong without
+// echoing the token.
+func sentinelDetail(sentinel error) func(error) string {
+	return func(err error) string { return strings.TrimSuffix(err.Error(), ": "+sentinel.Error()) }
 }
 
 // conflictDetail drops the sentinel's own "conflict: " prefix: the title
@@ -66,7 +92,11 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	}
 	for _, p := range problems {
 		if errors.Is(err, p.err) {
-			return huma.NewError(p.status, p.detail(err), details(err)...)
+			e := huma.NewError(p.status, p.detail(err), details(err)...)
+			if m, ok := e.(*huma.ErrorModel); ok && p.typ != "" {
+				m.Type = p.typ
+			}
+			return e
 		}
 	}
 	if ctx.Err() != nil {

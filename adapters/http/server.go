@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/ports"
 )
 
 // APIVersion is the version of the HTTP API in the spec (info.version). It
@@ -43,6 +44,14 @@ type Config struct {
 	// KeepAlive is the idle interval of event streams (default
 	// DefaultKeepAlive).
 	KeepAlive time.Duration
+	// WorkerTokens, when set, enables the worker API under /worker: the
+	// worker's side of the store for workers holding a per-job token
+	// (CODECHECK_WORKER_SECRET). When nil those routes answer 404 like
+	// unknown ones (the spec documents them either way).
+	WorkerTokens *app.WorkerTokens
+	// WorkerStore is the store the worker API serves; required with
+	// WorkerTokens.
+	WorkerStore ports.WorkerStore
 }
 
 // Metrics records the API's activity and serves what it recorded (the
@@ -74,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil {
 		return nil, errors.New("httpapi.New: Service is required")
 	}
+	if cfg.WorkerTokens != nil && cfg.WorkerStore == nil {
+		return nil, errors.New("httpapi.New: WorkerStore is required with WorkerTokens")
+	}
 	return newServer(cfg), nil
 }
 
@@ -95,6 +107,7 @@ func newServer(cfg Config) *Server {
 	s.registerJobs()
 	s.registerEvents()
 	s.registerHealth()
+	s.registerWorker()
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}

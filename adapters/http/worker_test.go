@@ -1,0 +1,342 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	httpapi "github.com/codecheck/codecheck/adapters/http"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+)
+
+const workerSecret = "a-worker-secret-of-at-least-32-characters"
+
+// tokenClock is the time the worker tokens read; tests move it to expire
+// them.
+type tokenClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *tokenClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *tokenClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// workerEnv is an API with the worker routes, logging into a buffer.
+type workerEnv struct {
+	*env
+	tokens *app.WorkerTokens
+	clock  *tokenClock
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newWorkerEnv(t *testing.T, opts ...option) *workerEnv {
+	t.Helper()
+	clock := &tokenClock{now: time.Now()}
+	tokens, err := app.NewWorkerTokens(workerSecret, clock.Now)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts = append(opts, func(c *httpapi.Config, sc *app.ServiceConfig) {
+		c.WorkerTokens, c.WorkerStore, c.Logger, sc.Logger = tokens, sc.Store, logger, logger
+	})
+	return &workerEnv{env: newEnv(t, opts...), tokens: tokens, clock: clock, logs: logs}
+}
+
+// workerProblem is a problem document with its type.
+type workerProblem struct {
+	Type   string `json:"type"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func (r response) workerProblem(t *testing.T, status int) workerProblem {
+	t.Helper()
+	require.Equal(t, status, r.StatusCode, "body: %s", r.body)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	var p workerProblem
+	r.json(t, &p)
+	return p
+}
+
+func bearer(token string) string { return "Authorization: Bearer " + token }
+
+func claimBody() map[string]any { return map[string]any{"worker": "w1", "lease_ms": 60000} }
+
+func sectionBody(attempt int, key string) map[string]any {
+	spec, _ := domain.LookupSection(key)
+	s := domain.NewSectionResult(spec)
+	s.Status = domain.SectionCompleted
+	s.Summary = "saved over the worker API"
+	return map[string]any{"attempt": attempt, "section": s}
+}
+
+// requireUntouched asserts that the job was never claimed or written.
+func (e *workerEnv) requireUntouched(id string) {
+	e.t.Helper()
+	job, err := e.store.Get(e.t.Context(), id)
+	require.NoError(e.t, err)
+	require.Equal(e.t, domain.JobPending, job.Status)
+	require.Zero(e.t, job.Attempt)
+	sections, err := e.store.Sections(e.t.Context(), id)
+	require.NoError(e.t, err)
+	require.Empty(e.t, sections)
+}
+
+func TestWorkerRoutesOnlyWithTokens(t *testing.T) {
+	// Without worker tokens the routes answer like unknown ones, whatever
+	// the credential.
+	e := newEnv(t)
+	id := e.submit(map[string]any{"address": address}).ID
+	res := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), bearer("cwt1.x.1.y"))
+	p := res.problem(t, http.StatusNotFound)
+	require.Equal(t, "no such resource", p.Detail)
+	job, err := e.store.Get(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobPending, job.Status)
+}
+
+func TestWorkerTokenScope(t *testing.T) {
+	e := newWorkerEnv(t)
+	a := e.submit(map[string]any{"address": address}).ID
+	b := e.submit(map[string]any{"address": address}).ID
+	tokenA := e.tokens.Mint(a, time.Hour)
+	tokenB := e.tokens.Mint(b, time.Hour)
+	expired := e.tokens.Mint(a, time.Minute)
+	e.clock.Advance(2 * time.Minute)
+	// The expired token made to live longer, its signature kept.
+	parts := strings.Split(expired, ".")
+	parts[2] += "0"
+	tampered := strings.Join(parts, ".")
+	otherSecret, err := app.NewWorkerTokens(strings.Repeat("x", app.MinWorkerSecretLen), e.clock.Now)
+	require.NoError(t, err)
+	forged := otherSecret.Mint(a, time.Hour)
+
+	requests := map[string]func(headers ...string) response{
+		"get": func(h ...string) response { return e.do(http.MethodGet, "/worker/jobs/"+a, nil, h...) },
+		"claim": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/claim", claimBody(), h...)
+		},
+		"sections": func(h ...string) response { return e.do(http.MethodGet, "/worker/jobs/"+a+"/sections", nil, h...) },
+		"heartbeat": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/heartbeat", map[string]any{"attempt": 1, "lease_ms": 1000}, h...)
+		},
+		"save": func(h ...string) response {
+			return e.do(http.MethodPut, "/worker/jobs/"+a+"/sections/zoning_use", sectionBody(1, "zoning_use"), h...)
+		},
+		"finish": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/finish", map[string]any{"attempt": 1, "status": "completed"}, h...)
+		},
+		"release": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/release", map[string]any{"attempt": 1}, h...)
+		},
+	}
+	credentials := []struct {
+		name    string
+		headers []string
+		status  int
+	}{
+		{"no token", nil, http.StatusUnauthorized},
+		{"not bearer", []string{"Authorization: Basic " + tokenA}, http.StatusUnauthorized},
+		{"garbage", []string{bearer("garbage")}, http.StatusUnauthorized},
+		{"tampered", []string{bearer(tampered)}, http.StatusUnauthorized},
+		{"another secret", []string{bearer(forged)}, http.StatusUnauthorized},
+		{"expired", []string{bearer(expired)}, http.StatusUnauthorized},
+		{"another job's", []string{bearer(tokenB)}, http.StatusForbidden},
+	}
+	for _, c := range credentials {
+		for name, send := range requests {
+			res := send(c.headers...)
+			p := res.workerProblem(t, c.status)
+			require.NotEmpty(t, p.Detail, "%s %s", c.name, name)
+			if c.status == http.StatusUnauthorized {
+				require.Contains(t, res.Header.Get("WWW-Authenticate"), "Bearer", "%s %s", c.name, name)
+			}
+			for _, tok := range []string{tokenA, tokenB, tampered, expired, forged} {
+				require.NotContains(t, string(res.body), tok, "%s %s: a token in the answer", c.name, name)
+			}
+		}
+		e.requireUntouched(a)
+	}
+
+	// B's token works for B, never lists jobs, and is not an API key.
+	res := e.do(http.MethodPost, "/worker/jobs/"+b+"/claim", claimBody(), bearer(tokenB))
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	e.requireUntouched(a)
+	for _, tok := range []string{tokenA, tokenB, tampered, expired, forged} {
+		require.NotContains(t, e.logs.String(), tok, "a token in the logs")
+	}
+}
+
+func TestWorkerTokenIsNotAnAPIKey(t *testing.T) {
+	e := newWorkerEnv(t, withKeys("the-api-key"))
+	e.key = "the-api-key"
+	id := e.submit(map[string]any{"address": address}).ID
+	token := e.tokens.Mint(id, time.Hour)
+
+	e.key = ""
+	res := e.do(http.MethodGet, "/worker/jobs/"+id, nil, bearer(token))
+	require.Equal(t, http.StatusOK, res.StatusCode, "the worker routes take the token, not an API key: %s", res.body)
+	for _, path := range []string{"/jobs", "/jobs/" + id} {
+		e.do(http.MethodGet, path, nil, bearer(token)).problem(t, http.StatusUnauthorized)
+	}
+	e.do(http.MethodGet, "/worker/jobs/"+id, nil, bearer("the-api-key")).workerProblem(t, http.StatusUnauthorized)
+}
+
+func TestWorkerLifecycleOverHTTP(t *testing.T) {
+	e := newWorkerEnv(t)
+	id := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}}).ID
+	auth := bearer(e.tokens.Mint(id, time.Hour))
+
+	res := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	var job struct {
+		ID       string   `json:"id"`
+		Status   string   `json:"status"`
+		Attempt  int      `json:"attempt"`
+		Sections []string `json:"sections"`
+		Done     int      `json:"done"`
+	}
+	res.json(t, &job)
+	require.Equal(t, "processing", job.Status)
+	require.Equal(t, 1, job.Attempt)
+	require.Equal(t, []string{"jurisdiction", "zoning_use"}, job.Sections)
+	require.NotContains(t, string(res.body), "webhook_url")
+
+	p := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), auth).workerProblem(t, http.StatusConflict)
+	require.Equal(t, httpapi.ProblemLeaseHeld, p.Type)
+
+	res = e.do(http.MethodPost, "/worker/jobs/"+id+"/heartbeat", map[string]any{"attempt": 1, "lease_ms": 60000}, auth)
+	require.Equal(t, http.StatusNoContent, res.StatusCode, "body: %s", res.body)
+	res = e.do(http.MethodPut, "/worker/jobs/"+id+"/sections/zoning_use", sectionBody(1, "zoning_use"), auth)
+	require.Equal(t, http.StatusNoContent, res.StatusCode, "body: %s", res.body)
+	e.do(http.MethodPut, "/worker/jobs/"+id+"/sections/jurisdiction", sectionBody(1, "zoning_use"), auth).
+		workerProblem(t, http.StatusUnprocessableEntity)
+
+	res = e.do(http.MethodGet, "/worker/jobs/"+id+"/sections", nil, auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	var saved struct {
+		Sections []domain.SectionResult `json:"sections"`
+	}
+	res.json(t, &saved)
+	require.Len(t, saved.Sections, 1)
+	require.Equal(t, "saved over the worker API", saved.Sections[0].Summary)
+
+	res = e.do(http.MethodPost, "/worker/jobs/"+id+"/finish", map[string]any{"attempt": 1, "status": "failed", "error": "jurisdiction failed"}, auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	res.json(t, &job)
+	require.Equal(t, "failed", job.Status)
+	require.Equal(t, 1, job.Done)
+	require.Equal(t, "failed", e.getJob(id).Status)
+}
+
+// A zombie (an attempt that lost its lease) is refused every write, with a
+// problem type the client turns back into domain.ErrLeaseLost.
+func TestWorkerFencingOverHTTP(t *testing.T) {
+	e := newWorkerEnv(t)
+	id := e.submit(map[string]any{"address": address}).ID
+	auth := bearer(e.tokens.Mint(id, time.Hour))
+	res := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	res = e.do(http.MethodPost, "/worker/jobs/"+id+"/release", map[string]any{"attempt": 1, "reason": "draining"}, auth)
+	require.Equal(t, http.StatusNoContent, res.StatusCode, "body: %s", res.body)
+	res = e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+
+	stale := map[string]func() response{
+		"heartbeat": func() response {
+			return e.do(http.MethodPost, "/worker/jobs/"+id+"/heartbeat", map[string]any{"attempt": 1, "lease_ms": 1000}, auth)
+		},
+		"save": func() response {
+			return e.do(http.MethodPut, "/worker/jobs/"+id+"/sections/zoning_use", sectionBody(1, "zoning_use"), auth)
+		},
+		"finish": func() response {
+			return e.do(http.MethodPost, "/worker/jobs/"+id+"/finish", map[string]any{"attempt": 1, "status": "completed"}, auth)
+		},
+		"release": func() response {
+			return e.do(http.MethodPost, "/worker/jobs/"+id+"/release", map[string]any{"attempt": 1}, auth)
+		},
+	}
+	for name, send := range stale {
+		p := send().workerProblem(t, http.StatusConflict)
+		require.Equal(t, httpapi.ProblemLeaseLost, p.Type, name)
+	}
+	sections, err := e.store.Sections(t.Context(), id)
+	require.NoError(t, err)
+	require.Empty(t, sections, "the stale attempt's section was not saved")
+	job, err := e.store.Get(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobProcessing, job.Status)
+	require.Equal(t, 2, job.Attempt)
+
+	_, err = e.store.Cancel(t.Context(), id)
+	require.NoError(t, err)
+	p := e.do(http.MethodPut, "/worker/jobs/"+id+"/sections/zoning_use", sectionBody(2, "zoning_use"), auth).
+		workerProblem(t, http.StatusConflict)
+	require.Equal(t, httpapi.ProblemLeaseLost, p.Type, "a canceled job's worker is fenced off")
+	var seen struct {
+		Status string `json:"status"`
+	}
+	res = e.do(http.MethodGet, "/worker/jobs/"+id, nil, auth)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	res.json(t, &seen)
+	require.Equal(t, "canceled", seen.Status, "the worker reads the cancel")
+}
+
+func TestWorkerClaimTerminalIsConflict(t *testing.T) {
+	e := newWorkerEnv(t)
+	id := e.submit(map[string]any{"address": address}).ID
+	_, err := e.store.Cancel(t.Context(), id)
+	require.NoError(t, err)
+	p := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), bearer(e.tokens.Mint(id, time.Hour))).
+		workerProblem(t, http.StatusConflict)
+	require.Empty(t, p.Type, "a plain conflict, not a lease problem")
+}
+
+func TestWorkerUnknownJob(t *testing.T) {
+	e := newWorkerEnv(t)
+	id := "01933b8e-6f3a-7c1e-9a4b-2f6d8e0c1a23"
+	e.do(http.MethodGet, "/worker/jobs/"+id, nil, bearer(e.tokens.Mint(id, time.Hour))).workerProblem(t, http.StatusNotFound)
+}
+
+func TestWorkerSpec(t *testing.T) {
+	spec, err := httpapi.Spec(false)
+	require.NoError(t, err)
+	s := string(spec)
+	for _, want := range []string{`"/worker/jobs/{id}/claim"`, `"/worker/jobs/{id}/sections/{key}"`,
+		`"workerToken"`, `"name": "worker"`, httpapi.ProblemLeaseLost} {
+		require.Contains(t, s, want)
+	}
+}
