@@ -41,7 +41,7 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	)
 	opts := append(baseModules(storeOptions{maxConns: 4}), fx.Supply(inProcess(true)),
 		fx.Supply(fx.Annotate(display.hooks(), fx.ResultTags(`group:"hooks"`))))
-	stop, err := startApp(ctx, env, opts, &svc, &worker)
+	stop, err := startApp(ctx, env, quickStop, opts, &svc, &worker)
 	if err != nil {
 		return err
 	}

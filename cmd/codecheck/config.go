@@ -7,12 +7,155 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/codecheck/codecheck/adapters/executor/modal"
+	"github.com/codecheck/codecheck/adapters/llm/gemini"
+	"github.com/codecheck/codecheck/adapters/llm/openai"
+	"github.com/codecheck/codecheck/adapters/llm/perplexity"
+	"github.com/codecheck/codecheck/app"
 )
+
+// setting is one environment variable codecheck reads. The settings below
+// are the one place where a variable's name, default and meaning are
+// written: loadConfig parses through them, messages name them, and the
+// configuration table of README.md is generated from them (TestREADME
+// keeps the two equal; go test ./cmd/codecheck -run README -update
+// rewrites it).
+type setting struct {
+	Name string
+	// Default is the value used when the variable is unset, as parsed and as
+	// documented; "" means unset.
+	Default string
+	// Unset describes an empty Default in the README: "off", "none", what
+	// happens instead.
+	Unset   string
+	Meaning string
+}
+
+// Defaults that belong to no other package live here, once.
+var (
+	envDatabaseURL = setting{Name: "DATABASE_URL", Default: "sqlite:codecheck.db",
+		Meaning: "`sqlite:PATH` (embedded SQLite) or `postgres://...` (Postgres)"}
+	envListenDatabaseURL = setting{Name: "CODECHECK_LISTEN_DATABASE_URL", Unset: "`DATABASE_URL`",
+		Meaning: "direct (session) Postgres connection for LISTEN/NOTIFY when `DATABASE_URL` goes through a transaction pooler"}
+	envAddr = setting{Name: "CODECHECK_ADDR", Default: "127.0.0.1:8080",
+		Meaning: "listen address of `serve`: the API and its `/metrics`"}
+	envMetricsAddr = setting{Name: "CODECHECK_METRICS_ADDR", Default: "127.0.0.1:9090",
+		Meaning: "listen address of the `/metrics` endpoint of `worker`; `off` turns it off"}
+	envExecutor = setting{Name: "CODECHECK_EXECUTOR", Default: "local",
+		Meaning: "`local` (goroutines in the server) or `modal`"}
+	envWorkers = setting{Name: "CODECHECK_WORKERS", Default: strconv.Itoa(app.DefaultWorkers),
+		Meaning: "jobs run at once by one `serve` or `worker` process"}
+	envSectionConcurrency = setting{Name: "CODECHECK_SECTION_CONCURRENCY", Default: strconv.Itoa(app.DefaultSectionConcurrency),
+		Meaning: "sections run at once within one job (1 to 13)"}
+	envJobTimeout = setting{Name: "CODECHECK_JOB_TIMEOUT", Default: durationText(app.DefaultJobTimeout),
+		Meaning: "limit for one attempt at a job"}
+	envLease = setting{Name: "CODECHECK_LEASE", Default: durationText(app.DefaultLease),
+		Meaning: "worker lease (at least 1s); heartbeat every third of it"}
+	envMaxAttempts = setting{Name: "CODECHECK_MAX_ATTEMPTS", Default: strconv.Itoa(app.DefaultMaxAttempts),
+		Meaning: "attempts at a job whose workers are lost"}
+	envDrainTimeout = setting{Name: "CODECHECK_DRAIN_TIMEOUT", Default: "20s",
+		Meaning: "on SIGTERM, how long running sections may finish"}
+	envHandoffTimeout = setting{Name: "CODECHECK_HANDOFF_TIMEOUT", Default: durationText(app.DefaultHandoffTimeout),
+		Meaning: "a job handed to the executor that no worker claimed within this time (e.g. a Modal container that died on start) is handed off again"}
+	envDefaultProvider = setting{Name: "CODECHECK_DEFAULT_PROVIDER", Unset: "first configured of " + knownProviderNames(),
+		Meaning: "provider when a job names none"}
+	envProviderConcurrency = setting{Name: "CODECHECK_PROVIDER_CONCURRENCY", Default: "8",
+		Meaning: "concurrent requests per provider, shared by all jobs of a process"}
+	envProviderRPM = setting{Name: "CODECHECK_PROVIDER_RPM", Default: "120",
+		Meaning: "requests per minute per provider, shared by all jobs of a process"}
+	envProviderTimeout = setting{Name: "CODECHECK_PROVIDER_TIMEOUT", Default: "120s",
+		Meaning: "timeout of one provider request"}
+	envFakeLLM = setting{Name: "CODECHECK_FAKE_LLM", Unset: "off",
+		Meaning: "`1` registers the simulated `fake` provider (`--provider fake` does too)"}
+	envFakeLatency = setting{Name: "CODECHECK_FAKE_LLM_LATENCY", Default: "100ms",
+		Meaning: "per-call latency of the fake provider"}
+	envFakeFailRate = setting{Name: "CODECHECK_FAKE_LLM_FAIL_RATE", Default: "0",
+		Meaning: "fraction (0 to 1) of fake calls that fail with a retryable error"}
+	envFakeLog = setting{Name: "CODECHECK_FAKE_LLM_LOG", Unset: "none",
+		Meaning: "file to which the fake provider appends `job_id section_key attempt` per call"}
+	envAPIKeys = setting{Name: "CODECHECK_API_KEYS", Unset: "empty",
+		Meaning: "comma-separated bearer keys (constant-time compare); empty = no auth, which is allowed only on a loopback address"}
+	envInsecureNoAuth = setting{Name: "CODECHECK_INSECURE_NO_AUTH", Unset: "off",
+		Meaning: "`1` allows a non-loopback address without keys"}
+	envWebhookSecret = setting{Name: "CODECHECK_WEBHOOK_SECRET", Unset: "empty",
+		Meaning: "signing key (`whsec_<base64>` or raw); webhooks are off (a `webhook_url` gets 422) when unset"}
+	envWebhookAllowPrivate = setting{Name: "CODECHECK_WEBHOOK_ALLOW_PRIVATE", Unset: "off",
+		Meaning: "`1` allows webhook targets on loopback, private or link-local addresses"}
+	envModalApp = setting{Name: "CODECHECK_MODAL_APP", Default: modal.DefaultApp,
+		Meaning: "the deployed Modal app (with `CODECHECK_EXECUTOR=modal`)"}
+	envModalFunction = setting{Name: "CODECHECK_MODAL_FUNCTION", Default: modal.DefaultFunction,
+		Meaning: "the Modal function that runs `codecheck work`"}
+	envLogFormat = setting{Name: "CODECHECK_LOG_FORMAT", Default: "text",
+		Meaning: "log output: `text` or `json`"}
+	envLogLevel = setting{Name: "CODECHECK_LOG_LEVEL", Default: "info",
+		Meaning: "`debug`, `info`, `warn` or `error` (`check` defaults to `warn`: its progress display speaks for it)"}
+)
+
+// providerSettings are the variables of one real LLM provider; their names
+// and defaults belong to its adapter.
+type providerSettings struct{ Key, BaseURL, Model setting }
+
+var (
+	perplexitySettings = providerSettings{
+		Key:     setting{Name: perplexity.KeyEnvVar, Unset: "none", Meaning: "enables Perplexity (Agent API, `web_search` tool)"},
+		BaseURL: setting{Name: perplexity.BaseURLEnvVar, Default: perplexity.DefaultBaseURL, Meaning: "Perplexity API base URL (a proxy, say)"},
+		Model:   setting{Name: perplexity.ModelEnvVar, Default: perplexity.DefaultModel, Meaning: "Perplexity model"},
+	}
+	openaiSettings = providerSettings{
+		Key:     setting{Name: openai.KeyEnvVar, Unset: "none", Meaning: "enables OpenAI"},
+		BaseURL: setting{Name: openai.BaseURLEnvVar, Default: openai.DefaultBaseURL, Meaning: "OpenAI API base URL, including `/v1`"},
+		Model:   setting{Name: openai.ModelEnvVar, Default: openai.DefaultModel, Meaning: "OpenAI model; one whose name contains `search` is grounded"},
+	}
+	geminiSettings = providerSettings{
+		Key:     setting{Name: gemini.KeyEnvVar, Unset: "none", Meaning: "enables Gemini (Google Search grounding)"},
+		BaseURL: setting{Name: gemini.BaseURLEnvVar, Default: gemini.DefaultBaseURL, Meaning: "Gemini API base URL"},
+		Model:   setting{Name: gemini.ModelEnvVar, Default: gemini.DefaultModel, Meaning: "Gemini model"},
+	}
+)
+
+// settings lists every variable in the order of the README's table.
+var settings = []setting{
+	envDatabaseURL, envListenDatabaseURL, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
+	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envHandoffTimeout,
+	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
+	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
+	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
+	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model,
+	geminiSettings.Key, geminiSettings.BaseURL, geminiSettings.Model,
+	envFakeLLM, envFakeLatency, envFakeFailRate, envFakeLog,
+	envModalApp, envModalFunction, envLogFormat, envLogLevel,
+}
+
+// metricsOff is the CODECHECK_METRICS_ADDR value that turns the worker's
+// metrics listener off.
+const metricsOff = "off"
+
+// durationText writes d the way it is documented and typed: 30s, 5m, 100ms.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func knownProviderNames() string {
+	names := make([]string, len(app.KnownProviders))
+	for i, p := range app.KnownProviders {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
 
 // config is every setting, read once from the environment (flags override
 // some), validated, and passed down as typed values.
 type config struct {
 	Addr              string
+	MetricsAddr       string // "" = no metrics listener
 	DatabaseURL       string
 	ListenDatabaseURL string
 	Executor          string
@@ -47,169 +190,105 @@ type config struct {
 
 type providerConfig struct{ APIKey, BaseURL, Model string }
 
-// store is the parsed DATABASE_URL.
+// storeURL is the parsed DATABASE_URL.
 type storeURL struct {
 	Postgres   bool
 	SQLitePath string
 	URL        string
 }
 
-// envReader reads variables and keeps the first error, which names the
-// variable.
-type envReader struct {
-	getenv func(string) string
-	err    error
-}
-
-func (r *envReader) str(name, def string) string {
-	if v := strings.TrimSpace(r.getenv(name)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (r *envReader) fail(name, format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *envReader) int(name string, def, min, max int) int {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < min || n > max {
-		r.fail(name, "must be a whole number from %d to %d, got %q", min, max, v)
-		return def
-	}
-	return n
-}
-
-func (r *envReader) duration(name string, def time.Duration) time.Duration {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		r.fail(name, "must be a positive duration such as 30s or 5m, got %q", v)
-		return def
-	}
-	return d
-}
-
-func (r *envReader) bool(name string) bool {
-	switch v := strings.ToLower(r.str(name, "")); v {
-	case "", "0", "false", "no", "off":
-		return false
-	case "1", "true", "yes", "on":
-		return true
-	default:
-		r.fail(name, "must be 1 or 0, got %q", v)
-		return false
-	}
-}
-
-func (r *envReader) float(name string, def float64) float64 {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		r.fail(name, "must be a number, got %q", v)
-		return def
-	}
-	return f
-}
-
 // loadConfig reads the environment. The error names the variable at fault.
 func loadConfig(getenv func(string) string) (config, error) {
 	r := &envReader{getenv: getenv}
 	c := config{
-		Addr:              r.str("CODECHECK_ADDR", "127.0.0.1:8080"),
-		DatabaseURL:       r.str("DATABASE_URL", "sqlite:codecheck.db"),
-		ListenDatabaseURL: r.str("CODECHECK_LISTEN_DATABASE_URL", ""),
-		Executor:          r.str("CODECHECK_EXECUTOR", "local"),
-		Workers:           r.int("CODECHECK_WORKERS", 8, 1, 1000),
-		SectionConc:       r.int("CODECHECK_SECTION_CONCURRENCY", 12, 1, 13),
-		JobTimeout:        r.duration("CODECHECK_JOB_TIMEOUT", 300*time.Second),
-		Lease:             r.duration("CODECHECK_LEASE", 30*time.Second),
-		MaxAttempts:       r.int("CODECHECK_MAX_ATTEMPTS", 3, 1, 100),
-		DrainTimeout:      r.duration("CODECHECK_DRAIN_TIMEOUT", 20*time.Second),
-		HandoffTimeout:    r.duration("CODECHECK_HANDOFF_TIMEOUT", 5*time.Minute),
-		InsecureNoAuth:    r.bool("CODECHECK_INSECURE_NO_AUTH"),
-		DefaultProvider:   r.str("CODECHECK_DEFAULT_PROVIDER", ""),
-		ProviderConc:      r.int("CODECHECK_PROVIDER_CONCURRENCY", 8, 1, 1000),
-		ProviderRPM:       r.int("CODECHECK_PROVIDER_RPM", 120, 1, 100000),
-		ProviderTimeout:   r.duration("CODECHECK_PROVIDER_TIMEOUT", 120*time.Second),
-		FakeLLM:           r.bool("CODECHECK_FAKE_LLM"),
-		FakeLatency:       r.duration("CODECHECK_FAKE_LLM_LATENCY", 100*time.Millisecond),
-		FakeFailRate:      r.float("CODECHECK_FAKE_LLM_FAIL_RATE", 0),
-		FakeLog:           r.str("CODECHECK_FAKE_LLM_LOG", ""),
-		Perplexity: providerConfig{r.str("PERPLEXITY_API_KEY", ""), r.str("PERPLEXITY_BASE_URL", "https://api.perplexity.ai"),
-			r.str("PERPLEXITY_MODEL", "perplexity/sonar")},
-		OpenAI: providerConfig{r.str("OPENAI_API_KEY", ""), r.str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-			r.str("OPENAI_MODEL", "gpt-4.1-mini")},
-		Gemini: providerConfig{r.str("GEMINI_API_KEY", ""), r.str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/"),
-			r.str("GEMINI_MODEL", "gemini-2.5-flash")},
-		ModalApp:            r.str("CODECHECK_MODAL_APP", "code-check-worker"),
-		ModalFunction:       r.str("CODECHECK_MODAL_FUNCTION", "process_research_job"),
-		WebhookSecret:       r.str("CODECHECK_WEBHOOK_SECRET", ""),
-		WebhookAllowPrivate: r.bool("CODECHECK_WEBHOOK_ALLOW_PRIVATE"),
-		LogFormat:           r.str("CODECHECK_LOG_FORMAT", "text"),
-		LogLevel:            r.str("CODECHECK_LOG_LEVEL", "info"),
+		Addr:                r.str(envAddr),
+		MetricsAddr:         r.str(envMetricsAddr),
+		DatabaseURL:         r.str(envDatabaseURL),
+		ListenDatabaseURL:   r.str(envListenDatabaseURL),
+		Executor:            r.str(envExecutor),
+		Workers:             r.int(envWorkers, 1, 1000),
+		SectionConc:         r.int(envSectionConcurrency, 1, 13),
+		JobTimeout:          r.duration(envJobTimeout),
+		Lease:               r.duration(envLease),
+		MaxAttempts:         r.int(envMaxAttempts, 1, 100),
+		DrainTimeout:        r.duration(envDrainTimeout),
+		HandoffTimeout:      r.duration(envHandoffTimeout),
+		APIKeys:             splitList(r.str(envAPIKeys)),
+		InsecureNoAuth:      r.bool(envInsecureNoAuth),
+		DefaultProvider:     r.str(envDefaultProvider),
+		ProviderConc:        r.int(envProviderConcurrency, 1, 1000),
+		ProviderRPM:         r.int(envProviderRPM, 1, 100000),
+		ProviderTimeout:     r.duration(envProviderTimeout),
+		FakeLLM:             r.bool(envFakeLLM),
+		FakeLatency:         r.duration(envFakeLatency),
+		FakeFailRate:        r.float(envFakeFailRate),
+		FakeLog:             r.str(envFakeLog),
+		Perplexity:          r.provider(perplexitySettings),
+		OpenAI:              r.provider(openaiSettings),
+		Gemini:              r.provider(geminiSettings),
+		ModalApp:            r.str(envModalApp),
+		ModalFunction:       r.str(envModalFunction),
+		WebhookSecret:       r.str(envWebhookSecret),
+		WebhookAllowPrivate: r.bool(envWebhookAllowPrivate),
+		LogFormat:           r.str(envLogFormat),
+		LogLevel:            r.str(envLogLevel),
 	}
-	for _, k := range strings.Split(r.str("CODECHECK_API_KEYS", ""), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			c.APIKeys = append(c.APIKeys, k)
-		}
+	if c.MetricsAddr == metricsOff {
+		c.MetricsAddr = ""
 	}
+	c.validate(r)
+	return c, r.err
+}
+
+// validate checks what parsing alone does not, recording the first error
+// in r.
+func (c config) validate(r *envReader) {
 	if c.Lease < time.Second {
-		r.fail("CODECHECK_LEASE", "must be at least 1s, got %s", c.Lease)
+		r.fail(envLease.Name, "must be at least 1s, got %s", c.Lease)
 	}
 	if c.FakeFailRate < 0 || c.FakeFailRate > 1 {
-		r.fail("CODECHECK_FAKE_LLM_FAIL_RATE", "must be between 0 and 1, got %v", c.FakeFailRate)
+		r.fail(envFakeFailRate.Name, "must be between 0 and 1, got %v", c.FakeFailRate)
 	}
 	if c.Executor != "local" && c.Executor != "modal" {
-		r.fail("CODECHECK_EXECUTOR", "must be local or modal, got %q", c.Executor)
+		r.fail(envExecutor.Name, "must be local or modal, got %q", c.Executor)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		r.fail("CODECHECK_LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
+		r.fail(envLogFormat.Name, "must be text or json, got %q", c.LogFormat)
 	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
-		r.fail("CODECHECK_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+		r.fail(envLogLevel.Name, "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	for name, u := range map[string]string{"PERPLEXITY_BASE_URL": c.Perplexity.BaseURL, "OPENAI_BASE_URL": c.OpenAI.BaseURL, "GEMINI_BASE_URL": c.Gemini.BaseURL} {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			r.fail(name, "must be an http or https URL, got %q", redactURL(u))
+	for _, p := range []struct {
+		s   providerSettings
+		url string
+	}{{perplexitySettings, c.Perplexity.BaseURL}, {openaiSettings, c.OpenAI.BaseURL}, {geminiSettings, c.Gemini.BaseURL}} {
+		if u, err := url.Parse(p.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.fail(p.s.BaseURL.Name, "must be an http or https URL, got %q", redactURL(p.url))
 		}
 	}
 	if _, err := parseStoreURL(c.DatabaseURL); err != nil && r.err == nil {
 		r.err = err
 	}
-	return c, r.err
 }
 
 // parseStoreURL reads DATABASE_URL: sqlite:PATH or postgres://...
 func parseStoreURL(raw string) (storeURL, error) {
+	name := envDatabaseURL.Name
 	switch {
 	case strings.HasPrefix(raw, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
 		if path == "" {
-			return storeURL{}, fmt.Errorf("DATABASE_URL: sqlite: needs a file path, e.g. sqlite:codecheck.db")
+			return storeURL{}, fmt.Errorf("%s: sqlite: needs a file path, e.g. sqlite:codecheck.db", name)
 		}
 		return storeURL{SQLitePath: path, URL: raw}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return storeURL{}, fmt.Errorf("DATABASE_URL: not a valid postgres URL (expected postgres://USER@HOST:PORT/DB)")
+			return storeURL{}, fmt.Errorf("%s: not a valid postgres URL (expected postgres://USER@HOST:PORT/DB)", name)
 		}
 		return storeURL{Postgres: true, URL: raw}, nil
 	default:
-		return storeURL{}, fmt.Errorf("DATABASE_URL: must start with sqlite: or postgres://, got %q", redactURL(raw))
+		return storeURL{}, fmt.Errorf("%s: must start with sqlite: or postgres://, got %q", name, redactURL(raw))
 	}
 }
 

@@ -1,13 +1,16 @@
 package main
 
 import (
-	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx"
 
 	"github.com/codecheck/codecheck/app"
 )
@@ -18,15 +21,31 @@ func TestConfigDefaults(t *testing.T) {
 	c, err := loadConfig(envOf(nil))
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:8080", c.Addr)
+	require.Equal(t, "127.0.0.1:9090", c.MetricsAddr)
 	require.Equal(t, "sqlite:codecheck.db", c.DatabaseURL)
 	require.Equal(t, "local", c.Executor)
-	require.Equal(t, 8, c.Workers)
-	require.Equal(t, 12, c.SectionConc)
-	require.Equal(t, 300*time.Second, c.JobTimeout)
-	require.Equal(t, 30*time.Second, c.Lease)
-	require.Equal(t, 3, c.MaxAttempts)
+	require.Equal(t, app.DefaultWorkers, c.Workers)
+	require.Equal(t, app.DefaultSectionConcurrency, c.SectionConc)
+	require.Equal(t, app.DefaultJobTimeout, c.JobTimeout)
+	require.Equal(t, app.DefaultLease, c.Lease)
+	require.Equal(t, app.DefaultMaxAttempts, c.MaxAttempts)
+	require.Equal(t, app.DefaultHandoffTimeout, c.HandoffTimeout)
+	require.Equal(t, 20*time.Second, c.DrainTimeout)
 	require.Equal(t, 100*time.Millisecond, c.FakeLatency)
 	require.Equal(t, "perplexity/sonar", c.Perplexity.Model)
+	require.Empty(t, c.APIKeys)
+	require.False(t, c.FakeLLM)
+}
+
+func TestConfigValues(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"CODECHECK_API_KEYS": " a, b ,,", "CODECHECK_LEASE": "1m",
+		"CODECHECK_FAKE_LLM": "1", "CODECHECK_METRICS_ADDR": "off", "OPENAI_MODEL": "gpt-x"}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, c.APIKeys)
+	require.Equal(t, time.Minute, c.Lease)
+	require.True(t, c.FakeLLM)
+	require.Empty(t, c.MetricsAddr, "off")
+	require.Equal(t, "gpt-x", c.OpenAI.Model)
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -34,6 +53,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CODECHECK_WORKERS":             {"CODECHECK_WORKERS": "many"},
 		"CODECHECK_SECTION_CONCURRENCY": {"CODECHECK_SECTION_CONCURRENCY": "0"},
 		"CODECHECK_JOB_TIMEOUT":         {"CODECHECK_JOB_TIMEOUT": "-5s"},
+		"CODECHECK_LEASE":               {"CODECHECK_LEASE": "500ms"},
 		"CODECHECK_EXECUTOR":            {"CODECHECK_EXECUTOR": "lambda"},
 		"CODECHECK_FAKE_LLM":            {"CODECHECK_FAKE_LLM": "maybe"},
 		"CODECHECK_FAKE_LLM_FAIL_RATE":  {"CODECHECK_FAKE_LLM_FAIL_RATE": "2"},
@@ -62,18 +82,94 @@ func TestStoreURL(t *testing.T) {
 	require.NotContains(t, redactURL("postgres://u:secret@db/x"), "secret")
 }
 
-// Every command's fx graph is complete: each dependency has a provider.
-func TestWiringIsComplete(t *testing.T) {
-	cfg, err := loadConfig(envOf(nil))
-	require.NoError(t, err)
-	env := &environment{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: envOf(nil), cfg: cfg, log: newLogger(&bytes.Buffer{}, cfg)}
-	base := []fx.Option{fx.Supply(cfg), fx.Supply(env.log), fx.Supply(env), fx.NopLogger}
-	graphs := map[string][]fx.Option{
-		"check/work/report": append(baseModules(storeOptions{}), fx.Invoke(func(*app.Service, *app.Worker) {})),
-		"serve local":       serveModules(env, "local"),
-		"serve modal":       serveModules(env, "modal"),
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{30 * time.Second: "30s", 300 * time.Second: "5m", time.Hour: "1h",
+		90 * time.Second: "1m30s", 100 * time.Millisecond: "100ms"} {
+		require.Equal(t, want, durationText(d))
+		parsed, err := time.ParseDuration(want)
+		require.NoError(t, err)
+		require.Equal(t, d, parsed)
 	}
-	for name, opts := range graphs {
-		require.NoError(t, fx.ValidateApp(append(append([]fx.Option{}, base...), opts...)...), name)
+}
+
+// loadConfig reads exactly the variables of the settings table: none is
+// read without being documented, none documented without being read.
+func TestConfigReadsTheSettingsTable(t *testing.T) {
+	var read []string
+	_, err := loadConfig(func(name string) string {
+		read = append(read, name)
+		return ""
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, s := range settings {
+		names = append(names, s.Name)
+	}
+	slices.Sort(read)
+	slices.Sort(names)
+	require.Equal(t, names, slices.Compact(read))
+	require.Len(t, slices.Compact(slices.Clone(names)), len(settings), "each variable once")
+}
+
+var update = flag.Bool("update", false, "rewrite the configuration table of README.md from the settings")
+
+const (
+	tableStart = "<!-- settings table: generated from cmd/codecheck/config.go; go test ./cmd/codecheck -run README -update -->\n"
+	tableEnd   = "<!-- end of settings table -->\n"
+)
+
+// settingsTable renders the settings as the README's Markdown table.
+func settingsTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, s := range settings {
+		def := s.Unset
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Name, def, s.Meaning)
+	}
+	return b.String()
+}
+
+// Names that README.md mentions but that are not settings of codecheck.
+var notSettings = map[string]string{
+	"CODECHECK_TEST_DATABASE_URL": "read by the tests, not by codecheck",
+}
+
+// README.md's configuration table is the settings table, and every
+// CODECHECK_ variable the README mentions is in it.
+func TestREADME(t *testing.T) {
+	const path = "../../README.md"
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	readme := string(raw)
+	before, rest, ok := strings.Cut(readme, tableStart)
+	require.True(t, ok, "README.md has no line %q", tableStart)
+	_, after, ok := strings.Cut(rest, tableEnd)
+	require.True(t, ok, "README.md has no line %q", tableEnd)
+	want := before + tableStart + settingsTable() + tableEnd + after
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+		readme = want
+	}
+	require.Equal(t, want, readme, "README.md's table differs from the settings: go test ./cmd/codecheck -run README -update")
+
+	documented := map[string]setting{}
+	for _, s := range settings {
+		documented[s.Name] = s
+	}
+	for _, name := range regexp.MustCompile(`CODECHECK_[A-Z0-9_]*[A-Z0-9]`).FindAllString(readme, -1) {
+		_, ok := documented[name]
+		require.True(t, ok || notSettings[name] != "", "README.md mentions %s, which is not a setting", name)
+	}
+	// Defaults repeated in prose ("`CODECHECK_ADDR` (default `127.0.0.1:8080`)") are right too.
+	prose := regexp.MustCompile("`([A-Z][A-Z0-9_]+)`[^`\n]{0,12}default\\s+`([^`]+)`").FindAllStringSubmatch(readme, -1)
+	require.NotEmpty(t, prose, "the pattern still finds the defaults written in prose")
+	for _, m := range prose {
+		if notSettings[m[1]] != "" {
+			continue
+		}
+		require.Equal(t, documented[m[1]].Default, m[2], "README.md gives %s the default %s", m[1], m[2])
 	}
 }

@@ -97,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintf(stderr, "codecheck: %v\n", err)
 		return exitUsage
 	}
-	if args[0] == "check" && getenv("CODECHECK_LOG_LEVEL") == "" {
+	if args[0] == "check" && getenv(envLogLevel.Name) == "" {
 		// The progress display speaks for check; logs only for trouble.
 		cfg.LogLevel = "warn"
 	}

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
+
+	"go.uber.org/fx"
+
 	"github.com/codecheck/codecheck/adapters/llm/fake"
 	"github.com/codecheck/codecheck/adapters/llm/gemini"
 	"github.com/codecheck/codecheck/adapters/llm/openai"
 	"github.com/codecheck/codecheck/adapters/llm/perplexity"
+	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/ports"
 )
 
@@ -13,11 +19,47 @@ import (
 // POST /jobs, a check that names one).
 func providerSetup() map[string]string {
 	return map[string]string{
-		"perplexity": perplexity.KeyEnvVar,
-		"openai":     openai.KeyEnvVar,
-		"gemini":     gemini.KeyEnvVar,
-		fake.Name:    "CODECHECK_FAKE_LLM=1",
+		"perplexity": perplexitySettings.Key.Name,
+		"openai":     openaiSettings.Key.Name,
+		"gemini":     geminiSettings.Key.Name,
+		fake.Name:    envFakeLLM.Name + "=1",
 	}
+}
+
+// providersModule provides the configured LLM providers, each behind the
+// process-wide limiter.
+func providersModule() fx.Option {
+	return fx.Module("providers", fx.Provide(newProviders))
+}
+
+func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers, error) {
+	var llms []ports.LLM
+	if cfg.FakeLLM {
+		f, err := fake.New(fake.Config{Latency: cfg.FakeLatency, FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(f.Close))
+		llms = append(llms, f)
+	}
+	real, err := realProviders(cfg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	// Real providers share the process-wide limits; the simulated one has
+	// no quota to protect.
+	for _, l := range real {
+		llms = append(llms, app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM))
+	}
+	p, err := app.NewProvidersWith(app.ProvidersConfig{Default: cfg.DefaultProvider, LLMs: llms, Setup: providerSetup()})
+	if errors.Is(err, app.ErrDefaultProvider) {
+		return nil, usagef("%s: %v", envDefaultProvider.Name, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("providers configured", "providers", p.Names(), "default", p.Default())
+	return p, nil
 }
 
 // realProviders builds the providers whose API key is set, in default
@@ -27,21 +69,21 @@ func realProviders(cfg config) ([]ports.LLM, error) {
 	if c := cfg.Perplexity; c.APIKey != "" {
 		p, err := perplexity.New(perplexity.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
 		out = append(out, p)
 	}
 	if c := cfg.OpenAI; c.APIKey != "" {
 		p, err := openai.New(openai.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
 		out = append(out, p)
 	}
 	if c := cfg.Gemini; c.APIKey != "" {
 		p, err := gemini.New(gemini.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
 		out = append(out, p)
 	}

@@ -37,7 +37,7 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	var svc *app.Service
-	stop, err := startApp(ctx, env, baseModules(storeOptions{maxConns: 2}), &svc)
+	stop, err := startApp(ctx, env, quickStop, baseModules(storeOptions{maxConns: 2}), &svc)
 	if err != nil {
 		return err
 	}
@@ -87,13 +87,13 @@ func jsonReport(r domain.Report) any {
 func runMigrate(ctx context.Context, env *environment, _ []string) error {
 	// Opening the store applies the migrations.
 	var store ports.JobStore
-	stop, err := startApp(ctx, env, []fx.Option{storeModule(storeOptions{maxConns: 2})}, &store)
+	stop, err := startApp(ctx, env, quickStop, []fx.Option{storeModule(storeOptions{maxConns: 2})}, &store)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	if err := store.Ping(ctx); err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
+		return fmt.Errorf("%s: %w", envDatabaseURL.Name, err)
 	}
 	su, _ := parseStoreURL(env.cfg.DatabaseURL)
 	fmt.Fprintf(env.stdout, "migrations applied to %s\n", redactURL(su.URL))

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"go.uber.org/fx"
 
@@ -11,35 +13,89 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-type storeHandle struct {
-	store   ports.JobStore
-	changes ports.Changes
+// storeOptions tune the store for the command: a short-lived process wants
+// a small pool.
+type storeOptions struct{ maxConns int }
+
+// storeModule provides the JobStore, Changes and WebhookOutbox chosen by
+// DATABASE_URL.
+func storeModule(o storeOptions) fx.Option {
+	return fx.Module("store",
+		fx.Supply(o),
+		fx.Provide(newStore),
+		fx.Provide(func(s storeHandle) ports.JobStore { return s.jobs }),
+		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
+		fx.Provide(func(s storeHandle) ports.WebhookOutbox { return s.outbox }),
+	)
 }
 
-// openStore opens the store named by DATABASE_URL, applying migrations, and
-// closes it when the app stops.
-func openStore(lc fx.Lifecycle, cfg config, o storeOptions) (storeHandle, error) {
+// storeHandle is the store before it is open. Opening connects and applies
+// migrations, which is I/O that belongs in a start hook, bounded by the
+// start timeout, not in a constructor. Constructors receive the handle's
+// values and only keep them; fx runs the store's start hook before the
+// start hooks of everything built on the store, so nothing calls it
+// unopened.
+type storeHandle struct {
+	jobs    *openedJobs
+	changes *openedChanges
+	outbox  *openedOutbox
+}
+
+// openedJobs, openedChanges and openedOutbox pass every call to the store
+// opened by the start hook.
+type (
+	openedJobs    struct{ ports.JobStore }
+	openedChanges struct{ ports.Changes }
+	openedOutbox  struct{ ports.WebhookOutbox }
+)
+
+// openedStore is what both store adapters are.
+type openedStore interface {
+	ports.JobStore
+	ports.Changes
+	ports.WebhookOutbox
+	io.Closer
+}
+
+// newStore checks DATABASE_URL and registers the hooks that open the store
+// (migrating it) when the app starts and close it when the app stops.
+func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (storeHandle, error) {
 	su, err := parseStoreURL(cfg.DatabaseURL)
 	if err != nil {
 		return storeHandle{}, usageError{err}
 	}
-	ctx := context.Background()
+	h := storeHandle{jobs: &openedJobs{}, changes: &openedChanges{}, outbox: &openedOutbox{}}
+	var s openedStore
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			opened, err := openStore(ctx, su, cfg.ListenDatabaseURL, o, log)
+			if err != nil {
+				return err
+			}
+			s, h.jobs.JobStore, h.changes.Changes, h.outbox.WebhookOutbox = opened, opened, opened, opened
+			return nil
+		},
+		OnStop: func(context.Context) error { return s.Close() },
+	})
+	return h, nil
+}
+
+// openStore opens and migrates the store at su within ctx.
+func openStore(ctx context.Context, su storeURL, listenURL string, o storeOptions, log *slog.Logger) (openedStore, error) {
 	if su.Postgres {
-		opts := []postgres.Option{postgres.WithListenURL(cfg.ListenDatabaseURL)}
+		opts := []postgres.Option{postgres.WithListenURL(listenURL), postgres.WithLogger(log)}
 		if o.maxConns > 0 {
 			opts = append(opts, postgres.WithMaxConns(int32(o.maxConns)))
 		}
 		s, err := postgres.Open(ctx, su.URL, opts...)
 		if err != nil {
-			return storeHandle{}, fmt.Errorf("DATABASE_URL: cannot open Postgres at %s: %w", redactURL(su.URL), err)
+			return nil, fmt.Errorf("%s: cannot open Postgres at %s: %w", envDatabaseURL.Name, redactURL(su.URL), err)
 		}
-		lc.Append(fx.StopHook(s.Close))
-		return storeHandle{s, s}, nil
+		return s, nil
 	}
 	s, err := sqlite.Open(ctx, su.SQLitePath)
 	if err != nil {
-		return storeHandle{}, fmt.Errorf("DATABASE_URL: cannot open SQLite database %s: %w", su.SQLitePath, err)
+		return nil, fmt.Errorf("%s: cannot open SQLite database %s: %w", envDatabaseURL.Name, su.SQLitePath, err)
 	}
-	lc.Append(fx.StopHook(s.Close))
-	return storeHandle{s, s}, nil
+	return s, nil
 }

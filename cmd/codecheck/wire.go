@@ -5,41 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
 	"github.com/codecheck/codecheck/adapters/executor/local"
-	"github.com/codecheck/codecheck/adapters/llm/fake"
+	"github.com/codecheck/codecheck/adapters/executor/modal"
+	"github.com/codecheck/codecheck/adapters/metrics"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/ports"
 )
 
 // Wiring: each command builds an fx app from these modules, picked by
-// configuration. Constructors stay plain; fx only connects them.
+// configuration. Constructors stay plain and do no I/O; what connects or
+// listens does it in a start hook that returns at once.
+
+// startTimeout bounds every command's start: opening and migrating the
+// store, listening.
+const startTimeout = 30 * time.Second
 
 // startApp builds and starts an fx app with opts, filling targets, and
-// returns a function that stops it.
-func startApp(ctx context.Context, env *environment, opts []fx.Option, targets ...any) (func(), error) {
-	return startAppStopping(ctx, env, 30*time.Second, opts, targets...)
-}
-
-// startAppStopping is startApp with the time the app may take to stop.
-func startAppStopping(ctx context.Context, env *environment, stopTimeout time.Duration, opts []fx.Option, targets ...any) (func(), error) {
-	all := append([]fx.Option{
-		fx.Supply(env.cfg),
-		fx.Supply(env.log),
-		fx.Supply(env),
-		fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
-		fx.Populate(targets...),
-	}, opts...)
-	fxApp := fx.New(all...)
+// returns a function that stops it, waiting at most stopTimeout.
+func startApp(ctx context.Context, env *environment, stopTimeout time.Duration, opts []fx.Option, targets ...any) (func(), error) {
+	fxApp := fx.New(append(appOptions(env), append(opts, fx.Populate(targets...))...)...)
 	if err := fxApp.Err(); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := fxApp.Start(startCtx); err != nil {
 		return nil, err
@@ -53,54 +50,23 @@ func startAppStopping(ctx context.Context, env *environment, stopTimeout time.Du
 	}, nil
 }
 
-// storeOptions tune the store for the command: a short-lived process wants
-// a small pool.
-type storeOptions struct{ maxConns int }
+// quickStop is the stop timeout of commands that run no workers.
+const quickStop = 30 * time.Second
 
-// storeModule provides the JobStore and Changes chosen by DATABASE_URL.
-func storeModule(o storeOptions) fx.Option {
-	return fx.Module("store",
-		fx.Supply(o),
-		fx.Provide(openStore),
-		fx.Provide(func(s storeHandle) ports.JobStore { return s.store }),
-		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
-	)
-}
+// drainStop is the stop timeout of commands that run workers: the drain
+// period plus time to release jobs and close.
+func drainStop(cfg config) time.Duration { return cfg.DrainTimeout + 30*time.Second }
 
-// providersModule provides the configured LLM providers, each behind the
-// process-wide limiter.
-func providersModule() fx.Option {
-	return fx.Module("providers", fx.Provide(newProviders))
-}
-
-func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers, error) {
-	var llms []ports.LLM
-	if cfg.FakeLLM {
-		f, err := fake.New(fake.Config{Latency: cfg.FakeLatency, FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
-		if err != nil {
-			return nil, err
-		}
-		lc.Append(fx.StopHook(f.Close))
-		llms = append(llms, f)
+// appOptions are what every command's graph starts from: the configuration
+// and the logger.
+func appOptions(env *environment) []fx.Option {
+	return []fx.Option{
+		fx.Supply(env.cfg),
+		fx.Supply(env.log),
+		// Only the webhook module still takes the whole environment.
+		fx.Supply(env),
+		fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
 	}
-	real, err := realProviders(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Real providers share the process-wide limits; the simulated one has
-	// no quota to protect.
-	for _, l := range real {
-		llms = append(llms, app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM))
-	}
-	p, err := app.NewProvidersWith(app.ProvidersConfig{Default: cfg.DefaultProvider, LLMs: llms, Setup: providerSetup()})
-	if errors.Is(err, app.ErrDefaultProvider) {
-		return nil, usagef("CODECHECK_DEFAULT_PROVIDER: %v", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	log.Debug("providers configured", "providers", p.Names(), "default", p.Default())
-	return p, nil
 }
 
 // coreModule provides the service and the worker.
@@ -162,4 +128,93 @@ func newWorker(in workerIn) (*app.Worker, error) {
 // and worker.
 func baseModules(o storeOptions) []fx.Option {
 	return []fx.Option{storeModule(o), providersModule(), webhookModule(), coreModule()}
+}
+
+// metricsModule provides the Prometheus metrics and feeds them from the
+// work through the hooks group.
+func metricsModule() fx.Option {
+	return fx.Module("metrics", fx.Provide(newMetrics))
+}
+
+type metricsOut struct {
+	fx.Out
+	Metrics *metrics.Metrics
+	Hooks   app.Hooks `group:"hooks"`
+}
+
+func newMetrics(store ports.JobStore) metricsOut {
+	m := metrics.New(prometheus.NewRegistry())
+	m.WatchQueue(store)
+	return metricsOut{Metrics: m, Hooks: app.Hooks{ProviderCall: m.ProviderCall, SectionDone: m.SectionDone, JobDone: m.JobDone}}
+}
+
+// executorModule provides the executor picked by CODECHECK_EXECUTOR. The
+// local pool starts and drains with the app.
+func executorModule(name string) fx.Option {
+	if name == "modal" {
+		return fx.Module("executor", fx.Provide(newModalExecutor))
+	}
+	return fx.Module("executor",
+		fx.Provide(newLocalPool, func(p *local.Pool) ports.Executor { return p }),
+		fx.Supply(inProcess(true)),
+		fx.Invoke(runPool))
+}
+
+func newLocalPool(cfg config, worker *app.Worker, changes ports.Changes, log *slog.Logger) (*local.Pool, error) {
+	return local.New(local.Config{Runner: worker, Changes: changes, Workers: cfg.Workers, OnDrain: worker.Stop, Logger: log})
+}
+
+// runPool starts the pool's workers with the app; on stop, running
+// sections get the drain period, then unfinished jobs go back to pending.
+func runPool(lc fx.Lifecycle, cfg config, pool *local.Pool) {
+	lc.Append(fx.Hook{
+		OnStart: pool.Start,
+		OnStop: func(ctx context.Context) error {
+			drain, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+			defer cancel()
+			return pool.Shutdown(drain)
+		},
+	})
+}
+
+func newModalExecutor(lc fx.Lifecycle, cfg config, log *slog.Logger) (ports.Executor, error) {
+	// New only builds the client (its context is for logging); reaching
+	// Modal waits for the start hook.
+	ex, err := modal.New(context.Background(), modal.Config{App: cfg.ModalApp, Function: cfg.ModalFunction, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			// A missing deployment or bad credentials show at start-up, but
+			// do not stop it: the dispatcher keeps retrying, and jobs show
+			// why they are still pending.
+			if err := ex.CheckDeployed(ctx); err != nil {
+				log.Warn("modal function not reachable yet", "err", err)
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error { ex.Close(); return nil },
+	})
+	return ex, nil
+}
+
+// listen returns hooks that serve hs on addr from the start of the app
+// until it stops; a listen error names the variable that set addr.
+func listen(hs *http.Server, addr, variable string, log *slog.Logger) fx.Hook {
+	return fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("%s: cannot listen on %s: %w", variable, addr, err)
+			}
+			go func() {
+				if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("http server stopped", "addr", addr, "err", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: hs.Shutdown,
+	}
 }

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"go.uber.org/fx"
 
-	"github.com/codecheck/codecheck/adapters/executor/local"
+	"github.com/codecheck/codecheck/adapters/metrics"
 	"github.com/codecheck/codecheck/adapters/webhook"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
-	"github.com/codecheck/codecheck/ports"
 )
 
 // runWork claims and runs one existing job, then exits: the Modal entry
@@ -31,8 +32,9 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	var (
 		worker *app.Worker
 		sender *webhook.Sender
+		meter  *metrics.Metrics
 	)
-	stop, err := startApp(context.Background(), env, baseModules(storeOptions{maxConns: 4}), &worker, &sender)
+	stop, err := startApp(context.Background(), env, quickStop, workModules(), &worker, &sender, &meter)
 	if err != nil {
 		return err
 	}
@@ -70,6 +72,12 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 		return nil
 	case errors.Is(err, domain.ErrNotFound):
 		return fmt.Errorf("job %s not found", *jobID)
+	}
+	// The job ran here, to its end or not: nothing will scrape this
+	// process, so its counters go to the log.
+	env.log.LogAttrs(context.Background(), slog.LevelInfo, "work summary",
+		append([]slog.Attr{slog.String("job_id", *jobID)}, meter.Summary()...)...)
+	switch {
 	case errors.Is(err, app.ErrReleased), errors.Is(err, domain.ErrLeaseLost):
 		return exitError{exitStopped, fmt.Sprintf("job %s not finished by this worker: %v", *jobID, err)}
 	case err != nil:
@@ -92,29 +100,39 @@ func flushWebhooks(env *environment, sender *webhook.Sender) {
 	}
 }
 
+// workModules is the graph of `work`: one job, no pool, metrics only for
+// the summary line.
+func workModules() []fx.Option {
+	return append(baseModules(storeOptions{maxConns: 4}), metricsModule())
+}
+
 // runWorker runs workers that pull jobs from the store until SIGTERM.
 func runWorker(ctx context.Context, env *environment, _ []string) error {
-	var (
-		worker  *app.Worker
-		changes ports.Changes
-	)
-	stop, err := startApp(ctx, env, append(baseModules(storeOptions{}), fx.Supply(inProcess(true))), &worker, &changes)
+	stop, err := startApp(ctx, env, drainStop(env.cfg), workerModules())
 	if err != nil {
 		return err
 	}
-	defer stop()
-	pool, err := local.New(local.Config{Runner: worker, Changes: changes, Workers: env.cfg.Workers,
-		OnDrain: worker.Stop, Logger: env.log})
-	if err != nil {
-		return err
-	}
-	if err := pool.Start(ctx); err != nil {
-		return err
-	}
-	env.log.Info("worker started", "workers", env.cfg.Workers)
+	env.log.Info("worker started", "workers", env.cfg.Workers, "metrics_addr", env.cfg.MetricsAddr, "version", version)
 	<-ctx.Done()
 	env.log.Info("stopping: draining running sections", "drain", env.cfg.DrainTimeout)
-	drainCtx, cancel := context.WithTimeout(context.Background(), env.cfg.DrainTimeout)
-	defer cancel()
-	return pool.Shutdown(drainCtx)
+	stop()
+	return nil
+}
+
+// workerModules is the graph of `worker`: the job modules, the same local
+// pool as `serve`, and metrics on their own listener.
+func workerModules() []fx.Option {
+	return append(baseModules(storeOptions{}), metricsModule(), executorModule("local"), fx.Invoke(serveMetrics))
+}
+
+// serveMetrics serves GET /metrics on CODECHECK_METRICS_ADDR while the app
+// runs, unless it is off.
+func serveMetrics(lc fx.Lifecycle, cfg config, m *metrics.Metrics, log *slog.Logger) {
+	if cfg.MetricsAddr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	lc.Append(listen(hs, cfg.MetricsAddr, envMetricsAddr.Name, log))
 }
