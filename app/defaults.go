@@ -44,8 +44,14 @@ const (
 	// is also the delay after an executor refuses a job outright.
 	DefaultDispatchRetryMax = time.Minute
 	// DefaultHandoffTimeout is how long a handed-off job may wait for a
-	// worker to claim it before it is handed off again.
+	// worker to claim it before it is handed off again (after the old call
+	// is canceled); after DefaultMaxAttempts such hand-offs the job fails.
 	DefaultHandoffTimeout = 5 * time.Minute
+	// DefaultDispatchConcurrency bounds the hand-offs one dispatcher makes
+	// at once.
+	DefaultDispatchConcurrency = 16
+	// DefaultDispatchTimeout bounds one hand-off (one executor call).
+	DefaultDispatchTimeout = 30 * time.Second
 )
 
 // DefaultWorkers is how many jobs one process runs at once. The app does not

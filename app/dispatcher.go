@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -11,43 +14,53 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-// DispatcherConfig holds a Dispatcher's dependencies.
+// DispatcherConfig holds a Dispatcher's dependencies. Zero limits take the
+// defaults in defaults.go.
 type DispatcherConfig struct {
 	Store    ports.JobStore
 	Changes  ports.Changes
 	Executor ports.Executor
+	// Tokens, when set, mints the worker token each hand-off carries, so
+	// that the execution can use the worker API instead of the database.
+	Tokens *WorkerTokens
+	// JobTimeout bounds one attempt (default DefaultJobTimeout); a worker
+	// token lives for the hand-off timeout plus the job timeout plus a
+	// minute.
+	JobTimeout time.Duration
 	// MaxAttempts bounds the attempts at a job whose workers keep
-	// disappearing (default 3).
+	// disappearing, and the hand-offs of one attempt that no worker
+	// claims.
 	MaxAttempts int
-	// Interval is the polling fallback and the lease-expiry scan period
-	// (default 1s).
+	// Interval is the polling fallback and the lease-expiry scan period.
 	Interval time.Duration
-	// RetryBase and RetryMax bound the backoff after a failed hand-off
-	// (defaults 1s and 1m).
+	// RetryBase and RetryMax bound the backoff after a failed hand-off.
 	RetryBase, RetryMax time.Duration
 	// HandoffTimeout is how long a handed-off job may wait for a worker to
-	// claim it before it is handed off again (default 5m): an execution
-	// that died before claiming (a container that never started) must not
-	// leave the job pending forever.
+	// claim it before its call is canceled and it is handed off again: an
+	// execution that died before claiming (a container that never started)
+	// must not leave the job pending forever.
 	HandoffTimeout time.Duration
-	Hooks          Hooks
-	Logger         *slog.Logger
+	// Concurrency bounds the hand-offs made at once, and Timeout each one.
+	Concurrency int
+	Timeout     time.Duration
+	// Owner names this dispatcher in hand-off reservations; default the
+	// host name, the process id and a random suffix.
+	Owner  string
+	Hooks  Hooks
+	Logger *slog.Logger
 }
 
 // Dispatcher is the outbox relay: it hands pending jobs to the executor once
-// per attempt (again after a restart), re-queues jobs whose lease expired,
-// and fails jobs out of attempts.
+// per attempt however many replicas run (each hand-off is reserved in the
+// store first), hands off again, after canceling the old call, what no
+// worker claimed in time, and rescues jobs whose lease expired.
 type Dispatcher struct {
-	cfg DispatcherConfig
-	log *slog.Logger
+	cfg     DispatcherConfig
+	log     *slog.Logger
+	rescuer *Rescuer
 
-	mu    sync.Mutex
-	retry map[string]retryState // job id -> backoff after a failed hand-off
-}
-
-type retryState struct {
-	failures int
-	next     time.Time
+	mu       sync.Mutex
+	failures map[string]int // job id -> failed hand-offs in a row, for the backoff
 }
 
 // NewDispatcher checks cfg and returns a Dispatcher.
@@ -55,177 +68,213 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Store == nil || cfg.Changes == nil || cfg.Executor == nil {
 		return nil, errors.New("app.NewDispatcher: Store, Changes and Executor are required")
 	}
+	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
 	setDefault(&cfg.MaxAttempts, DefaultMaxAttempts)
 	setDefault(&cfg.Interval, DefaultDispatchInterval)
 	setDefault(&cfg.RetryBase, DefaultDispatchRetryBase)
 	setDefault(&cfg.RetryMax, DefaultDispatchRetryMax)
 	setDefault(&cfg.HandoffTimeout, DefaultHandoffTimeout)
+	setDefault(&cfg.Concurrency, DefaultDispatchConcurrency)
+	setDefault(&cfg.Timeout, DefaultDispatchTimeout)
+	setDefault(&cfg.Owner, defaultOwner())
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Dispatcher{cfg: cfg, log: log.With("component", "dispatcher"), retry: map[string]retryState{}}, nil
+	rescuer, err := NewRescuer(RescuerConfig{Store: cfg.Store, MaxAttempts: cfg.MaxAttempts, Interval: cfg.Interval,
+		Hooks: cfg.Hooks, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{cfg: cfg, log: log.With("component", "dispatcher", "owner", cfg.Owner), rescuer: rescuer,
+		failures: map[string]int{}}, nil
 }
 
-// Run dispatches until ctx is done: on every job change and every Interval.
+// defaultOwner names this process in hand-off reservations.
+func defaultOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "/" + hex.EncodeToString(b)
+}
+
+// hold is how long a hand-off reservation lasts: past the executor call's
+// timeout, so only a dead or hung owner loses it.
+func (d *Dispatcher) hold() time.Duration { return 2*d.cfg.Timeout + d.cfg.Interval }
+
+// Run dispatches until ctx is done: hand-offs on every job change and every
+// Interval, at most Concurrency at once; rescues of expired leases and stale
+// hand-offs every Interval, never held up by hand-offs.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	changed, err := d.cfg.Changes.Watch(ctx, "")
 	if err != nil {
 		return err
 	}
+	var maintenance sync.WaitGroup
+	defer maintenance.Wait()
+	maintenance.Go(func() { _ = d.rescuer.Run(ctx) })
+	maintenance.Go(func() { d.every(ctx, d.redispatchStale) })
+
+	slots := make(chan struct{}, d.cfg.Concurrency)
+	freed := make(chan struct{}, 1)
+	var handOffs sync.WaitGroup
+	defer handOffs.Wait()
 	t := time.NewTicker(d.cfg.Interval)
 	defer t.Stop()
-	d.Tick(ctx)
 	for {
+		if free := cap(slots) - len(slots); free > 0 {
+			for _, job := range d.reserve(ctx, free) {
+				slots <- struct{}{}
+				handOffs.Go(func() {
+					defer func() {
+						<-slots
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					d.dispatch(ctx, job)
+				})
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-			// A change can make a job pending, never a lease expire: only
-			// hand-offs need looking at (every section save is a change).
-			d.handOff(ctx)
+		case <-freed:
 		case <-t.C:
-			d.Tick(ctx)
 		}
 	}
 }
 
-// Tick does one pass: rescue expired leases and stale hand-offs, then hand
-// off pending jobs.
-func (d *Dispatcher) Tick(ctx context.Context) {
-	d.rescue(ctx)
-	d.redispatchStale(ctx)
-	d.handOff(ctx)
-}
-
-// handOff hands pending jobs to the executor.
-func (d *Dispatcher) handOff(ctx context.Context) {
-	jobs, err := d.cfg.Store.Dispatchable(ctx, 100)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("cannot list jobs to dispatch", "err", err)
-		}
-		return
-	}
-	d.forgetOthers(jobs)
-	for _, job := range jobs {
-		if ctx.Err() != nil {
+// every runs fn every Interval until ctx is done.
+func (d *Dispatcher) every(ctx context.Context, fn func(context.Context)) {
+	t := time.NewTicker(d.cfg.Interval)
+	defer t.Stop()
+	for {
+		fn(ctx)
+		select {
+		case <-ctx.Done():
 			return
-		}
-		d.dispatch(ctx, job)
-	}
-}
-
-// forgetOthers drops the backoff of jobs that no longer wait for a hand-off
-// (canceled, or taken by a worker meanwhile).
-func (d *Dispatcher) forgetOthers(waiting []domain.Job) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.retry) == 0 {
-		return
-	}
-	keep := make(map[string]bool, len(waiting))
-	for _, j := range waiting {
-		keep[j.ID] = true
-	}
-	for id := range d.retry {
-		if !keep[id] {
-			delete(d.retry, id)
+		case <-t.C:
 		}
 	}
 }
 
-func (d *Dispatcher) rescue(ctx context.Context) {
-	res, err := d.cfg.Store.RescueExpired(ctx, d.cfg.MaxAttempts)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("cannot rescue expired leases", "err", err)
-		}
-		return
+// Tick does one whole pass, waiting for its hand-offs: rescue expired
+// leases and stale hand-offs, then hand off pending jobs.
+func (d *Dispatcher) Tick(ctx context.Context) {
+	d.rescuer.Rescue(ctx)
+	d.redispatchStale(ctx)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, d.cfg.Concurrency)
+	for _, job := range d.reserve(ctx, 0) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			d.dispatch(ctx, job)
+		})
 	}
-	for _, j := range res.Requeued {
-		d.log.Warn("worker lost; job re-queued", "job_id", j.ID, "attempt", j.Attempt)
-	}
-	for _, j := range res.Failed {
-		d.log.Error("job failed: out of attempts", "job_id", j.ID, "attempt", j.Attempt, "error", j.Error)
-		if d.cfg.Hooks.JobDone != nil {
-			d.cfg.Hooks.JobDone(ctx, j)
-		}
-	}
+	wg.Wait()
 }
 
+// reserve reserves up to limit (<= 0: the store's batch) hand-offs.
+func (d *Dispatcher) reserve(ctx context.Context, limit int) []domain.Job {
+	jobs, err := d.cfg.Store.ReserveHandoffs(ctx, ports.ReserveHandoffs{Owner: d.cfg.Owner, Hold: d.hold(), Limit: limit})
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("cannot reserve jobs to hand off", "err", err)
+	}
+	return jobs
+}
+
+// redispatchStale cancels the calls of hand-offs no worker claimed in time
+// and hands the same attempt off again, or reports the jobs that ran out of
+// hand-offs.
 func (d *Dispatcher) redispatchStale(ctx context.Context) {
-	jobs, err := d.cfg.Store.RedispatchStale(ctx, d.cfg.HandoffTimeout)
+	r, err := d.cfg.Store.RedispatchStale(ctx, ports.StaleHandoffs{Owner: d.cfg.Owner, OlderThan: d.cfg.HandoffTimeout,
+		MaxHandoffs: d.cfg.MaxAttempts, Hold: d.hold()})
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("cannot look for stale hand-offs", "err", err)
 		}
 		return
 	}
-	for _, j := range jobs {
-		d.log.Warn("no worker claimed the job after its hand-off; handing it off again",
+	for _, j := range r.Failed {
+		d.log.Error("job failed: no worker claimed its hand-offs", "job_id", j.ID, "executor_ref", j.ExecutorRef, "error", j.Error)
+		d.cancelCall(ctx, j)
+		if d.cfg.Hooks.JobDone != nil {
+			d.cfg.Hooks.JobDone(ctx, j)
+		}
+	}
+	for _, j := range r.Again {
+		d.log.Warn("no worker claimed the job after its hand-off; canceling the call and handing it off again",
 			"job_id", j.ID, "attempt", j.Attempt+1, "executor_ref", j.ExecutorRef, "timeout", d.cfg.HandoffTimeout)
+		d.cancelCall(ctx, j)
+		d.dispatch(ctx, j)
 	}
 }
 
-// dispatch hands one job to the executor for its next attempt. The job is
-// marked after the executor accepted it, so a crash in between can at worst
-// start one extra execution, which the claim then turns away.
-func (d *Dispatcher) dispatch(ctx context.Context, job domain.Job) {
-	if !d.due(job.ID) {
-		return
+// cancelCall cancels the job's last execution, so that a repeated hand-off
+// never leaves two running.
+func (d *Dispatcher) cancelCall(ctx context.Context, j domain.Job) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	if err := d.cfg.Executor.Cancel(ctx, j); err != nil && ctx.Err() == nil {
+		d.log.Warn("cannot cancel the earlier call", "job_id", j.ID, "executor_ref", j.ExecutorRef, "err", err)
 	}
+}
+
+// dispatch hands one reserved job to the executor for its next attempt and
+// records it. The reservation keeps every other dispatcher away meanwhile;
+// a crash in between lets the reservation lapse, and the claim turns away
+// the at most one extra execution that can follow.
+func (d *Dispatcher) dispatch(ctx context.Context, job domain.Job) {
 	attempt := job.Attempt + 1
-	ref, err := d.cfg.Executor.Submit(ctx, ports.Handoff{Job: job})
+	h := ports.Handoff{Job: job}
+	if d.cfg.Tokens != nil {
+		h.Token = d.cfg.Tokens.Mint(job.ID, d.cfg.HandoffTimeout+d.cfg.JobTimeout+time.Minute)
+	}
+	submitCtx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	ref, err := d.cfg.Executor.Submit(submitCtx, h)
+	cancel()
 	if err != nil {
 		d.handOffFailed(ctx, job, err)
 		return
 	}
-	d.clearRetry(job.ID)
+	d.mu.Lock()
+	delete(d.failures, job.ID)
+	d.mu.Unlock()
 	err = d.cfg.Store.MarkDispatched(ctx, job.ID, attempt, d.cfg.Executor.Name(), ref)
 	switch {
 	case err == nil:
 		d.log.Info("job dispatched", "job_id", job.ID, "attempt", attempt, "executor", d.cfg.Executor.Name(), "ref", ref)
-		if job.DispatchError != "" {
-			_ = d.cfg.Store.SetDispatchError(ctx, job.ID, "")
-		}
 	case errors.Is(err, domain.ErrConflict):
-		// A worker already claimed it, or another dispatcher marked it.
+		// The job moved on meanwhile (canceled, or claimed and finished).
 	default:
 		d.log.Warn("cannot record dispatch", "job_id", job.ID, "err", err)
 	}
 }
 
+// handOffFailed records why the hand-off failed and when any dispatcher
+// may try again: backoff doubling per failure, at most RetryMax, and
+// RetryMax at once for an error the executor calls permanent.
 func (d *Dispatcher) handOffFailed(ctx context.Context, job domain.Job, err error) {
 	var ee *ports.ExecutorError
 	retryable := errors.As(err, &ee) && ee.Retryable
 	d.mu.Lock()
-	st := d.retry[job.ID]
-	st.failures++
-	delay := d.cfg.RetryBase << min(st.failures-1, 16)
+	d.failures[job.ID]++
+	n := d.failures[job.ID]
+	if len(d.failures) > 10_000 { // bounded: the store keeps the backoff anyway
+		clear(d.failures)
+	}
+	d.mu.Unlock()
+	delay := min(d.cfg.RetryBase<<min(n-1, 16), d.cfg.RetryMax)
 	if !retryable {
 		delay = d.cfg.RetryMax
 	}
-	delay = min(delay, d.cfg.RetryMax)
-	st.next = time.Now().Add(delay)
-	d.retry[job.ID] = st
-	d.mu.Unlock()
 	d.log.Warn("cannot hand job to executor; will retry", "job_id", job.ID, "executor", d.cfg.Executor.Name(),
 		"retryable", retryable, "retry_in", delay, "err", err)
-	if serr := d.cfg.Store.SetDispatchError(ctx, job.ID, err.Error()); serr != nil && ctx.Err() == nil {
-		d.log.Warn("cannot record dispatch error", "job_id", job.ID, "err", serr)
+	if serr := d.cfg.Store.HandoffFailed(context.WithoutCancel(ctx), job.ID, err.Error(), time.Now().Add(delay)); serr != nil {
+		d.log.Warn("cannot record the hand-off error", "job_id", job.ID, "err", serr)
 	}
-}
-
-func (d *Dispatcher) due(jobID string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.retry[jobID]
-	return !ok || !time.Now().Before(st.next)
-}
-
-func (d *Dispatcher) clearRetry(jobID string) {
-	d.mu.Lock()
-	delete(d.retry, jobID)
-	d.mu.Unlock()
 }

@@ -126,6 +126,14 @@ func ExhaustedError(attempt, maxAttempts int) string {
 // RequeueReason is the event error of a job requeued after its lease expired.
 const RequeueReason = "worker lost: lease expired; requeued for another attempt"
 
+// HandoffsExhaustedError is the error of a job that no worker claimed after
+// n hand-offs to executor, each given olderThan; ref is the last call.
+func HandoffsExhaustedError(n int, olderThan time.Duration, executor, ref string) string {
+	return fmt.Sprintf("no worker claimed the job after %d hand-offs to the %s executor, each given %s (last call %q); "+
+		"check that the executor's workers start and can reach the job (for Modal: the app is deployed, its containers "+
+		"start, and the function's logs show codecheck work running); retry the job once fixed", n, executor, olderThan, ref)
+}
+
 // StaleHandoffError explains a hand-off made again because no worker claimed
 // the job within olderThan.
 func StaleHandoffError(olderThan time.Duration) string {

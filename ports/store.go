@@ -46,6 +46,27 @@ type ClaimRequest struct {
 	Providers []string
 }
 
+// ReserveHandoffs asks for jobs to hand to the executor.
+type ReserveHandoffs struct {
+	Owner string        // the reserving dispatcher, unique per process
+	Hold  time.Duration // how long the reservation holds: longer than a hand-off may take
+	Limit int           // at most this many jobs; <= 0: 100
+}
+
+// StaleHandoffs selects hand-offs no worker claimed in time.
+type StaleHandoffs struct {
+	Owner       string
+	OlderThan   time.Duration
+	MaxHandoffs int // hand-offs of one attempt before the job fails; < 1 counts as 1
+	Hold        time.Duration
+}
+
+// Redispatch is the outcome of one pass over stale hand-offs.
+type Redispatch struct {
+	Again  []domain.Job // to hand off again, after canceling the old call (ExecutorRef)
+	Failed []domain.Job // out of hand-offs, now failed
+}
+
 // Rescue is the outcome of one pass over jobs whose lease expired.
 type Rescue struct {
 	Requeued []domain.Job // back to pending for another attempt
@@ -122,31 +143,37 @@ type JobStore interface {
 	// domain.ErrNotFound, or domain.ErrConflict unless the job is failed.
 	Retry(ctx context.Context, id string) (domain.Job, error)
 
-	// Dispatchable returns up to limit pending jobs, oldest first, that have
-	// not been handed to an executor for their next attempt
-	// (DispatchedAttempt <= Attempt).
-	Dispatchable(ctx context.Context, limit int) ([]domain.Job, error)
+	// ReserveHandoffs reserves for r.Owner, until r.Hold from now, up to
+	// r.Limit pending jobs, oldest first, that wait for the hand-off of
+	// their next attempt (DispatchedAttempt <= Attempt) and that nobody
+	// holds a live reservation on, and returns them. While a reservation
+	// holds, no caller gets the job again, so however many replicas
+	// dispatch, one executor call is made per attempt.
+	ReserveHandoffs(ctx context.Context, r ReserveHandoffs) ([]domain.Job, error)
 
 	// MarkDispatched records that attempt (the job's next attempt,
-	// job.Attempt+1 as Dispatchable returned it) was handed to executor with
-	// reference ref. It succeeds while the job is pending before that
-	// attempt, or already processing that very attempt (its worker claimed
-	// it before the mark landed), and the attempt was not marked yet;
-	// otherwise domain.ErrConflict (someone else dispatched it, or it moved
-	// on). domain.ErrNotFound for an unknown job.
+	// job.Attempt+1 as ReserveHandoffs returned it) was handed to executor
+	// with reference ref, and ends the reservation. It succeeds while the
+	// job is pending before that attempt, or already processing that very
+	// attempt (its worker claimed it before the mark landed), and the
+	// attempt was not marked yet; otherwise domain.ErrConflict (someone
+	// else dispatched it, or it moved on). domain.ErrNotFound for an
+	// unknown job.
 	MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error
 
-	// RedispatchStale finds pending jobs that were handed to an executor
-	// more than olderThan ago and that no worker claimed since (the
-	// execution died before claiming), makes them dispatchable again for
-	// the same attempt, records why in their dispatch error, and returns
-	// them.
-	RedispatchStale(ctx context.Context, olderThan time.Duration) ([]domain.Job, error)
+	// HandoffFailed records why handing the job to the executor failed,
+	// for users to see while the job stays pending, and keeps every
+	// dispatcher from trying again before retryAt. domain.ErrNotFound for
+	// an unknown job.
+	HandoffFailed(ctx context.Context, jobID, reason string, retryAt time.Time) error
 
-	// SetDispatchError records why handing the job to the executor failed,
-	// for users to see while the job stays pending; "" clears it.
-	// domain.ErrNotFound for an unknown job.
-	SetDispatchError(ctx context.Context, jobID string, reason string) error
+	// RedispatchStale finds pending jobs handed to an executor more than
+	// s.OlderThan ago that no worker claimed since (the execution died
+	// before claiming). Those handed off fewer than s.MaxHandoffs times
+	// are returned reserved for s.Owner for s.Hold: the caller cancels the
+	// old call, then hands the same attempt off again itself. The others
+	// fail with an error naming the executor and its last call.
+	RedispatchStale(ctx context.Context, s StaleHandoffs) (Redispatch, error)
 
 	// RescueExpired finds processing jobs whose lease expired: those with
 	// Attempt < maxAttempts go back to pending, the others become failed

@@ -1,27 +1,44 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 )
 
 var dispatchTests = map[string]func(*testing.T, Harness){
-	"Dispatchable":            testDispatchable,
-	"MarkDispatchedOnce":      testMarkDispatchedOnce,
-	"DispatchAfterRescue":     testDispatchAfterRescue,
-	"SetDispatchError":        testSetDispatchError,
-	"RedispatchStale":         testRedispatchStale,
-	"RescueRequeuesThenFails": testRescueRequeuesThenFails,
-	"RescueCountsAfterRetry":  testRescueCountsAfterRetry,
-	"RescueLeavesLiveLeases":  testRescueLeavesLiveLeases,
+	"ReserveHandoffs":               testReserveHandoffs,
+	"ReservationsAreExclusive":      testReservationsExclusive,
+	"ConcurrentReserversNeverShare": testConcurrentReservers,
+	"MarkDispatchedOnce":            testMarkDispatchedOnce,
+	"DispatchAfterRescue":           testDispatchAfterRescue,
+	"HandoffFailedHoldsUntilRetry":  testHandoffFailed,
+	"RedispatchStale":               testRedispatchStale,
+	"StaleHandoffsRunOut":           testStaleHandoffsRunOut,
+	"RescueRequeuesThenFails":       testRescueRequeuesThenFails,
+	"RescueCountsAfterRetry":        testRescueCountsAfterRetry,
+	"RescueLeavesLiveLeases":        testRescueLeavesLiveLeases,
 }
 
-func testDispatchable(t *testing.T, h Harness) {
+// hold is how long the suite's hand-off reservations last.
+const hold = time.Minute
+
+// reserve reserves up to limit hand-offs for owner.
+func reserve(t *testing.T, h Harness, owner string, limit int) []domain.Job {
+	t.Helper()
+	jobs, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Owner: owner, Hold: hold, Limit: limit})
+	require.NoError(t, err)
+	return jobs
+}
+
+func testReserveHandoffs(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	older := f.create()
 	h.Clock.Advance(time.Second)
@@ -29,13 +46,65 @@ func testDispatchable(t *testing.T, h Harness) {
 	h.Clock.Advance(time.Second)
 	f.claim(f.create().ID) // processing: not dispatchable
 
-	jobs, err := h.Store.Dispatchable(ctx(t), 10)
-	require.NoError(t, err)
-	require.Equal(t, []string{older.ID, newer.ID}, ids(jobs), "oldest first, pending only")
+	require.Equal(t, []string{older.ID}, ids(reserve(t, h, "a", 1)), "oldest first")
+	require.Equal(t, []string{newer.ID}, ids(reserve(t, h, "a", 10)), "pending only, and not reserved already")
 
-	jobs, err = h.Store.Dispatchable(ctx(t), 1)
-	require.NoError(t, err)
-	require.Equal(t, []string{older.ID}, ids(jobs))
+	_, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Hold: hold})
+	require.ErrorIs(t, err, domain.ErrInvalid, "an owner is required")
+	_, err = h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Owner: "a"})
+	require.ErrorIs(t, err, domain.ErrInvalid, "a hold is required")
+}
+
+// One replica's reservation keeps the others away until it lapses (its
+// owner died) or the hand-off is marked.
+func testReservationsExclusive(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "replica-1", 10)))
+	require.Empty(t, reserve(t, h, "replica-2", 10), "reserved by replica-1")
+	h.Clock.Advance(hold)
+	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "replica-2", 10)), "a lapsed reservation is taken over")
+	require.Empty(t, reserve(t, h, "replica-1", 10))
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), job.ID, 1, "modal", "fc-1"))
+	h.Clock.Advance(2 * hold)
+	require.Empty(t, reserve(t, h, "replica-1", 10), "a marked hand-off is not reserved again")
+}
+
+func testConcurrentReservers(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	const jobs = 20
+	for range jobs {
+		f.create()
+	}
+	var (
+		mu  sync.Mutex
+		got = map[string]int{}
+		wg  sync.WaitGroup
+	)
+	for i := range 4 {
+		wg.Go(func() {
+			for {
+				js, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Owner: fmt.Sprint("replica-", i), Hold: hold, Limit: 3})
+				if err != nil {
+					t.Errorf("reserve: %v", err)
+					return
+				}
+				if len(js) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range js {
+					got[j.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, got, jobs)
+	for id, n := range got {
+		require.Equal(t, 1, n, "job %s reserved once", id)
+	}
 }
 
 func testMarkDispatchedOnce(t *testing.T, h Harness) {
@@ -53,9 +122,7 @@ func testMarkDispatchedOnce(t *testing.T, h Harness) {
 	require.Equal(t, 1, got.DispatchedAttempt)
 	require.Equal(t, domain.JobPending, got.Status)
 
-	jobs, err := h.Store.Dispatchable(ctx(t), 10)
-	require.NoError(t, err)
-	require.Equal(t, []string{other.ID}, ids(jobs))
+	require.Equal(t, []string{other.ID}, ids(reserve(t, h, "a", 10)))
 
 	// The worker may claim the attempt before its dispatch is recorded: the
 	// record still lands, once.
@@ -78,27 +145,29 @@ func testDispatchAfterRescue(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Equal(t, []string{job.ID}, ids(rescued.Requeued))
 
-	jobs, err := h.Store.Dispatchable(ctx(t), 10)
-	require.NoError(t, err)
-	require.Equal(t, []string{job.ID}, ids(jobs), "a requeued job is dispatched again")
+	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "a", 10)), "a requeued job is dispatched again")
 	require.NoError(t, h.Store.MarkDispatched(ctx(t), job.ID, 2, "local", "w2"))
 	require.Equal(t, 2, f.get(job.ID).DispatchedAttempt)
-	jobs, err = h.Store.Dispatchable(ctx(t), 10)
-	require.NoError(t, err)
-	require.Empty(t, jobs)
+	require.Empty(t, reserve(t, h, "a", 10))
 }
 
-func testSetDispatchError(t *testing.T, h Harness) {
+func testHandoffFailed(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.create()
-	require.NoError(t, h.Store.SetDispatchError(ctx(t), job.ID, "modal: function not found"))
+	require.Len(t, reserve(t, h, "a", 10), 1)
+	retryAt := h.Clock.Now().Add(30 * time.Second)
+	require.NoError(t, h.Store.HandoffFailed(ctx(t), job.ID, "modal: function not found", retryAt))
 	got := f.get(job.ID)
 	require.Equal(t, "modal: function not found", got.DispatchError)
 	require.Equal(t, domain.JobPending, got.Status)
 
-	require.NoError(t, h.Store.SetDispatchError(ctx(t), job.ID, ""))
-	require.Empty(t, f.get(job.ID).DispatchError)
-	require.ErrorIs(t, h.Store.SetDispatchError(ctx(t), newJob().ID, "x"), domain.ErrNotFound)
+	require.Empty(t, reserve(t, h, "a", 10), "held until the retry time, from its own dispatcher too")
+	require.Empty(t, reserve(t, h, "b", 10), "and from every other")
+	h.Clock.Advance(30 * time.Second)
+	require.Len(t, reserve(t, h, "b", 10), 1)
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), job.ID, 1, "modal", "fc-1"))
+	require.Empty(t, f.get(job.ID).DispatchError, "a hand-off clears the error")
+	require.ErrorIs(t, h.Store.HandoffFailed(ctx(t), newJob().ID, "x", retryAt), domain.ErrNotFound)
 }
 
 // expire claims job id, lets its lease run out and rescues it.
@@ -174,37 +243,82 @@ func testRescueLeavesLiveLeases(t *testing.T, h Harness) {
 	require.Equal(t, domain.JobPending, f.get(pending.ID).Status)
 }
 
+// stale asks for hand-offs older than 5 minutes, for owner "a".
+var stale = ports.StaleHandoffs{Owner: "a", OlderThan: 5 * time.Minute, MaxHandoffs: 3, Hold: hold}
+
 // A hand-off that no worker claimed within the timeout is made again, for
-// the same attempt; claimed or fresh hand-offs are left alone.
+// the same attempt, by the dispatcher that found it; claimed or fresh
+// hand-offs are left alone.
 func testRedispatchStale(t *testing.T, h Harness) {
 	f := newFixture(t, h)
-	stale, claimed, fresh := f.create(), f.create(), f.create()
-	require.NoError(t, h.Store.MarkDispatched(ctx(t), stale.ID, 1, "modal", "fc-1"))
+	old, claimed, fresh := f.create(), f.create(), f.create()
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), old.ID, 1, "modal", "fc-1"))
 	require.NoError(t, h.Store.MarkDispatched(ctx(t), claimed.ID, 1, "modal", "fc-2"))
 	f.claim(claimed.ID)
 	h.Clock.Advance(10 * time.Minute)
 	require.NoError(t, h.Store.MarkDispatched(ctx(t), fresh.ID, 1, "modal", "fc-3"))
 	h.Clock.Advance(time.Minute)
 
-	watch, err := h.Changes.Watch(ctx(t), stale.ID)
+	watch, err := h.Changes.Watch(ctx(t), old.ID)
 	require.NoError(t, err)
-	jobs, err := h.Store.RedispatchStale(ctx(t), 5*time.Minute)
+	r, err := h.Store.RedispatchStale(ctx(t), stale)
 	require.NoError(t, err)
-	require.Equal(t, []string{stale.ID}, ids(jobs))
+	require.Equal(t, []string{old.ID}, ids(r.Again))
+	require.Empty(t, r.Failed)
+	require.Equal(t, "fc-1", r.Again[0].ExecutorRef, "the old call, to cancel")
 	RequireNotified(t, watch, "a re-dispatched job notifies its watchers")
-	got := f.get(stale.ID)
+	got := f.get(old.ID)
 	require.Equal(t, domain.JobPending, got.Status)
 	require.Equal(t, 0, got.DispatchedAttempt)
 	require.Contains(t, got.DispatchError, "no worker claimed the job within 5m0s")
 
-	pending, err := h.Store.Dispatchable(ctx(t), 10)
-	require.NoError(t, err)
-	require.Equal(t, []string{stale.ID}, ids(pending))
-	require.NoError(t, h.Store.MarkDispatched(ctx(t), stale.ID, 1, "modal", "fc-4"), "the same attempt is handed off again")
-	require.Equal(t, "fc-4", f.get(stale.ID).ExecutorRef)
-	require.Empty(t, f.get(stale.ID).DispatchError)
+	require.Empty(t, reserve(t, h, "b", 10), "reserved for the dispatcher that cancels the old call and hands it off")
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), old.ID, 1, "modal", "fc-4"), "the same attempt is handed off again")
+	require.Equal(t, "fc-4", f.get(old.ID).ExecutorRef)
+	require.Empty(t, f.get(old.ID).DispatchError)
 
-	jobs, err = h.Store.RedispatchStale(ctx(t), 5*time.Minute)
+	r, err = h.Store.RedispatchStale(ctx(t), stale)
 	require.NoError(t, err)
-	require.Empty(t, jobs, "nothing else is stale yet")
+	require.Empty(t, r.Again, "nothing else is stale yet")
+}
+
+// Hand-offs no worker claims are bounded: past the limit the job fails with
+// an error naming the executor and the last call. A claim resets the count.
+func testStaleHandoffsRunOut(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job, lucky := f.create(), f.create()
+	handOff := func(id, ref string) {
+		t.Helper()
+		require.NoError(t, h.Store.MarkDispatched(ctx(t), id, f.get(id).Attempt+1, "modal", ref))
+		h.Clock.Advance(stale.OlderThan)
+	}
+	for i := 1; i <= stale.MaxHandoffs; i++ {
+		handOff(job.ID, fmt.Sprint("fc-", i))
+		if i < 3 {
+			handOff(lucky.ID, fmt.Sprint("fl-", i))
+		}
+		r, err := h.Store.RedispatchStale(ctx(t), stale)
+		require.NoError(t, err)
+		if i < stale.MaxHandoffs {
+			require.Empty(t, r.Failed)
+			continue
+		}
+		require.Equal(t, []string{job.ID}, ids(r.Failed))
+		require.Equal(t, domain.JobFailed, r.Failed[0].Status)
+		require.Contains(t, r.Failed[0].Error, "after 3 hand-offs to the modal executor")
+		require.Contains(t, r.Failed[0].Error, "fc-3")
+		require.Equal(t, r.Failed[0], f.get(job.ID))
+	}
+	// lucky was handed off twice, then claimed: its count starts again.
+	claimed := f.claim(lucky.ID)
+	h.Clock.Advance(lease + time.Second)
+	_, err := h.Store.RescueExpired(ctx(t), 5)
+	require.NoError(t, err)
+	for range stale.MaxHandoffs - 1 {
+		require.NoError(t, h.Store.MarkDispatched(ctx(t), lucky.ID, claimed.Attempt+1, "modal", "x"))
+		h.Clock.Advance(stale.OlderThan)
+		r, err := h.Store.RedispatchStale(ctx(t), stale)
+		require.NoError(t, err)
+		require.Empty(t, r.Failed)
+	}
 }

@@ -22,11 +22,11 @@ var webhookTests = map[string]func(*testing.T, Harness){
 	"UnknownID":                  testWebhookUnknown,
 }
 
-const hold = time.Minute
+const webhookHold = time.Minute
 
 func take(t *testing.T, h Harness, jobID string, limit int) []ports.WebhookDelivery {
 	t.Helper()
-	got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{JobID: jobID, Limit: limit, Hold: hold})
+	got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{JobID: jobID, Limit: limit, Hold: webhookHold})
 	require.NoError(t, err)
 	return got
 }
@@ -91,7 +91,7 @@ func testWebhookHold(t *testing.T, h Harness) {
 	f.finish(domain.JobCompleted)
 	first := take(t, h, "", 1)
 	require.Len(t, first, 1)
-	h.Clock.Advance(hold - time.Second)
+	h.Clock.Advance(webhookHold - time.Second)
 	require.Empty(t, take(t, h, "", 1), "held until the hold ends")
 	h.Clock.Advance(time.Second)
 	again := take(t, h, "", 1)
@@ -154,7 +154,7 @@ func testWebhookConcurrentTakers(t *testing.T, h Harness) {
 	for range 4 {
 		wg.Go(func() {
 			for {
-				got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{Limit: 2, Hold: hold})
+				got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{Limit: 2, Hold: webhookHold})
 				if err != nil {
 					t.Errorf("take: %v", err)
 					return

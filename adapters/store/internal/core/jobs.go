@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/driver"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
 
-// List page sizes, and the batch Dispatchable returns without a limit.
+// List page sizes, and the batch ReserveHandoffs returns without a limit.
 const (
 	defaultListLimit     = 20
 	maxListLimit         = 100
@@ -170,15 +169,3 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.JobPage, er
 	}
 	return page, nil
 }
-
-// Dispatchable implements ports.JobStore.
-func (s *Store) Dispatchable(ctx context.Context, limit int) ([]domain.Job, error) {
-	if limit <= 0 {
-		limit = defaultDispatchLimit
-	}
-	return s.sql.jobs(ctx, s.db, selectJob+` WHERE j.status = 'pending' AND j.dispatched_attempt <= j.attempt
-		ORDER BY j.created_at, j.id LIMIT $1`, limit)
-}
-
-// olderThan is the time olderThan before the transaction's time.
-func (x *txn) olderThan(d time.Duration) time.Time { return x.now.Add(-d) }

@@ -28,7 +28,7 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 		until, _ := domain.LeaseUntil(x.now, req.Lease)
 		_, err = x.db.Exec(ctx, `UPDATE jobs SET status = 'processing', attempt = attempt + 1, worker = $2,
 			lease_expires_at = $3, started_at = coalesce(started_at, $4), updated_at = $4, dispatch_error = '',
-			executor = CASE WHEN executor = '' THEN $5 ELSE executor END
+			executor = CASE WHEN executor = '' THEN $5 ELSE executor END, handoffs = 0
 			WHERE id = $1`, id, req.Worker, until, x.now, req.Executor)
 		if err != nil {
 			return x.sql.wrap(err, "claim %s", id)

@@ -2,8 +2,6 @@ package core
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/driver"
 	"github.com/codecheck/codecheck/domain"
@@ -46,7 +44,8 @@ func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 			return err
 		}
 		_, err = x.db.Exec(ctx, `UPDATE jobs SET status = 'pending', error = '', attempt_floor = attempt,
-			lease_expires_at = NULL, finished_at = NULL, dispatch_error = '', updated_at = $2 WHERE id = $1`, id, x.now)
+			lease_expires_at = NULL, finished_at = NULL, dispatch_error = '', handoffs = 0, handoff_owner = '',
+			handoff_until = NULL, updated_at = $2 WHERE id = $1`, id, x.now)
 		if err != nil {
 			return x.sql.wrap(err, "retry %s", id)
 		}
@@ -66,69 +65,6 @@ func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 		return x.jobEvent(ctx, job, "")
 	})
 	return job, err
-}
-
-// MarkDispatched implements ports.JobStore.
-func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error {
-	return s.write(ctx, func(ctx context.Context, x *txn) error {
-		n, err := x.db.Exec(ctx, `UPDATE jobs SET dispatched_attempt = $2, executor = $3, executor_ref = $4,
-			dispatch_error = '', dispatched_at = $5, updated_at = $5
-			WHERE id = $1 AND dispatched_attempt < $2
-			AND ((status = 'pending' AND attempt + 1 = $2) OR (status = 'processing' AND attempt = $2))`,
-			jobID, attempt, executor, ref, x.now)
-		if err != nil {
-			return x.sql.wrap(err, "mark %s dispatched", jobID)
-		}
-		if n == 1 {
-			x.touch(jobID)
-			return nil
-		}
-		cur, err := x.get(ctx, jobID)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("job %s is %s at attempt %d, dispatched attempt %d; cannot dispatch attempt %d: %w",
-			jobID, cur.Status, cur.Attempt, cur.DispatchedAttempt, attempt, domain.ErrConflict)
-	})
-}
-
-// RedispatchStale implements ports.JobStore.
-func (s *Store) RedispatchStale(ctx context.Context, olderThan time.Duration) ([]domain.Job, error) {
-	var jobs []domain.Job
-	err := s.write(ctx, func(ctx context.Context, x *txn) error {
-		ids, err := collect(ctx, x.db, scanString, `UPDATE jobs SET dispatched_attempt = attempt, dispatch_error = $1, updated_at = $2
-			WHERE status = 'pending' AND dispatched_attempt > attempt AND dispatched_at <= $3
-			RETURNING id`, domain.StaleHandoffError(olderThan), x.now, x.now.Add(-olderThan))
-		if err != nil {
-			return x.sql.wrap(err, "stale hand-offs")
-		}
-		jobs = nil
-		for _, id := range ids {
-			job, err := x.get(ctx, id)
-			if err != nil {
-				return err
-			}
-			x.touch(id)
-			jobs = append(jobs, job)
-		}
-		return nil
-	})
-	return jobs, err
-}
-
-// SetDispatchError implements ports.JobStore.
-func (s *Store) SetDispatchError(ctx context.Context, jobID string, reason string) error {
-	return s.write(ctx, func(ctx context.Context, x *txn) error {
-		n, err := x.db.Exec(ctx, `UPDATE jobs SET dispatch_error = $2, updated_at = $3 WHERE id = $1`, jobID, reason, x.now)
-		if err != nil {
-			return x.sql.wrap(err, "dispatch error of %s", jobID)
-		}
-		if n == 0 {
-			return notFound(jobID)
-		}
-		x.touch(jobID)
-		return nil
-	})
 }
 
 // RescueExpired implements ports.JobStore. Where the engine allows several
