@@ -32,6 +32,7 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./adapters/store/... ./app/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/handoff
 	bash bench/check.sh
 
 # The statically linked Linux binary the Modal image carries.

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	pb "github.com/modal-labs/modal-client/go/proto/modal_proto"
 	"google.golang.org/grpc"
@@ -48,6 +49,10 @@ type Options struct {
 	// Start exports as MODAL_TOKEN_ID / MODAL_TOKEN_SECRET. Defaults:
 	// DefaultTokenID, DefaultTokenSecret.
 	TokenID, TokenSecret string
+
+	// Latency delays every RPC's answer, as a remote control plane would;
+	// for benchmarks. Zero: none.
+	Latency time.Duration
 }
 
 // Spawn is one spawned function call as the fake received it.

@@ -42,6 +42,15 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err := s.admit(ctx, strings.TrimPrefix(info.FullMethod, servicePrefix)); err != nil {
 		return nil, err
 	}
+	if d := s.opts.Latency; d > 0 { // a remote control plane's round trip, for benchmarks
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return handler(ctx, req)
 }
 
