@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 )
 
 // notifyTimeout bounds how long the suite waits for a notification. It is a
@@ -18,6 +21,8 @@ var changeTests = map[string]func(*testing.T, Harness){
 	"WatchAllOnCreate":       testWatchAllOnCreate,
 	"WatchClosesWithContext": testWatchCloses,
 	"NotifyNeverBlocks":      testNotifyNeverBlocks,
+	"WorkerSeesCancel":       testWorkerSeesCancel,
+	"WorkerSeesTakeover":     testWorkerSeesTakeover,
 }
 
 // RequireNotified waits until ch receives a value or notifyTimeout passes.
@@ -95,4 +100,41 @@ func testNotifyNeverBlocks(t *testing.T, h Harness) {
 	}
 	RequireNotified(t, ch, "coalesced notification")
 	require.Equal(t, len(claimed.Sections), f.get(job.ID).Done)
+}
+
+// A worker watching its job learns of a cancel without writing, reads it,
+// and is fenced off.
+func testWorkerSeesCancel(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	ch, err := h.workerChanges().Watch(ctx(t), job.ID)
+	require.NoError(t, err)
+	drain(ch)
+
+	_, err = h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	RequireNotified(t, ch, "the worker's watch after Cancel")
+	got, err := h.worker().Get(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCanceled, got.Status)
+	require.ErrorIs(t, h.worker().Heartbeat(ctx(t), leaseOf(job), lease), domain.ErrLeaseLost)
+}
+
+// A worker whose lease expired learns that another attempt took over.
+func testWorkerSeesTakeover(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create().ID)
+	ch, err := h.workerChanges().Watch(ctx(t), job.ID)
+	require.NoError(t, err)
+	drain(ch)
+
+	h.Clock.Advance(lease + time.Second)
+	other, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "other", Lease: lease})
+	require.NoError(t, err)
+	RequireNotified(t, ch, "the worker's watch after another attempt's Claim")
+	got, err := h.worker().Get(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, other.Attempt, got.Attempt)
+	require.ErrorIs(t, h.worker().SaveSection(ctx(t), leaseOf(job), section(domain.JurisdictionKey, domain.SectionCompleted)),
+		domain.ErrLeaseLost)
 }

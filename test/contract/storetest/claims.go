@@ -18,6 +18,7 @@ var claimTests = map[string]func(*testing.T, Harness){
 	"ClaimIsExclusive":       testClaimExclusive,
 	"ClaimByID":              testClaimByID,
 	"ClaimByIDTerminal":      testClaimByIDTerminal,
+	"ClaimByIDIsExclusive":   testClaimByIDExclusive,
 	"ClaimRecordsExecutor":   testClaimRecordsExecutor,
 	"HeartbeatExtendsLease":  testHeartbeat,
 	"FencingAfterTakeover":   testFencingAfterTakeover,
@@ -121,7 +122,7 @@ func testClaimByID(t *testing.T, h Harness) {
 	require.Equal(t, domain.JobPending, f.get(other.ID).Status)
 
 	h.Clock.Advance(lease - time.Second)
-	_, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "w2", Lease: lease})
+	_, err := h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "w2", Lease: lease})
 	require.ErrorIs(t, err, domain.ErrLeaseHeld)
 
 	h.Clock.Advance(2 * time.Second)
@@ -130,7 +131,7 @@ func testClaimByID(t *testing.T, h Harness) {
 	requireTime(t, h.Clock.Now().Add(lease), second.LeaseExpiresAt, "new lease")
 	requireTime(t, *first.StartedAt, second.StartedAt, "started_at is the first start")
 
-	_, err = h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: newJob().ID, Worker: "w", Lease: lease})
+	_, err = h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: newJob().ID, Worker: "w", Lease: lease})
 	require.ErrorIs(t, err, domain.ErrNotFound)
 }
 
@@ -141,15 +142,15 @@ func testClaimByIDTerminal(t *testing.T, h Harness) {
 	require.NoError(t, err)
 
 	completed := f.claim(f.create().ID)
-	_, err = h.Store.Finish(ctx(t), leaseOf(completed), domain.JobCompleted, "")
+	_, err = h.worker().Finish(ctx(t), leaseOf(completed), domain.JobCompleted, "")
 	require.NoError(t, err)
 
 	failed := f.claim(f.create().ID)
-	_, err = h.Store.Finish(ctx(t), leaseOf(failed), domain.JobFailed, "boom")
+	_, err = h.worker().Finish(ctx(t), leaseOf(failed), domain.JobFailed, "boom")
 	require.NoError(t, err)
 
 	for _, id := range []string{canceled.ID, completed.ID, failed.ID} {
-		_, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: id, Worker: "w", Lease: lease})
+		_, err := h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: id, Worker: "w", Lease: lease})
 		require.ErrorIs(t, err, domain.ErrConflict)
 	}
 }
@@ -160,11 +161,11 @@ func testHeartbeat(t *testing.T, h Harness) {
 	claimedAt := h.Clock.Now()
 
 	h.Clock.Advance(20 * time.Second)
-	require.NoError(t, h.Store.Heartbeat(ctx(t), leaseOf(job), lease))
+	require.NoError(t, h.worker().Heartbeat(ctx(t), leaseOf(job), lease))
 	requireTime(t, claimedAt.Add(50*time.Second), f.get(job.ID).LeaseExpiresAt, "extended lease")
 
 	h.Clock.Advance(20 * time.Second) // past the first lease, within the extended one
-	_, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "w2", Lease: lease})
+	_, err := h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "w2", Lease: lease})
 	require.ErrorIs(t, err, domain.ErrLeaseHeld)
 	rescued, err := h.Store.RescueExpired(ctx(t), 3)
 	require.NoError(t, err)
@@ -175,13 +176,13 @@ func testHeartbeat(t *testing.T, h Harness) {
 // requireFenced asserts that every fenced write with l is refused.
 func requireFenced(t *testing.T, h Harness, l ports.Lease) {
 	t.Helper()
-	err := h.Store.Heartbeat(ctx(t), l, lease)
+	err := h.worker().Heartbeat(ctx(t), l, lease)
 	require.ErrorIs(t, err, domain.ErrLeaseLost, "Heartbeat")
-	err = h.Store.SaveSection(ctx(t), l, section(domain.JurisdictionKey, domain.SectionCompleted))
+	err = h.worker().SaveSection(ctx(t), l, section(domain.JurisdictionKey, domain.SectionCompleted))
 	require.ErrorIs(t, err, domain.ErrLeaseLost, "SaveSection")
-	_, err = h.Store.Finish(ctx(t), l, domain.JobCompleted, "")
+	_, err = h.worker().Finish(ctx(t), l, domain.JobCompleted, "")
 	require.ErrorIs(t, err, domain.ErrLeaseLost, "Finish")
-	err = h.Store.Release(ctx(t), l, "shutdown")
+	err = h.worker().Release(ctx(t), l, "shutdown")
 	require.ErrorIs(t, err, domain.ErrLeaseLost, "Release")
 }
 
@@ -193,13 +194,13 @@ func testFencingAfterTakeover(t *testing.T, h Harness) {
 	require.Equal(t, old.Attempt+1, current.Attempt)
 
 	requireFenced(t, h, leaseOf(old))
-	sections, err := h.Store.Sections(ctx(t), old.ID)
+	sections, err := h.worker().Sections(ctx(t), old.ID)
 	require.NoError(t, err)
 	require.Empty(t, sections, "a zombie's section must not be saved")
 
 	f.save(leaseOf(current), domain.JurisdictionKey, domain.SectionCompleted)
-	require.NoError(t, h.Store.Heartbeat(ctx(t), leaseOf(current), lease))
-	done, err := h.Store.Finish(ctx(t), leaseOf(current), domain.JobCompleted, "")
+	require.NoError(t, h.worker().Heartbeat(ctx(t), leaseOf(current), lease))
+	done, err := h.worker().Finish(ctx(t), leaseOf(current), domain.JobCompleted, "")
 	require.NoError(t, err)
 	require.Equal(t, domain.JobCompleted, done.Status)
 }
@@ -215,11 +216,11 @@ func testFencingAfterCancel(t *testing.T, h Harness) {
 
 func testFencedWritesUnknownJob(t *testing.T, h Harness) {
 	l := ports.Lease{JobID: newJob().ID, Attempt: 1}
-	require.ErrorIs(t, h.Store.Heartbeat(ctx(t), l, lease), domain.ErrNotFound)
-	require.ErrorIs(t, h.Store.SaveSection(ctx(t), l, section(domain.JurisdictionKey, domain.SectionCompleted)), domain.ErrNotFound)
-	_, err := h.Store.Finish(ctx(t), l, domain.JobCompleted, "")
+	require.ErrorIs(t, h.worker().Heartbeat(ctx(t), l, lease), domain.ErrNotFound)
+	require.ErrorIs(t, h.worker().SaveSection(ctx(t), l, section(domain.JurisdictionKey, domain.SectionCompleted)), domain.ErrNotFound)
+	_, err := h.worker().Finish(ctx(t), l, domain.JobCompleted, "")
 	require.ErrorIs(t, err, domain.ErrNotFound)
-	require.ErrorIs(t, h.Store.Release(ctx(t), l, "x"), domain.ErrNotFound)
+	require.ErrorIs(t, h.worker().Release(ctx(t), l, "x"), domain.ErrNotFound)
 }
 
 // A claim names the executor of a job that has none yet, and keeps the one
@@ -229,10 +230,41 @@ func testClaimRecordsExecutor(t *testing.T, h Harness) {
 	pulled, handed := f.create(), f.create()
 	require.NoError(t, h.Store.MarkDispatched(ctx(t), handed.ID, 1, "modal", "fc-1"))
 	for _, id := range []string{pulled.ID, handed.ID} {
-		_, err := h.Store.Claim(ctx(t), ports.ClaimRequest{JobID: id, Worker: "w", Lease: lease, Executor: "local"})
+		_, err := h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: id, Worker: "w", Lease: lease, Executor: "local"})
 		require.NoError(t, err)
 	}
 	require.Equal(t, "local", f.get(pulled.ID).Executor)
 	require.Equal(t, "modal", f.get(handed.ID).Executor)
 	require.Equal(t, "fc-1", f.get(handed.ID).ExecutorRef)
+}
+
+// Workers racing for one job by id: one attempt, one winner; the others
+// meet its lease.
+func testClaimByIDExclusive(t *testing.T, h Harness) {
+	const workers = 10
+	job := newFixture(t, h).create()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  []domain.Job
+		held int
+	)
+	for range workers {
+		wg.Go(func() {
+			got, err := h.worker().Claim(ctx(t), ports.ClaimRequest{JobID: job.ID, Worker: "w", Lease: lease})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, domain.ErrLeaseHeld):
+				held++
+			case assertNoError(t, err):
+				won = append(won, got)
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, won, 1, "exactly one claim wins")
+	require.Equal(t, workers-1, held, "the others meet its lease")
+	require.Equal(t, 1, won[0].Attempt)
+	require.Equal(t, 1, newFixture(t, h).get(job.ID).Attempt)
 }

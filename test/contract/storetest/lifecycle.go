@@ -25,23 +25,23 @@ func testFinishCompleted(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create().ID)
 	h.Clock.Advance(time.Minute)
-	done, err := h.Store.Finish(ctx(t), leaseOf(job), domain.JobCompleted, "")
+	done, err := h.worker().Finish(ctx(t), leaseOf(job), domain.JobCompleted, "")
 	require.NoError(t, err)
 	require.Equal(t, domain.JobCompleted, done.Status)
 	require.Empty(t, done.Error)
 	require.Nil(t, done.LeaseExpiresAt)
 	requireTime(t, h.Clock.Now(), done.FinishedAt, "finished_at")
 	require.True(t, usec(h.Clock.Now()).Equal(done.UpdatedAt))
-	require.Equal(t, done, f.get(job.ID))
+	requireSameJob(t, h, f.get(job.ID), done)
 
-	_, err = h.Store.Finish(ctx(t), leaseOf(job), domain.JobFailed, "again")
+	_, err = h.worker().Finish(ctx(t), leaseOf(job), domain.JobFailed, "again")
 	require.ErrorIs(t, err, domain.ErrLeaseLost, "a finished job has no live lease")
 }
 
 func testFinishFailed(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create().ID)
-	done, err := h.Store.Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed: zoning_use")
+	done, err := h.worker().Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed: zoning_use")
 	require.NoError(t, err)
 	require.Equal(t, domain.JobFailed, done.Status)
 	require.Equal(t, "sections failed: zoning_use", done.Error)
@@ -52,7 +52,7 @@ func testFinishRejectsStatus(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create().ID)
 	for _, s := range []domain.JobStatus{domain.JobPending, domain.JobProcessing, domain.JobCanceled, "bogus"} {
-		_, err := h.Store.Finish(ctx(t), leaseOf(job), s, "")
+		_, err := h.worker().Finish(ctx(t), leaseOf(job), s, "")
 		require.ErrorIs(t, err, domain.ErrInvalid, s)
 	}
 	require.Equal(t, domain.JobProcessing, f.get(job.ID).Status)
@@ -62,14 +62,14 @@ func testRelease(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create().ID)
 	f.save(leaseOf(job), domain.JurisdictionKey, domain.SectionCompleted)
-	require.NoError(t, h.Store.Release(ctx(t), leaseOf(job), "worker shutting down"))
+	require.NoError(t, h.worker().Release(ctx(t), leaseOf(job), "worker shutting down"))
 
 	got := f.get(job.ID)
 	require.Equal(t, domain.JobPending, got.Status)
 	require.Equal(t, 1, got.Attempt, "release keeps the attempt count")
 	require.Nil(t, got.LeaseExpiresAt)
 	require.Equal(t, 1, got.Done)
-	sections, err := h.Store.Sections(ctx(t), job.ID)
+	sections, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
 	require.Len(t, sections, 1)
 
@@ -118,10 +118,10 @@ func testRetry(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create("zoning_use", "energy_code").ID)
 	kept := fullSection(h.Clock)
-	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), kept))
+	require.NoError(t, h.worker().SaveSection(ctx(t), leaseOf(job), kept))
 	f.save(leaseOf(job), "energy_code", domain.SectionFailed)
 	f.save(leaseOf(job), domain.JurisdictionKey, domain.SectionRunning)
-	_, err := h.Store.Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed: energy_code")
+	_, err := h.worker().Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed: energy_code")
 	require.NoError(t, err)
 
 	h.Clock.Advance(time.Minute)
@@ -134,7 +134,7 @@ func testRetry(t *testing.T, h Harness) {
 	require.Equal(t, 1, retried.Done)
 	require.Equal(t, retried, f.get(job.ID))
 
-	sections, err := h.Store.Sections(ctx(t), job.ID)
+	sections, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
 	status := map[string]domain.SectionStatus{}
 	for _, s := range sections {

@@ -56,9 +56,9 @@ func testSectionRoundTrip(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create().ID)
 	want := fullSection(h.Clock)
-	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), want))
+	require.NoError(t, h.worker().SaveSection(ctx(t), leaseOf(job), want))
 
-	got, err := h.Store.Sections(ctx(t), job.ID)
+	got, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	requireTime(t, *want.StartedAt, got[0].StartedAt, "started_at")
@@ -73,9 +73,9 @@ func testSectionUpsert(t *testing.T, h Harness) {
 	f.save(leaseOf(job), "zoning_use", domain.SectionRunning)
 	f.save(leaseOf(job), "zoning_use", domain.SectionFailed)
 	want := fullSection(h.Clock)
-	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), want))
+	require.NoError(t, h.worker().SaveSection(ctx(t), leaseOf(job), want))
 
-	got, err := h.Store.Sections(ctx(t), job.ID)
+	got, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.Equal(t, domain.SectionCompleted, got[0].Status)
@@ -90,7 +90,7 @@ func testSectionReportOrder(t *testing.T, h Harness) {
 	for i := len(keys) - 1; i >= 0; i -= 3 {
 		f.save(leaseOf(job), keys[i], domain.SectionCompleted)
 	}
-	got, err := h.Store.Sections(ctx(t), job.ID)
+	got, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
 	var want []string
 	for i := len(keys) - 1; i >= 0; i -= 3 {
@@ -106,9 +106,9 @@ func testSectionReportOrder(t *testing.T, h Harness) {
 func testSectionUnknownKey(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create("zoning_use").ID)
-	err := h.Store.SaveSection(ctx(t), leaseOf(job), section("energy_code", domain.SectionCompleted))
+	err := h.worker().SaveSection(ctx(t), leaseOf(job), section("energy_code", domain.SectionCompleted))
 	require.ErrorIs(t, err, domain.ErrInvalid, "the job did not ask for this section")
-	err = h.Store.SaveSection(ctx(t), leaseOf(job), domain.SectionResult{Key: "zoning_use", Status: "exploded"})
+	err = h.worker().SaveSection(ctx(t), leaseOf(job), domain.SectionResult{Key: "zoning_use", Status: "exploded"})
 	require.ErrorIs(t, err, domain.ErrInvalid, "unknown section status")
 }
 
@@ -119,7 +119,7 @@ func testDoneCountsCompleted(t *testing.T, h Harness) {
 	f.save(leaseOf(job), keys[0], domain.SectionCompleted)
 	na := section(keys[1], domain.SectionCompleted)
 	na.Outcome = domain.OutcomeNotApplicable
-	require.NoError(t, h.Store.SaveSection(ctx(t), leaseOf(job), na))
+	require.NoError(t, h.worker().SaveSection(ctx(t), leaseOf(job), na))
 	f.save(leaseOf(job), keys[2], domain.SectionFailed)
 	f.save(leaseOf(job), keys[3], domain.SectionRunning)
 	f.save(leaseOf(job), keys[0], domain.SectionCompleted) // saved twice, counted once
@@ -133,17 +133,17 @@ func testDoneCountsCompleted(t *testing.T, h Harness) {
 	require.Len(t, page.Jobs, 1)
 	require.Equal(t, 2, page.Jobs[0].Done)
 
-	claimed, err := h.Store.Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed")
+	claimed, err := h.worker().Finish(ctx(t), leaseOf(job), domain.JobFailed, "sections failed")
 	require.NoError(t, err)
 	require.Equal(t, 2, claimed.Done)
 }
 
 func testSectionsUnknownJob(t *testing.T, h Harness) {
-	_, err := h.Store.Sections(ctx(t), newJob().ID)
+	_, err := h.worker().Sections(ctx(t), newJob().ID)
 	require.ErrorIs(t, err, domain.ErrNotFound)
 
 	f := newFixture(t, h)
-	got, err := h.Store.Sections(ctx(t), f.create().ID)
+	got, err := h.worker().Sections(ctx(t), f.create().ID)
 	require.NoError(t, err)
 	require.Empty(t, got)
 }

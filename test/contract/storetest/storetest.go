@@ -24,6 +24,13 @@ import (
 type Harness struct {
 	Store   ports.JobStore
 	Changes ports.Changes
+	// Worker, when set, is the worker's store under test (ExerciseWorker):
+	// the suite makes a worker's calls through it and everything else (the
+	// API, the dispatcher, other workers) through Store, which must be the
+	// same data. When nil, Store is the worker's store too.
+	Worker ports.WorkerStore
+	// WorkerChanges is how the worker watches its job; Changes when nil.
+	WorkerChanges ports.Changes
 	// Webhooks is the store's webhook outbox; nil skips the Webhooks group
 	// (for a store that is not one).
 	Webhooks ports.WebhookOutbox
@@ -75,6 +82,49 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 	}
 }
 
+// worker is the store the suite makes a worker's calls through.
+func (h Harness) worker() ports.WorkerStore {
+	if h.Worker != nil {
+		return h.Worker
+	}
+	return h.Store
+}
+
+// workerChanges is what the worker watches its job with.
+func (h Harness) workerChanges() ports.Changes {
+	if h.WorkerChanges != nil {
+		return h.WorkerChanges
+	}
+	return h.Changes
+}
+
+// requireSameJob asserts that got, as the worker's store returned it, is
+// want as the store holds it. A worker store of its own (Harness.Worker)
+// may leave out what a worker has no use for (the client's webhook URL and
+// idempotency key, the dispatcher's bookkeeping), and its times may be in
+// another location (they cross the wire as instants).
+func requireSameJob(t *testing.T, h Harness, want, got domain.Job) {
+	t.Helper()
+	if h.Worker != nil {
+		want.WebhookURL, want.IdempotencyKey, want.RequestHash = "", "", ""
+		want.DispatchedAttempt, want.DispatchError = 0, ""
+		want, got = inUTC(want), inUTC(got)
+	}
+	require.Equal(t, want, got)
+}
+
+// inUTC returns j with its times in UTC.
+func inUTC(j domain.Job) domain.Job {
+	j.CreatedAt, j.UpdatedAt = j.CreatedAt.UTC(), j.UpdatedAt.UTC()
+	for _, p := range []**time.Time{&j.LeaseExpiresAt, &j.StartedAt, &j.FinishedAt} {
+		if *p != nil {
+			u := (*p).UTC()
+			*p = &u
+		}
+	}
+	return j
+}
+
 // fixture builds jobs for the suite.
 type fixture struct {
 	t *testing.T
@@ -110,10 +160,10 @@ func (f fixture) create(sections ...string) domain.Job {
 	return job
 }
 
-// claim claims job by id and returns the processing job.
+// claim claims job by id, as a worker, and returns the processing job.
 func (f fixture) claim(id string) domain.Job {
 	f.t.Helper()
-	job, err := f.h.Store.Claim(ctx(f.t), ports.ClaimRequest{JobID: id, Worker: "test", Lease: lease})
+	job, err := f.h.worker().Claim(ctx(f.t), ports.ClaimRequest{JobID: id, Worker: "test", Lease: lease})
 	require.NoError(f.t, err)
 	return job
 }
@@ -126,10 +176,10 @@ func (f fixture) get(id string) domain.Job {
 	return job
 }
 
-// save stores a section result with status under l.
+// save stores a section result with status under l, as a worker.
 func (f fixture) save(l ports.Lease, key string, status domain.SectionStatus) {
 	f.t.Helper()
-	require.NoError(f.t, f.h.Store.SaveSection(ctx(f.t), l, section(key, status)))
+	require.NoError(f.t, f.h.worker().SaveSection(ctx(f.t), l, section(key, status)))
 }
 
 // section returns a minimal result for key.

@@ -1,0 +1,18 @@
+// Package workerapi is a store adapter for workers that hold a per-job
+// worker token instead of database credentials: it satisfies
+// ports.WorkerStore and ports.Changes by calling the worker API of
+// `codecheck serve` (/worker/jobs/{id}/...) with net/http.
+//
+// Each operation is one request; transient failures (connection errors,
+// 502, 503, 504, and 429) are retried with backoff within a bounded time,
+// and 4xx answers are never retried. Problem answers become domain errors
+// again (409 lease-lost -> domain.ErrLeaseLost, and so on).
+//
+// Watch costs no request while the worker's own calls keep answering: a
+// fenced write refused with a lost lease wakes the job's watchers, and a
+// slow poll of the job runs only when nothing was heard of the job for a
+// poll interval (see WithWatchInterval).
+//
+// It must not import another adapter: its wire structs are its own copy of
+// the API's (api/openapi.yaml). It never logs or returns the token.
+package workerapi
