@@ -56,6 +56,8 @@ var (
 		Meaning: "attempts at a job whose workers are lost"}
 	envDrainTimeout = setting{Name: "CODECHECK_DRAIN_TIMEOUT", Default: "20s",
 		Meaning: "on SIGTERM, how long running sections may finish"}
+	envDispatchConcurrency = setting{Name: "CODECHECK_DISPATCH_CONCURRENCY", Default: strconv.Itoa(app.DefaultDispatchConcurrency),
+		Meaning: "hand-offs to the executor one `serve` makes at once"}
 	envHandoffTimeout = setting{Name: "CODECHECK_HANDOFF_TIMEOUT", Default: durationText(app.DefaultHandoffTimeout),
 		Meaning: "a job handed to the executor that no worker claimed within this time (e.g. a Modal container that died on start) is handed off again"}
 	envDefaultProvider = setting{Name: "CODECHECK_DEFAULT_PROVIDER", Unset: "first configured of " + knownProviderNames(),
@@ -117,7 +119,7 @@ var (
 // settings lists every variable in the order of the README's table.
 var settings = []setting{
 	envDatabaseURL, envListenDatabaseURL, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
-	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envHandoffTimeout,
+	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
@@ -165,6 +167,7 @@ type config struct {
 	Lease             time.Duration
 	MaxAttempts       int
 	DrainTimeout      time.Duration
+	DispatchConc      int
 	HandoffTimeout    time.Duration
 	APIKeys           []string
 	InsecureNoAuth    bool
@@ -212,6 +215,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Lease:               r.duration(envLease),
 		MaxAttempts:         r.int(envMaxAttempts, 1, 100),
 		DrainTimeout:        r.duration(envDrainTimeout),
+		DispatchConc:        r.int(envDispatchConcurrency, 1, 1000),
 		HandoffTimeout:      r.duration(envHandoffTimeout),
 		APIKeys:             splitList(r.str(envAPIKeys)),
 		InsecureNoAuth:      r.bool(envInsecureNoAuth),

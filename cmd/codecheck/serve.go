@@ -69,8 +69,9 @@ func checkExecutorConfig(env *environment) error {
 }
 
 func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex ports.Executor, log *slog.Logger, h hooksIn) (*app.Dispatcher, error) {
-	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, MaxAttempts: cfg.MaxAttempts,
-		HandoffTimeout: cfg.HandoffTimeout, Hooks: app.Join(h.Hooks...), Logger: log})
+	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, JobTimeout: cfg.JobTimeout,
+		MaxAttempts: cfg.MaxAttempts, HandoffTimeout: cfg.HandoffTimeout, Concurrency: cfg.DispatchConc,
+		Hooks: app.Join(h.Hooks...), Logger: log})
 }
 
 func newHTTPServer(cfg config, svc *app.Service, m *metrics.Metrics, log *slog.Logger) (*httpapi.Server, error) {
@@ -91,30 +92,7 @@ type servingIn struct {
 // the server stops accepting first, then dispatching stops, then the pool
 // drains.
 func startServing(in servingIn) {
-	var (
-		cancelDispatch context.CancelFunc
-		dispatched     = make(chan struct{})
-	)
-	in.LC.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			// The dispatcher runs until the app stops, not until start-up
-			// ends: its context is not the start hook's.
-			ctx, cancel := context.WithCancel(context.Background())
-			cancelDispatch = cancel
-			go func() {
-				defer close(dispatched)
-				if err := in.Dispatcher.Run(ctx); err != nil {
-					in.Log.Error("dispatcher stopped", "err", err)
-				}
-			}()
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			cancelDispatch()
-			<-dispatched
-			return nil
-		},
-	})
+	runInBackground(in.LC, "dispatcher", in.Dispatcher.Run, in.Log)
 	hs := &http.Server{Handler: in.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	hs.RegisterOnShutdown(in.API.Close)
 	in.LC.Append(listen(hs, in.Cfg.Addr, envAddr.Name, in.Log))

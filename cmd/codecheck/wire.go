@@ -199,6 +199,30 @@ func newModalExecutor(lc fx.Lifecycle, cfg config, log *slog.Logger) (ports.Exec
 	return ex, nil
 }
 
+// runInBackground runs run from the start of the app until it stops: the
+// start hook launches it and returns, the stop hook cancels it and waits.
+// Its context is not the start hook's, which ends with start-up.
+func runInBackground(lc fx.Lifecycle, what string, run func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				if err := run(ctx); err != nil && ctx.Err() == nil {
+					log.Error(what+" stopped", "err", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			<-done
+			return nil
+		},
+	})
+}
+
 // listen returns hooks that serve hs on addr from the start of the app
 // until it stops; a listen error names the variable that set addr.
 func listen(hs *http.Server, addr, variable string, log *slog.Logger) fx.Hook {

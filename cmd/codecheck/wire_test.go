@@ -138,3 +138,31 @@ func TestWorkerMetricsListenErrorNamesTheVariable(t *testing.T) {
 	err = a.Start(ctx)
 	require.ErrorContains(t, err, "CODECHECK_METRICS_ADDR: cannot listen on "+ln.Addr().String())
 }
+
+// A fleet of `worker` processes recovers its own crashes: a job whose
+// worker died (its lease expired) is re-queued and run again without a
+// `serve`.
+func TestWorkerRescuesExpiredLeases(t *testing.T) {
+	env := testEnv(t, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "codecheck.db"),
+		"CODECHECK_METRICS_ADDR": "off", "CODECHECK_FAKE_LLM": "1", "CODECHECK_FAKE_LLM_LATENCY": "1ms"})
+	// A worker that died at once: it claimed the job and never heartbeat.
+	var (
+		svc   *app.Service
+		store ports.JobStore
+	)
+	before := fxtest.New(t, append(appOptions(env), append(baseModules(storeOptions{}), fx.Populate(&svc, &store))...)...)
+	before.RequireStart()
+	job, _, err := svc.Submit(t.Context(), app.SubmitRequest{Address: "1 Main St, Springfield, IL", Sections: []string{"jurisdiction"}})
+	require.NoError(t, err)
+	_, err = store.Claim(t.Context(), ports.ClaimRequest{JobID: job.ID, Worker: "dead", Lease: time.Millisecond})
+	require.NoError(t, err)
+	before.RequireStop()
+
+	a := fxtest.New(t, append(appOptions(env), append(workerModules(), fx.Populate(&svc))...)...)
+	a.RequireStart()
+	defer a.RequireStop()
+	require.Eventually(t, func() bool {
+		r, err := svc.Get(t.Context(), job.ID)
+		return err == nil && r.Job.Status == domain.JobCompleted && r.Job.Attempt == 2
+	}, 15*time.Second, 20*time.Millisecond, "re-queued after the lease expired, then run again")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/codecheck/codecheck/adapters/webhook"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 )
 
 // runWork claims and runs one existing job, then exits: the Modal entry
@@ -120,9 +121,20 @@ func runWorker(ctx context.Context, env *environment, _ []string) error {
 }
 
 // workerModules is the graph of `worker`: the job modules, the same local
-// pool as `serve`, and metrics on their own listener.
+// pool as `serve`, a rescuer of expired leases (so a fleet of workers
+// recovers its own crashes without a `serve`), and metrics on their own
+// listener.
 func workerModules() []fx.Option {
-	return append(baseModules(storeOptions{}), metricsModule(), executorModule("local"), fx.Invoke(serveMetrics))
+	return append(baseModules(storeOptions{}), metricsModule(), executorModule("local"),
+		fx.Provide(newRescuer), fx.Invoke(runRescuer, serveMetrics))
+}
+
+func newRescuer(cfg config, store ports.JobStore, log *slog.Logger, h hooksIn) (*app.Rescuer, error) {
+	return app.NewRescuer(app.RescuerConfig{Store: store, MaxAttempts: cfg.MaxAttempts, Hooks: app.Join(h.Hooks...), Logger: log})
+}
+
+func runRescuer(lc fx.Lifecycle, r *app.Rescuer, log *slog.Logger) {
+	runInBackground(lc, "rescuer", r.Run, log)
 }
 
 // serveMetrics serves GET /metrics on CODECHECK_METRICS_ADDR while the app
