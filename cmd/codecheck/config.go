@@ -76,6 +76,12 @@ var (
 		Meaning: "fraction (0 to 1) of fake calls that fail with a retryable error"}
 	envFakeLog = setting{Name: "CODECHECK_FAKE_LLM_LOG", Unset: "none",
 		Meaning: "file to which the fake provider appends `job_id section_key attempt` per call"}
+	envWorkerSecret = setting{Name: "CODECHECK_WORKER_SECRET", Unset: "off",
+		Meaning: "`serve`: turns on the worker API (`/worker/jobs/...`) and signs the per-job token each hand-off carries (HMAC; at least 32 characters, the same on every replica)"}
+	envAPIURL = setting{Name: "CODECHECK_API_URL", Unset: "`DATABASE_URL` is used",
+		Meaning: "`work`: base URL of a `serve` with `CODECHECK_WORKER_SECRET`, as the worker reaches it; the worker then runs its job through the worker API and needs no database"}
+	envWorkerToken = setting{Name: "CODECHECK_WORKER_TOKEN", Unset: "none",
+		Meaning: "`work` with `CODECHECK_API_URL`: the job's worker token (the Modal spawn's fourth argument); environment only, never the command line"}
 	envAPIKeys = setting{Name: "CODECHECK_API_KEYS", Unset: "empty",
 		Meaning: "comma-separated bearer keys (constant-time compare); empty = no auth, which is allowed only on a loopback address"}
 	envInsecureNoAuth = setting{Name: "CODECHECK_INSECURE_NO_AUTH", Unset: "off",
@@ -121,6 +127,7 @@ var settings = []setting{
 	envDatabaseURL, envListenDatabaseURL, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
+	envWorkerSecret, envAPIURL, envWorkerToken,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
 	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model,
@@ -188,6 +195,10 @@ type config struct {
 	WebhookSecret       string
 	WebhookAllowPrivate bool
 
+	WorkerSecret string // "" = no worker API
+	APIURL       string // "" = work uses DATABASE_URL
+	WorkerToken  string
+
 	LogFormat, LogLevel string
 }
 
@@ -234,6 +245,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ModalFunction:       r.str(envModalFunction),
 		WebhookSecret:       r.str(envWebhookSecret),
 		WebhookAllowPrivate: r.bool(envWebhookAllowPrivate),
+		WorkerSecret:        r.str(envWorkerSecret),
+		APIURL:              r.str(envAPIURL),
+		WorkerToken:         r.str(envWorkerToken),
 		LogFormat:           r.str(envLogFormat),
 		LogLevel:            r.str(envLogLevel),
 	}
@@ -249,6 +263,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 func (c config) validate(r *envReader) {
 	if c.Lease < time.Second {
 		r.fail(envLease.Name, "must be at least 1s, got %s", c.Lease)
+	}
+	if c.WorkerSecret != "" && len(c.WorkerSecret) < app.MinWorkerSecretLen {
+		r.fail(envWorkerSecret.Name, "must be at least %d characters, got %d", app.MinWorkerSecretLen, len(c.WorkerSecret))
+	}
+	if u, err := url.Parse(c.APIURL); c.APIURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		r.fail(envAPIURL.Name, "must be an http or https URL, got %q", redactURL(c.APIURL))
 	}
 	if c.FakeFailRate < 0 || c.FakeFailRate > 1 {
 		r.fail(envFakeFailRate.Name, "must be between 0 and 1, got %v", c.FakeFailRate)

@@ -43,7 +43,7 @@ func serveModules(executor string) []fx.Option {
 	return append(baseModules(storeOptions{}),
 		metricsModule(),
 		executorModule(executor),
-		fx.Provide(newDispatcher, newHTTPServer),
+		fx.Provide(newWorkerTokens, newDispatcher, newHTTPServer),
 		fx.Invoke(startServing),
 	)
 }
@@ -68,14 +68,19 @@ func checkExecutorConfig(env *environment) error {
 	return nil
 }
 
-func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex ports.Executor, log *slog.Logger, h hooksIn) (*app.Dispatcher, error) {
-	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, JobTimeout: cfg.JobTimeout,
-		MaxAttempts: cfg.MaxAttempts, HandoffTimeout: cfg.HandoffTimeout, Concurrency: cfg.DispatchConc,
-		Hooks: app.Join(h.Hooks...), Logger: log})
+func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex ports.Executor, tokens *app.WorkerTokens,
+	log *slog.Logger, h hooksIn) (*app.Dispatcher, error) {
+	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, Tokens: tokens,
+		JobTimeout: cfg.JobTimeout, MaxAttempts: cfg.MaxAttempts, HandoffTimeout: cfg.HandoffTimeout,
+		Concurrency: cfg.DispatchConc, Hooks: app.Join(h.Hooks...), Logger: log})
 }
 
-func newHTTPServer(cfg config, svc *app.Service, m *metrics.Metrics, log *slog.Logger) (*httpapi.Server, error) {
-	return httpapi.New(httpapi.Config{Service: svc, APIKeys: cfg.APIKeys, Logger: log, Metrics: m, Version: version})
+// newHTTPServer builds the API; with worker tokens (CODECHECK_WORKER_SECRET)
+// it serves the worker API over the same store.
+func newHTTPServer(cfg config, svc *app.Service, m *metrics.Metrics, tokens *app.WorkerTokens, store ports.WorkerStore,
+	log *slog.Logger) (*httpapi.Server, error) {
+	return httpapi.New(httpapi.Config{Service: svc, APIKeys: cfg.APIKeys, Logger: log, Metrics: m, Version: version,
+		WorkerTokens: tokens, WorkerStore: store})
 }
 
 type servingIn struct {

@@ -24,6 +24,7 @@ func storeModule(o storeOptions) fx.Option {
 		fx.Supply(o),
 		fx.Provide(newStore),
 		fx.Provide(func(s storeHandle) ports.JobStore { return s.jobs }),
+		fx.Provide(func(s storeHandle) ports.WorkerStore { return s.jobs }),
 		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
 		fx.Provide(func(s storeHandle) ports.WebhookOutbox { return s.outbox }),
 	)

@@ -105,7 +105,7 @@ type inProcess bool
 type workerIn struct {
 	fx.In
 	Cfg       config
-	Store     ports.JobStore
+	Store     ports.WorkerStore
 	Changes   ports.Changes
 	Providers *app.Providers
 	Log       *slog.Logger
@@ -142,9 +142,18 @@ type metricsOut struct {
 	Hooks   app.Hooks `group:"hooks"`
 }
 
-func newMetrics(store ports.JobStore) metricsOut {
+type metricsIn struct {
+	fx.In
+	// Store, absent from a worker that has only the worker API, feeds the
+	// queue gauges.
+	Store ports.JobStore `optional:"true"`
+}
+
+func newMetrics(in metricsIn) metricsOut {
 	m := metrics.New(prometheus.NewRegistry())
-	m.WatchQueue(store)
+	if in.Store != nil {
+		m.WatchQueue(in.Store)
+	}
 	return metricsOut{Metrics: m, Hooks: app.Hooks{ProviderCall: m.ProviderCall, SectionDone: m.SectionDone, JobDone: m.JobDone}}
 }
 

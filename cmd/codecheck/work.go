@@ -35,7 +35,15 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 		sender *webhook.Sender
 		meter  *metrics.Metrics
 	)
-	stop, err := startApp(context.Background(), env, quickStop, workModules(), &worker, &sender, &meter)
+	modules, targets := workModules(), []any{&worker, &sender, &meter}
+	if env.cfg.APIURL != "" {
+		if env.cfg.WorkerToken == "" {
+			return usagef("%s: `work` with %s needs the job's worker token", envWorkerToken.Name, envAPIURL.Name)
+		}
+		// The server delivers the job's webhook: this worker has no outbox.
+		modules, targets = workerAPIModules(), []any{&worker, &meter}
+	}
+	stop, err := startApp(context.Background(), env, quickStop, modules, targets...)
 	if err != nil {
 		return err
 	}
