@@ -27,8 +27,10 @@ const (
 	// gives up still leaves the worker time to act on it.
 	DefaultRetryWithin = 15 * time.Second
 	// DefaultWatchInterval is how long Watch lets a job go unheard of
-	// before it polls the job.
-	DefaultWatchInterval = 10 * time.Second
+	// before it polls the job. It is longer than the heartbeat interval of
+	// the default lease (10s), so a worker whose heartbeats answer never
+	// polls: a cancel reaches it as its next heartbeat or save refused.
+	DefaultWatchInterval = 15 * time.Second
 	// DefaultTimeout bounds one request.
 	DefaultTimeout = 30 * time.Second
 )
