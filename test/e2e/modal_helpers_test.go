@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,16 +33,38 @@ import (
 //
 // modalfake.Start uses t.Setenv: tests using a rig must not be parallel.
 type modalRig struct {
-	t       *testing.T
-	fake    *modalfake.Server
-	baseURL string // http://127.0.0.1:PORT of the serve process
-	callLog string // one line per fake LLM call made by any work process
-	workEnv []string
-	dir     string
+	t        *testing.T
+	opts     modalRigOptions
+	fake     *modalfake.Server
+	baseURL  string   // http://127.0.0.1:PORT of the first serve process
+	replicas []string // base URLs of every serve process
+	callLog  string   // one line per fake LLM call made by any work process
+	dbURL    string   // the schema's URL; its connections carry application_name appName
+	appName  string
+	workEnv  []string
+	dir      string
 
-	mu    sync.Mutex
-	procs map[string]*workProc // by function-call id
+	mu      sync.Mutex
+	procs   map[string]*workProc // by function-call id
+	spawned int                  // spawns run so far, to spread work processes over the replicas
 }
+
+// modalRigOptions shape a rig; the zero value is one serve whose spawned
+// work processes reach the store through DATABASE_URL.
+type modalRigOptions struct {
+	// Replicas is the number of serve processes on the one Postgres
+	// (default 1).
+	Replicas int
+	// WorkerAPI gives the serve processes a worker secret and runs every
+	// work process through the worker API of one of them, with the token
+	// the spawn carried and no DATABASE_URL in its environment.
+	WorkerAPI bool
+	// Env is added to every process's environment.
+	Env []string
+}
+
+// modalWorkerSecret is the worker secret of WorkerAPI rigs.
+const modalWorkerSecret = "e2e-worker-secret-0123456789abcdef"
 
 // workProc is one `codecheck work` process started for a spawned call.
 type workProc struct {
@@ -56,29 +79,45 @@ type workProc struct {
 // 150ms each keep a job running for a second or two.
 const modalFakeLatency = "150ms"
 
-func startModalRig(t *testing.T) *modalRig {
+func startModalRig(t *testing.T) *modalRig { return startModalRigWith(t, modalRigOptions{}) }
+
+func startModalRigWith(t *testing.T, opts modalRigOptions) *modalRig {
 	t.Helper()
+	opts.Replicas = max(opts.Replicas, 1)
 	// Cleanups run last-registered first: the serve process stops, then the
 	// fake (stopping every work process), then the schema goes.
-	dbURL := pgtest.URL(t)
+	appName := fmt.Sprintf("codecheck-e2e-%d", time.Now().UnixNano())
+	dbURL := pgtest.WithParam(t, pgtest.URL(t), "application_name", appName)
 	dir := t.TempDir()
-	r := &modalRig{t: t, dir: dir, callLog: filepath.Join(dir, "calls.log"), procs: map[string]*workProc{}}
+	r := &modalRig{t: t, opts: opts, dir: dir, callLog: filepath.Join(dir, "calls.log"), procs: map[string]*workProc{},
+		dbURL: dbURL, appName: appName}
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpModalLogs(t, dir)
 		}
 	})
-	shared := []string{"DATABASE_URL=" + dbURL, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=" + modalFakeLatency,
-		"CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=2s"}
-	r.workEnv = baseEnv(t, append(shared, "CODECHECK_FAKE_LLM_LOG="+r.callLog, "CODECHECK_DRAIN_TIMEOUT=5s")...)
+	shared := append([]string{"CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=" + modalFakeLatency,
+		"CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=2s"}, opts.Env...)
+	work := append(shared, "CODECHECK_FAKE_LLM_LOG="+r.callLog, "CODECHECK_DRAIN_TIMEOUT=5s")
+	if !opts.WorkerAPI {
+		work = append(work, "DATABASE_URL="+dbURL)
+	}
+	r.workEnv = baseEnv(t, work...)
 
 	r.fake = modalfake.Start(t, modalfake.Options{OnSpawn: r.runWork})
 	r.fake.Deploy("code-check-worker", "process_research_job")
 
-	addr := modalFreeAddr(t)
-	env := append(baseEnv(t, append(shared, "CODECHECK_ADDR="+addr, "CODECHECK_EXECUTOR=modal")...), r.fake.Environ()...)
-	startModalServe(t, env, addr, filepath.Join(dir, "serve.log"))
-	r.baseURL = "http://" + addr
+	serve := append(shared, "DATABASE_URL="+dbURL, "CODECHECK_EXECUTOR=modal")
+	if opts.WorkerAPI {
+		serve = append(serve, "CODECHECK_WORKER_SECRET="+modalWorkerSecret)
+	}
+	for i := range opts.Replicas {
+		addr := modalFreeAddr(t)
+		env := append(baseEnv(t, append(serve, "CODECHECK_ADDR="+addr)...), r.fake.Environ()...)
+		startModalServe(t, env, addr, filepath.Join(dir, fmt.Sprintf("serve-%d.log", i+1)))
+		r.replicas = append(r.replicas, "http://"+addr)
+	}
+	r.baseURL = r.replicas[0]
 	return r
 }
 
@@ -97,6 +136,14 @@ func (r *modalRig) runWork(ctx context.Context, callID string, args []any) error
 	defer out.Close()
 	cmd := exec.CommandContext(ctx, binary, "work", "--job-id", jobID)
 	cmd.Env = r.workEnv
+	if r.opts.WorkerAPI {
+		token, _ := args[3].(string)
+		r.mu.Lock()
+		api := r.replicas[r.spawned%len(r.replicas)]
+		r.spawned++
+		r.mu.Unlock()
+		cmd.Env = append(slices.Clone(r.workEnv), "CODECHECK_API_URL="+api, "CODECHECK_WORKER_TOKEN="+token)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second

@@ -20,7 +20,7 @@ import (
 // modalfake.Start sets the process environment: none of them is parallel.
 
 // A job submitted over HTTP is spawned once on Modal with (job id, address,
-// provider), runs in the spawned process, and its event stream follows that
+// provider, worker token), runs in the spawned process, and its event stream follows that
 // process's progress live, section by section, to the completed job.
 func TestModalJobRunsInSpawnedWorkProcess(t *testing.T) {
 	r := startModalRig(t)
@@ -31,7 +31,8 @@ func TestModalJobRunsInSpawnedWorkProcess(t *testing.T) {
 	sp := r.spawn(1)
 	require.Equal(t, "code-check-worker", sp.App)
 	require.Equal(t, "process_research_job", sp.Function)
-	require.Equal(t, []any{submitted.ID, modalTestAddress, "fake"}, sp.Args)
+	require.Equal(t, []any{submitted.ID, modalTestAddress, "fake", ""}, sp.Args,
+		"[job_id, address, llm_provider, worker_token]; no token without a worker secret")
 	require.Empty(t, sp.Kwargs)
 	work := r.proc(sp.CallID)
 
