@@ -61,6 +61,9 @@ type modalRigOptions struct {
 	WorkerAPI bool
 	// Env is added to every process's environment.
 	Env []string
+	// NoClaim makes every spawned call end at once without running
+	// codecheck work, like a container that dies before it claims its job.
+	NoClaim bool
 }
 
 // modalWorkerSecret is the worker secret of WorkerAPI rigs.
@@ -125,6 +128,9 @@ func startModalRigWith(t *testing.T, opts modalRigOptions) *modalRig {
 // its own process. A canceled call (or the fake stopping) sends SIGTERM, as
 // deploy/modal/modal_worker.py does, and SIGKILL if it lingers.
 func (r *modalRig) runWork(ctx context.Context, callID string, args []any) error {
+	if r.opts.NoClaim {
+		return errors.New("container died before codecheck work started")
+	}
 	jobID, ok := args[0].(string)
 	if !ok {
 		return fmt.Errorf("args[0] is %T, want the job id", args[0])
