@@ -68,6 +68,8 @@ func (c *countingLLM) sections() (n int, once bool) {
 type proxy struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// sent and received count body bytes: requests' and answers'.
+	sent, received int64
 	// fault, when set, answers a request instead of the handler when it
 	// returns true; it is told the operation and how many came before.
 	fault func(w http.ResponseWriter, r *http.Request, next http.Handler, op string, n int) bool
@@ -97,8 +99,25 @@ func (p *proxy) wrap(next http.Handler) http.Handler {
 		if fault != nil && fault(w, r, next, op, n) {
 			return
 		}
-		next.ServeHTTP(w, r)
+		cw := &countingWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		p.mu.Lock()
+		p.sent += max(r.ContentLength, 0)
+		p.received += cw.n
+		p.mu.Unlock()
 	})
+}
+
+// countingWriter counts the body bytes of an answer.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
 }
 
 func (p *proxy) count(op string) int {
@@ -165,7 +184,7 @@ func TestWorkerRunsAJobOverTheAPI(t *testing.T) {
 	require.Equal(t, 26, p.count("PUT sections"), "each section saved running, then done")
 	require.Equal(t, 1, p.count("POST finish"))
 	require.LessOrEqual(t, p.count("GET job"), 2, "the worker reads the job before claiming and when it starts watching")
-	t.Logf("requests for one 13-section job: %d (%v)", p.total(), p.counts)
+	t.Logf("requests for one 13-section job: %d (%v); body bytes sent %d, received %d", p.total(), p.counts, p.sent, p.received)
 }
 
 // A save whose request never reached the server, and one whose answer was
