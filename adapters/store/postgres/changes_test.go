@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -17,14 +16,9 @@ import (
 	"github.com/codecheck/codecheck/test/pgtest"
 )
 
-func job() domain.Job {
-	return domain.Job{ID: uuid.Must(uuid.NewV7()).String(), Address: "1 Main St, Springfield", Provider: "fake",
-		Sections: domain.SectionKeys()}
-}
-
 func create(t *testing.T, s *postgres.Store) domain.Job {
 	t.Helper()
-	j, _, err := s.Create(t.Context(), job())
+	j, _, err := s.Create(t.Context(), storetest.NewJob())
 	require.NoError(t, err)
 	return j
 }

@@ -8,25 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/codecheck/codecheck/adapters/store/internal/core"
 	"github.com/codecheck/codecheck/adapters/store/sqlite"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
+	"github.com/codecheck/codecheck/test/contract/storetest"
 )
-
-func job() domain.Job {
-	return domain.Job{ID: uuid.Must(uuid.NewV7()).String(), Address: "1 Main St, Springfield", Provider: "fake",
-		Sections: domain.SectionKeys()}
-}
 
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db.sqlite")
 	s, err := sqlite.Open(t.Context(), path)
 	require.NoError(t, err)
-	created, _, err := s.Create(t.Context(), job())
+	created, _, err := s.Create(t.Context(), storetest.NewJob())
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
@@ -49,7 +44,7 @@ func TestInMemory(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), ":memory:")
 	require.NoError(t, err)
 	defer s.Close()
-	created, _, err := s.Create(t.Context(), job())
+	created, _, err := s.Create(t.Context(), storetest.NewJob())
 	require.NoError(t, err)
 	got, err := s.Get(t.Context(), created.ID)
 	require.NoError(t, err)
@@ -69,7 +64,7 @@ func TestTwoStoresShareOneFile(t *testing.T) {
 
 	const jobs = 40
 	for range jobs {
-		_, _, err := a.Create(t.Context(), job())
+		_, _, err := a.Create(t.Context(), storetest.NewJob())
 		require.NoError(t, err)
 	}
 	var (

@@ -135,6 +135,10 @@ func newFixture(t *testing.T, h Harness) fixture { return fixture{t: t, h: h} }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
+// NewJob returns an unsaved job with a fresh UUIDv7 id and the given
+// sections (all when none), for adapters' own tests.
+func NewJob(sections ...string) domain.Job { return newJob(sections...) }
+
 // newJob returns an unsaved job with a fresh UUIDv7 id and the given
 // sections (all when none).
 func newJob(sections ...string) domain.Job {
