@@ -136,7 +136,8 @@ func (st *stream) start(hctx huma.Context) {
 }
 
 // run writes events until the job's terminal event, the client leaving, or
-// server shutdown. It never polls: it waits for a change notification.
+// server shutdown. It waits for a change notification, and reads again at
+// each keep-alive in case one never came.
 func (st *stream) run(events []domain.Event) {
 	events, ok := st.catchUp(events)
 	if !ok {
@@ -171,10 +172,12 @@ func (st *stream) run(events []domain.Event) {
 				return
 			}
 		case <-keepAlive.C:
+			// Read again at every keep-alive as well: a change feed that
+			// silently delivers nothing (a pooler that accepts LISTEN and
+			// drops notifications) delays the stream, it cannot stall it.
 			if err := st.comment("keep-alive"); err != nil {
 				return
 			}
-			continue
 		}
 		var err error
 		if events, err = st.s.svc.Events(st.ctx, st.jobID, st.last); err != nil {

@@ -11,3 +11,6 @@ func ListenerPID(s *Store) uint32 {
 	}
 	return l.pid.Load()
 }
+
+// PoolMaxConns returns the size of s's pool.
+func PoolMaxConns(s *Store) int32 { return s.pool.Config().MaxConns }

@@ -80,6 +80,15 @@ func (l *listener) run(ctx context.Context) {
 			poll.Stop()
 		}
 	}()
+	if l.s.listenConfig == nil { // no connection may LISTEN: poll for good
+		log.Info("not listening; watchers are woken on a timer", "poll_interval", l.s.pollEvery)
+		poll = time.NewTicker(l.s.pollEvery)
+		l.markReady()
+		for ctx.Err() == nil {
+			l.pollFor(ctx, time.Hour, poll.C)
+		}
+		return
+	}
 	backoff := minBackoff
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		conn, err := l.connect(ctx)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ const Channel = "codecheck_jobs"
 // by Postgres.
 type Store struct {
 	*core.Store
+	pool    *pgxpool.Pool
 	changes *broadcast.Broadcaster
 	log     *slog.Logger
 
@@ -56,11 +58,47 @@ type Store struct {
 type Option func(*options)
 
 type options struct {
-	clock     func() time.Time
-	log       *slog.Logger
-	listenURL string
-	pollEvery time.Duration
-	maxConns  int32
+	clock           func() time.Time
+	log             *slog.Logger
+	listenURL       string
+	pollEvery       time.Duration
+	maxConns        int32
+	defaultMaxConns int32
+	pooler          Pooler
+	noListen        bool
+	checkOnly       bool
+}
+
+// Pooler is what sits between codecheck and Postgres.
+type Pooler string
+
+// Poolers. A transaction pooler (PgBouncer or Supavisor in transaction
+// mode, Supabase's port 6543) hands each transaction to any server
+// connection: the store then uses the simple protocol (no prepared
+// statements) and never LISTENs through it.
+const (
+	PoolerNone        Pooler = "none"
+	PoolerSession     Pooler = "session"
+	PoolerTransaction Pooler = "transaction"
+)
+
+// ParsePooler parses a pooler name; "" is "detect from the URL".
+func ParsePooler(s string) (Pooler, error) {
+	switch p := Pooler(s); p {
+	case "", PoolerNone, PoolerSession, PoolerTransaction:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown pooler %q: want transaction, session or none", s)
+}
+
+// DetectPooler tells a transaction pooler from a connection's host and
+// port: Supabase's pooler hosts (*.pooler.supabase.com) and port 6543
+// (Supavisor's transaction port) are taken for one; anything else is none.
+func DetectPooler(cfg *pgx.ConnConfig) Pooler {
+	if cfg.Port == 6543 || strings.HasSuffix(strings.ToLower(cfg.Host), ".pooler.supabase.com") {
+		return PoolerTransaction
+	}
+	return PoolerNone
 }
 
 // WithClock makes the store read time from now instead of time.Now; tests
@@ -79,13 +117,33 @@ func WithListenURL(url string) Option { return func(o *options) { o.listenURL = 
 // unavailable (default 2s).
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollEvery = d } }
 
-// WithMaxConns caps the connection pool (pgxpool's default otherwise); a
-// short-lived `codecheck work` process needs only a few.
+// WithMaxConns sets the connection pool's size, whatever the URL says
+// (CODECHECK_DB_MAX_CONNS).
 func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
 
-// Open connects to databaseURL (any URL pgx accepts, including
-// default_query_exec_mode=simple_protocol), applies the migrations and
-// returns the store. The change feed connects on the first Watch.
+// WithDefaultMaxConns sets the pool's size unless the URL sets
+// pool_max_conns: a command's own small default.
+func WithDefaultMaxConns(n int32) Option { return func(o *options) { o.defaultMaxConns = n } }
+
+// WithPooler says what sits in front of Postgres; without it (or with "")
+// DetectPooler decides from the URL.
+func WithPooler(p Pooler) Option { return func(o *options) { o.pooler = p } }
+
+// WithoutListen keeps the store from opening a LISTEN connection at all:
+// watchers poll. A short-lived process that wants one connection less uses
+// it.
+func WithoutListen() Option { return func(o *options) { o.noListen = true } }
+
+// WithoutMigrations makes Open check that the schema is at this binary's
+// version instead of migrating it: only `serve` and `migrate` change
+// schema.
+func WithoutMigrations() Option { return func(o *options) { o.checkOnly = true } }
+
+// Open connects to databaseURL (any URL pgx accepts), applies the
+// migrations (or only checks them, WithoutMigrations) and returns the store.
+// Behind a transaction pooler it uses the simple protocol and LISTENs only
+// on a separate listen URL, else watchers poll. It logs once which mode it
+// chose. The change feed connects on the first Watch.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	o := options{clock: time.Now, log: slog.Default(), pollEvery: 2 * time.Second}
 	for _, opt := range opts {
@@ -95,26 +153,48 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: database URL: %w", err)
 	}
-	if o.maxConns > 0 {
+	switch {
+	case o.maxConns > 0:
 		cfg.MaxConns = o.maxConns
+	case o.defaultMaxConns > 0 && !strings.Contains(databaseURL, "pool_max_conns"):
+		cfg.MaxConns = o.defaultMaxConns
 	}
-	listenConfig := cfg.ConnConfig.Copy()
+	if o.pooler == "" {
+		o.pooler = DetectPooler(cfg.ConnConfig)
+	}
+	listenConfig, feed := cfg.ConnConfig.Copy(), "LISTEN on the database URL"
+	if o.pooler == PoolerTransaction {
+		// No prepared statements survive a transaction pooler, and LISTEN
+		// through it would hear nothing.
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		listenConfig, feed = nil, "polling: a transaction pooler cannot LISTEN"
+	}
 	if o.listenURL != "" {
 		if listenConfig, err = pgx.ParseConfig(o.listenURL); err != nil {
 			return nil, fmt.Errorf("postgres: listen URL: %w", err)
 		}
+		feed = "LISTEN on the listen URL"
+	}
+	if o.noListen {
+		listenConfig, feed = nil, "polling: this process does not LISTEN"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	changes := broadcast.New()
-	s := &Store{Store: core.New(newEngine(pool), o.clock, changes), changes: changes, log: o.log,
+	s := &Store{Store: core.New(newEngine(pool), o.clock, changes), pool: pool, changes: changes, log: o.log,
 		listenConfig: listenConfig, pollEvery: o.pollEvery}
-	if err := s.Migrate(ctx); err != nil {
+	migrate := s.Migrate
+	if o.checkOnly {
+		migrate = s.CheckSchema
+	}
+	if err := migrate(ctx); err != nil {
 		s.Store.Close()
 		return nil, err
 	}
+	o.log.Info("postgres store ready", "pooler", o.pooler, "query_exec_mode", cfg.ConnConfig.DefaultQueryExecMode.String(),
+		"max_conns", cfg.MaxConns, "change_feed", feed, "poll_interval", o.pollEvery)
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io/fs"
 	"path"
 	"slices"
@@ -52,6 +53,28 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil, nil
 	})
+}
+
+// CheckSchema checks, without changing anything, that every embedded
+// migration was applied: a process that does not own the schema (worker,
+// work) refuses to run on a database that `codecheck migrate` (or `serve`)
+// has not brought to this binary's version.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	applied, err := collect(ctx, s.db, scanString, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("%s: no codecheck schema found (%w); run `codecheck migrate` or start `codecheck serve` first", s.sql.Name, err)
+	}
+	var missing []string
+	for _, v := range Migrations() {
+		if !slices.Contains(applied, v) {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: the database schema is behind this binary (missing migrations %s); run `codecheck migrate` or start `codecheck serve` with this version first",
+			s.sql.Name, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func (s *Store) apply(ctx context.Context, tx driver.DB, version string, render *strings.Replacer) error {
