@@ -23,6 +23,7 @@ var dialect = driver.Dialect{
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	Types: map[string]string{
 		"{{time}}": "timestamptz", "{{json}}": "jsonb", "{{keys}}": "text[]", "{{serial}}": "bigserial PRIMARY KEY",
+		"{{postgres}}": "",
 	},
 }
 

@@ -1,11 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -99,4 +102,54 @@ func TestPoolSize(t *testing.T) {
 	require.EqualValues(t, 3, postgres.PoolMaxConns(s))
 	s = open(t, url, postgres.WithMaxConns(5), postgres.WithDefaultMaxConns(1))
 	require.EqualValues(t, 5, postgres.PoolMaxConns(s))
+}
+
+// Every table has row-level security on and no policy: a role that is not
+// the tables' owner, like Supabase's anon role behind its Data API, sees no
+// row even when granted SELECT.
+func TestRowLevelSecurityHidesEverything(t *testing.T) {
+	url := pgtest.URL(t)
+	s := open(t, url)
+	create(t, s)
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), `SELECT c.relname, c.relrowsecurity FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind = 'r'`)
+	require.NoError(t, err)
+	tables := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var rls bool
+		require.NoError(t, rows.Scan(&name, &rls))
+		tables[name] = rls
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, tables)
+	for name, rls := range tables {
+		require.True(t, rls, "row-level security on %s", name)
+	}
+
+	role := "anon_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	_, err = conn.Exec(t.Context(), `CREATE ROLE `+role+` NOLOGIN`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), `DROP OWNED BY `+role+`; DROP ROLE `+role) })
+	_, err = conn.Exec(t.Context(), `GRANT USAGE ON SCHEMA `+pgx.Identifier{currentSchema(t, conn)}.Sanitize()+` TO `+role+
+		`; GRANT SELECT ON jobs TO `+role)
+	require.NoError(t, err)
+	tx, err := conn.Begin(t.Context())
+	require.NoError(t, err)
+	defer tx.Rollback(t.Context())
+	_, err = tx.Exec(t.Context(), `SET LOCAL ROLE `+role)
+	require.NoError(t, err)
+	var visible int
+	require.NoError(t, tx.QueryRow(t.Context(), `SELECT count(*) FROM jobs`).Scan(&visible))
+	require.Zero(t, visible, "a job exists, but not for this role")
+}
+
+func currentSchema(t *testing.T, conn *pgx.Conn) string {
+	var s string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT current_schema()`).Scan(&s))
+	return s
 }

@@ -116,6 +116,6 @@ var dialect = driver.Dialect{
 	Name: "sqlite",
 	Types: map[string]string{
 		"{{time}}": "integer", "{{json}}": "text", "{{keys}}": "text",
-		"{{serial}}": "integer PRIMARY KEY AUTOINCREMENT",
+		"{{serial}}": "integer PRIMARY KEY AUTOINCREMENT", "{{postgres}}": "-- ",
 	},
 }

@@ -71,7 +71,9 @@ type Dialect struct {
 	// and keeps other processes from migrating at the same time; empty
 	// where the transaction itself is exclusive.
 	MigrationLock string
-	// Types maps the schema's type placeholders ({{time}}, {{json}},
-	// {{keys}}, {{serial}}) to the engine's column types.
+	// Types maps the schema's placeholders to the engine's text: the
+	// column types {{time}}, {{json}}, {{keys}} and {{serial}}, and
+	// {{postgres}}, which starts Postgres-only lines ("" there, a comment
+	// elsewhere).
 	Types map[string]string
 }
