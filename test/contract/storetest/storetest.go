@@ -1,7 +1,7 @@
-// Package storetest is the contract suite for ports.JobStore and
-// ports.Changes. Every store adapter, including in-memory fakes, runs
-// Exercise from its own tests; an adapter that passes it is trusted by the
-// application layer.
+// Package storetest is the contract suite for ports.JobStore,
+// ports.Changes, ports.WebhookOutbox and ports.ProviderBudget. Every store
+// adapter, including in-memory fakes, runs Exercise from its own tests; an
+// adapter that passes it is trusted by the application layer.
 //
 // The suite drives time through a FakeClock and never sleeps to synchronise.
 package storetest
@@ -34,6 +34,13 @@ type Harness struct {
 	// Webhooks is the store's webhook outbox; nil skips the Webhooks group
 	// (for a store that is not one).
 	Webhooks ports.WebhookOutbox
+	// Budget is the store's provider budget; when nil, Store if it is a
+	// ports.ProviderBudget. Without one the Budget group is skipped.
+	Budget ports.ProviderBudget
+	// WorkerBudget is the worker's provider budget under test (e.g. the
+	// worker API's client), checked against Budget; when nil, Worker if it
+	// is a ports.ProviderBudget, else Budget.
+	WorkerBudget ports.ProviderBudget
 	// Clock must be the clock the store reads its time from.
 	Clock *FakeClock
 }
@@ -62,6 +69,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 		{"Events", eventTests},
 		{"Changes", changeTests},
 		{"Webhooks", webhookTests},
+		{"Budget", budgetTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -74,6 +82,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 					require.NotNil(t, h.Clock, "Harness.Clock")
 					if g.name == "Webhooks" && h.Webhooks == nil {
 						t.Skip("the store has no webhook outbox")
+					}
+					if g.name == "Budget" && h.budget() == nil {
+						t.Skip("the store keeps no provider budget")
 					}
 					test(t, h)
 				})

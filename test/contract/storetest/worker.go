@@ -10,7 +10,8 @@ import (
 
 // workerGroups are the tests of the worker's side of the store: claiming a
 // job by id, leases and heartbeats, fencing, sections, finishing and
-// releasing, and learning of a cancel or a takeover. Exercise runs them
+// releasing, learning of a cancel or a takeover, and the provider budget
+// (Harness.WorkerBudget against Harness.Budget). Exercise runs them
 // too, with the store as its own worker store.
 var workerGroups = []struct {
 	name  string
@@ -22,6 +23,7 @@ var workerGroups = []struct {
 	{"Lifecycle", pick(lifecycleTests, "FinishCompleted", "FinishFailed", "FinishRejectsStatus",
 		"ReleaseKeepsSections", "Retry")},
 	{"Changes", pick(changeTests, "WorkerSeesCancel", "WorkerSeesTakeover")},
+	{"Budget", budgetTests},
 }
 
 // ExerciseWorker runs the worker's side of the contract against the
@@ -44,6 +46,9 @@ func ExerciseWorker(t *testing.T, newHarness func(t *testing.T) Harness) {
 					require.NotNil(t, h.Changes, "Harness.Changes")
 					require.NotNil(t, h.Clock, "Harness.Clock")
 					require.NotNil(t, h.Worker, "Harness.Worker")
+					if g.name == "Budget" && (h.budget() == nil || h.workerBudget() == h.budget()) {
+						t.Skip("no provider budget on both sides")
+					}
 					test(t, h)
 				})
 			}
