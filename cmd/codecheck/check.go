@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/codecheck/codecheck/adapters/llm/fake"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
@@ -61,7 +62,8 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	display.stop()
 	if err != nil {
 		if errors.Is(err, app.ErrReleased) || ctx.Err() != nil {
-			return exitError{exitStopped, fmt.Sprintf("interrupted; job %s was given back to pending; resume it with: codecheck work --job-id %s", job.ID, job.ID)}
+			return exitError{exitStopped, fmt.Sprintf("interrupted; job %s was given back to pending; resume it with: %s",
+				job.ID, resumeCommand(env, job))}
 		}
 		return err
 	}
@@ -85,4 +87,32 @@ func jobOutcome(job domain.Job) error {
 	default:
 		return exitError{exitFailed, fmt.Sprintf("job %s ended %s", job.ID, job.Status)}
 	}
+}
+
+// resumeCommand is the shell command that resumes job where check left it:
+// `codecheck work` with what check set up for itself and a new process
+// would not have, namely the fake provider that --provider fake enabled
+// and a DATABASE_URL other than the default. A password in the URL is not
+// printed; the command then says to put it back.
+func resumeCommand(env *environment, job domain.Job) string {
+	var vars []string
+	if job.Provider == fake.Name {
+		vars = append(vars, envFakeLLM.Name+"=1")
+	}
+	note := ""
+	if db := env.cfg.DatabaseURL; db != envDatabaseURL.Default {
+		if shown := redactURL(db); shown != db {
+			db, note = shown, " (with the database password in place of xxxxx)"
+		}
+		vars = append(vars, envDatabaseURL.Name+"="+shellQuote(db))
+	}
+	return strings.Join(append(vars, "codecheck work --job-id "+job.ID), " ") + note
+}
+
+// shellQuote quotes s for a POSIX shell unless it needs no quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"go.uber.org/fx"
@@ -11,6 +13,7 @@ import (
 	"github.com/codecheck/codecheck/adapters/llm/openai"
 	"github.com/codecheck/codecheck/adapters/llm/perplexity"
 	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
 
@@ -88,4 +91,42 @@ func realProviders(cfg config) ([]ports.LLM, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// warnIfNoProvider logs at start-up, for `serve` and `worker`, that a
+// process with no provider runs no jobs, and what configures one: such a
+// process starts and looks healthy while its jobs wait. consequence says
+// what else it means for the command.
+func warnIfNoProvider(consequence string) fx.Option {
+	return fx.Invoke(func(p *app.Providers, log *slog.Logger) {
+		if len(p.Names()) > 0 {
+			return
+		}
+		_, err := p.Resolve("")
+		var ve *domain.ValidationError
+		errors.As(err, &ve)
+		log.Warn("no LLM provider is configured: "+consequence+
+			"; pending jobs wait for a worker that has their provider", "set", ve.EnvVar)
+	})
+}
+
+// runnableOnly is the local executor as the dispatcher sees it: it declines
+// a job whose provider this process lacks rather than queue it for workers
+// that would leave it, since every such hand-off counts towards failing the
+// job. The decline is recorded on the job (its dispatch_error) and retried
+// after the dispatcher's longest backoff; meanwhile the job stays pending
+// for any worker that has the provider.
+type runnableOnly struct {
+	ports.Executor
+	providers *app.Providers
+}
+
+var _ ports.Executor = runnableOnly{}
+
+func (e runnableOnly) Submit(ctx context.Context, h ports.Handoff) (string, error) {
+	if _, err := e.providers.Resolve(h.Job.Provider); err != nil {
+		return "", &ports.ExecutorError{Executor: e.Name(),
+			Err: fmt.Errorf("this process cannot run the job: %w; it waits for a worker that has provider %q", err, h.Job.Provider)}
+	}
+	return e.Executor.Submit(ctx, h)
 }

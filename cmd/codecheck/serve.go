@@ -45,6 +45,7 @@ func serveModules(executor string) []fx.Option {
 		executorModule(executor),
 		fx.Provide(newWorkerTokens, newDispatcher, newHTTPServer),
 		fx.Invoke(startServing),
+		warnIfNoProvider("POST /jobs refuses every job and this server runs none"),
 	)
 }
 

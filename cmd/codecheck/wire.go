@@ -158,13 +158,16 @@ func newMetrics(in metricsIn) metricsOut {
 }
 
 // executorModule provides the executor picked by CODECHECK_EXECUTOR. The
-// local pool starts and drains with the app.
+// local pool starts and drains with the app, and is handed only the jobs
+// whose provider this process has.
 func executorModule(name string) fx.Option {
 	if name == "modal" {
 		return fx.Module("executor", fx.Provide(newModalExecutor))
 	}
 	return fx.Module("executor",
-		fx.Provide(newLocalPool, func(p *local.Pool) ports.Executor { return p }),
+		fx.Provide(newLocalPool, func(p *local.Pool, providers *app.Providers) ports.Executor {
+			return runnableOnly{Executor: p, providers: providers}
+		}),
 		fx.Supply(inProcess(true)),
 		fx.Invoke(runPool))
 }

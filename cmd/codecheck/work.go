@@ -18,8 +18,9 @@ import (
 )
 
 // runWork claims and runs one existing job, then exits: the Modal entry
-// point. Exit 0 when completed (or already finished), 1 when failed, 3 when
-// stopped before the end.
+// point. Exit 0 when completed (or already finished), 1 when failed, 2 when
+// the job's provider is not configured here (the job is left as it was), 3
+// when stopped before the end.
 func runWork(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("work")
 	jobID := fs.String("job-id", "", "id of the job to run")
@@ -81,6 +82,9 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 		return nil
 	case errors.Is(err, domain.ErrNotFound):
 		return fmt.Errorf("job %s not found", *jobID)
+	case errors.Is(err, app.ErrProviderUnavailable):
+		// Nothing ran and the job is as it was: a configuration matter.
+		return exitError{exitUsage, providerMissing(job, err)}
 	}
 	// The job ran here, to its end or not: nothing will scrape this
 	// process, so its counters go to the log.
@@ -94,6 +98,20 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "job %s %s (%s)\n", job.ID, job.Status, job.Progress())
 	return jobOutcome(job)
+}
+
+// providerMissing says which job cannot run here and what to set so that
+// it can, in one line.
+func providerMissing(job domain.Job, err error) string {
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	what := ve.Rule
+	if ve.EnvVar != "" {
+		what = "set " + ve.EnvVar
+	}
+	return fmt.Sprintf("job %s uses provider %q, which is not configured here: %s", job.ID, job.Provider, what)
 }
 
 const webhookFlushTimeout = 25 * time.Second
@@ -134,7 +152,8 @@ func runWorker(ctx context.Context, env *environment, _ []string) error {
 // listener.
 func workerModules() []fx.Option {
 	return append(baseModules(storeOptions{}), metricsModule(), executorModule("local"),
-		fx.Provide(newRescuer), fx.Invoke(runRescuer, serveMetrics))
+		fx.Provide(newRescuer), fx.Invoke(runRescuer, serveMetrics),
+		warnIfNoProvider("this worker runs no jobs"))
 }
 
 func newRescuer(cfg config, store ports.JobStore, log *slog.Logger, h hooksIn) (*app.Rescuer, error) {

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/domain"
+)
+
+// The resume command check prints carries what check set up for itself.
+func TestResumeCommand(t *testing.T) {
+	cases := []struct {
+		name, provider, db, want string
+	}{
+		{"fake, default database", "fake", "", "CODECHECK_FAKE_LLM=1 codecheck work --job-id J"},
+		{"real provider", "openai", "", "codecheck work --job-id J"},
+		{"other database", "fake", "sqlite:/tmp/a b.db",
+			"CODECHECK_FAKE_LLM=1 DATABASE_URL='sqlite:/tmp/a b.db' codecheck work --job-id J"},
+		{"postgres", "openai", "postgres://app@db:5432/cc?sslmode=disable",
+			"DATABASE_URL='postgres://app@db:5432/cc?sslmode=disable' codecheck work --job-id J"},
+		{"password withheld", "openai", "postgres://app:s3cret@db/cc",
+			"DATABASE_URL=postgres://app:xxxxx@db/cc codecheck work --job-id J (with the database password in place of xxxxx)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := loadConfig(envOf(map[string]string{envDatabaseURL.Name: c.db}))
+			require.NoError(t, err)
+			got := resumeCommand(&environment{cfg: cfg}, domain.Job{ID: "J", Provider: c.provider})
+			require.Equal(t, c.want, got)
+			require.NotContains(t, got, "s3cret")
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	for _, s := range []string{"", "plain", "a b", "it's", `"$HOME"`, "x?y&z=1", "`id`"} {
+		out, err := exec.Command(sh, "-c", "printf %s "+shellQuote(s)).Output()
+		require.NoError(t, err, s)
+		require.Equal(t, s, string(out))
+	}
+}
