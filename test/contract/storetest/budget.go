@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -175,4 +176,19 @@ func testBudgetInvalid(t *testing.T, h Harness) {
 	_, err = b.Paused(ctx(t), "job-1", "")
 	require.ErrorIs(t, err, domain.ErrInvalid)
 	require.Zero(t, acquire(t, b, "openai", ports.Rate{PerMinute: 60, Burst: 1}), "the refused calls took nothing")
+}
+
+// ExerciseBudget runs the Budget group against a ports.ProviderBudget kept
+// outside any store, such as one process's own. newBudget returns a fresh
+// budget that reads its time from the FakeClock it returns.
+func ExerciseBudget(t *testing.T, newBudget func(t *testing.T) (ports.ProviderBudget, *FakeClock)) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(budgetTests)) {
+		t.Run(name, func(t *testing.T) {
+			b, clock := newBudget(t)
+			require.NotNil(t, b, "budget")
+			require.NotNil(t, clock, "clock")
+			budgetTests[name](t, Harness{Budget: b, Clock: clock})
+		})
+	}
 }
