@@ -132,6 +132,49 @@ type ReleaseBody struct {
 	Reason  string `json:"reason,omitempty" maxLength:"16384" doc:"Why the worker gives the job back; recorded in the job's events." example:"worker stopping with 4 sections not done"`
 }
 
+// ProviderInput names the provider of a budget operation.
+type ProviderInput struct {
+	JobIDInput
+	Provider ProviderName `path:"provider" doc:"The LLM provider whose budget this is."`
+}
+
+// TakeCallInput is POST /worker/jobs/{id}/providers/{provider}/calls.
+type TakeCallInput struct {
+	ProviderInput
+	Body TakeCallBody
+}
+
+// TakeCallBody asks for one call's slot.
+type TakeCallBody struct {
+	PerMinute int `json:"per_minute" minimum:"1" maximum:"1000000" doc:"The provider's budget in calls a minute (the worker's CODECHECK_PROVIDER_RPM)." example:"120"`
+	Burst     int `json:"burst" minimum:"1" maximum:"1000000" doc:"How many calls may go at once after a quiet spell." example:"13"`
+}
+
+// TakeCallOutput is the slot taken.
+type TakeCallOutput struct {
+	Body struct {
+		WaitMS int64 `json:"wait_ms" doc:"How long the worker waits before it makes the call, in milliseconds; 0: now. A worker that waited asks GET .../pause before it calls." example:"0"`
+	}
+}
+
+// PauseProviderInput is POST /worker/jobs/{id}/providers/{provider}/pause.
+type PauseProviderInput struct {
+	ProviderInput
+	Body PauseProviderBody
+}
+
+// PauseProviderBody pauses a provider for every worker.
+type PauseProviderBody struct {
+	PauseMS int64 `json:"pause_ms" minimum:"1" maximum:"3600000" doc:"How long from now, in milliseconds: the provider's Retry-After." example:"3000"`
+}
+
+// PausedOutput is how long a provider stays paused.
+type PausedOutput struct {
+	Body struct {
+		PausedMS int64 `json:"paused_ms" doc:"How long the provider stays paused from now, in milliseconds; 0: it is not." example:"0"`
+	}
+}
+
 // workerErrors are the problems every worker operation may answer with.
 var workerErrors = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
 	http.StatusUnprocessableEntity, http.StatusInternalServerError}
@@ -180,6 +223,32 @@ func (s *Server) registerWorker() {
 		Summary:       "Give the job back",
 		Description:   "Returns the job to pending for another attempt, keeping its saved sections.",
 		DefaultStatus: http.StatusNoContent, Errors: fencedErrors}, s.workerRelease)
+	s.registerProviderBudget()
+}
+
+// registerProviderBudget adds the provider budget operations: the
+// per-minute budget and pauses that every process shares, for workers
+// that reach the store only through this API. A provider call costs one
+// take, a second request (the pause read) when it had to wait for its
+// slot, and a provider answer with Retry-After one pause.
+func (s *Server) registerProviderBudget() {
+	const path = "/worker/jobs/{id}/providers/{provider}"
+	notKept := "404 also when this server keeps no provider budget."
+	workerOp(s, huma.Operation{OperationID: "worker-take-provider-call", Method: http.MethodPost, Path: path + "/calls",
+		Summary: "Take a provider call's slot",
+		Description: "Takes one call's slot from the provider's budget, shared by every worker and server on the " +
+			"store, and says how long to wait before making the call. The slot is taken whether or not the worker " +
+			"waits. " + notKept,
+		Errors: workerErrors}, s.workerTakeCall)
+	workerOp(s, huma.Operation{OperationID: "worker-provider-pause", Method: http.MethodGet, Path: path + "/pause",
+		Summary:     "Read the provider's pause",
+		Description: "How long the provider stays paused for every worker. " + notKept,
+		Errors:      workerErrors}, s.workerPaused)
+	workerOp(s, huma.Operation{OperationID: "worker-pause-provider", Method: http.MethodPost, Path: path + "/pause",
+		Summary: "Pause the provider for every worker",
+		Description: "Pauses the provider from now, for every worker and server on the store, after it answered " +
+			"with a Retry-After; a pause that ends later stands. Answers how long the pause now lasts. " + notKept,
+		Errors: workerErrors}, s.workerPause)
 }
 
 // workerOp registers one worker operation behind the token check.
@@ -263,6 +332,64 @@ func (s *Server) workerFinish(ctx context.Context, in *FinishJobInput) (*WorkerJ
 func (s *Server) workerRelease(ctx context.Context, in *ReleaseJobInput) (*struct{}, error) {
 	err := s.cfg.WorkerStore.Release(ctx, ports.Lease{JobID: in.ID, Attempt: in.Body.Attempt}, in.Body.Reason)
 	return s.noContent(ctx, err)
+}
+
+// budget is the provider budget the worker API grants from: its worker
+// store's, when the store keeps one (the SQL stores do).
+func (s *Server) budget() (ports.ProviderBudget, error) {
+	b, ok := s.cfg.WorkerStore.(ports.ProviderBudget)
+	if !ok {
+		return nil, huma.Error404NotFound("this server keeps no provider budget")
+	}
+	return b, nil
+}
+
+func (s *Server) workerTakeCall(ctx context.Context, in *TakeCallInput) (*TakeCallOutput, error) {
+	b, err := s.budget()
+	if err != nil {
+		return nil, err
+	}
+	wait, err := b.Acquire(ctx, in.ID, string(in.Provider), ports.Rate{PerMinute: in.Body.PerMinute, Burst: in.Body.Burst})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &TakeCallOutput{}
+	out.Body.WaitMS = ceilMS(wait)
+	return out, nil
+}
+
+func (s *Server) workerPaused(ctx context.Context, in *ProviderInput) (*PausedOutput, error) {
+	b, err := s.budget()
+	if err != nil {
+		return nil, err
+	}
+	return s.pausedFor(ctx, b, in)
+}
+
+func (s *Server) workerPause(ctx context.Context, in *PauseProviderInput) (*PausedOutput, error) {
+	b, err := s.budget()
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Pause(ctx, in.ID, string(in.Provider), time.Duration(in.Body.PauseMS)*time.Millisecond); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return s.pausedFor(ctx, b, &in.ProviderInput)
+}
+
+func (s *Server) pausedFor(ctx context.Context, b ports.ProviderBudget, in *ProviderInput) (*PausedOutput, error) {
+	d, err := b.Paused(ctx, in.ID, string(in.Provider))
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &PausedOutput{}
+	out.Body.PausedMS = ceilMS(d)
+	return out, nil
+}
+
+// ceilMS is d in whole milliseconds, rounded up: a worker never goes early.
+func ceilMS(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 func (s *Server) workerJob(ctx context.Context, job domain.Job, err error) (*WorkerJobOutput, error) {

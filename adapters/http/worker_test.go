@@ -14,6 +14,7 @@ import (
 	httpapi "github.com/codecheck/codecheck/adapters/http"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 )
 
 const workerSecret = "a-worker-secret-of-at-least-32-characters"
@@ -162,6 +163,15 @@ func TestWorkerTokenScope(t *testing.T) {
 		"release": func(h ...string) response {
 			return e.do(http.MethodPost, "/worker/jobs/"+a+"/release", map[string]any{"attempt": 1}, h...)
 		},
+		"take call": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/providers/perplexity/calls", map[string]any{"per_minute": 1, "burst": 1}, h...)
+		},
+		"pause": func(h ...string) response {
+			return e.do(http.MethodPost, "/worker/jobs/"+a+"/providers/perplexity/pause", map[string]any{"pause_ms": 60000}, h...)
+		},
+		"paused": func(h ...string) response {
+			return e.do(http.MethodGet, "/worker/jobs/"+a+"/providers/perplexity/pause", nil, h...)
+		},
 	}
 	credentials := []struct {
 		name    string
@@ -190,6 +200,7 @@ func TestWorkerTokenScope(t *testing.T) {
 		}
 		e.requireUntouched(a)
 	}
+	e.requireBudgetUntouched()
 
 	// B's token works for B, never lists jobs, and is not an API key.
 	res := e.do(http.MethodPost, "/worker/jobs/"+b+"/claim", claimBody(), bearer(tokenB))
@@ -331,11 +342,81 @@ func TestWorkerUnknownJob(t *testing.T) {
 	e.do(http.MethodGet, "/worker/jobs/"+id, nil, bearer(e.tokens.Mint(id, time.Hour))).workerProblem(t, http.StatusNotFound)
 }
 
+// requireBudgetUntouched asserts that no refused request took a slot or
+// paused a provider.
+func (e *workerEnv) requireBudgetUntouched() {
+	e.t.Helper()
+	paused, err := e.raw.Paused(e.t.Context(), "", "perplexity")
+	require.NoError(e.t, err)
+	require.Zero(e.t, paused)
+	wait, err := e.raw.Acquire(e.t.Context(), "", "perplexity", ports.Rate{PerMinute: 1, Burst: 1})
+	require.NoError(e.t, err)
+	require.Zero(e.t, wait, "the budget's one slot was still there")
+}
+
+// The provider budget over HTTP: slots in order, and a pause every worker
+// sees and no slot begins before.
+func TestWorkerProviderBudgetOverHTTP(t *testing.T) {
+	e := newWorkerEnv(t)
+	id := e.submit(map[string]any{"address": address}).ID
+	auth := bearer(e.tokens.Mint(id, time.Hour))
+	take := func(rpm, burst int) int64 {
+		res := e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/openai/calls", map[string]any{"per_minute": rpm, "burst": burst}, auth)
+		require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+		var out struct {
+			WaitMS int64 `json:"wait_ms"`
+		}
+		res.json(t, &out)
+		return out.WaitMS
+	}
+	require.Zero(t, take(60, 2))
+	require.Zero(t, take(60, 2))
+	require.InDelta(t, 1000, take(60, 2), 100, "the third waits a second")
+
+	res := e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/gemini/pause", map[string]any{"pause_ms": 3000}, auth)
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	var paused struct {
+		PausedMS int64 `json:"paused_ms"`
+	}
+	res.json(t, &paused)
+	require.InDelta(t, 3000, paused.PausedMS, 100)
+	other := e.submit(map[string]any{"address": address}).ID
+	res = e.do(http.MethodGet, "/worker/jobs/"+other+"/providers/gemini/pause", nil, bearer(e.tokens.Mint(other, time.Hour)))
+	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
+	res.json(t, &paused)
+	require.InDelta(t, 3000, paused.PausedMS, 100, "another job's worker sees the pause")
+	wait, err := e.raw.Acquire(t.Context(), "", "gemini", ports.Rate{PerMinute: 60, Burst: 13})
+	require.NoError(t, err)
+	require.InDelta(t, 3*time.Second, wait, float64(100*time.Millisecond), "and so does the store")
+
+	for _, body := range []map[string]any{{"per_minute": 0, "burst": 1}, {"per_minute": 60}} {
+		e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/openai/calls", body, auth).workerProblem(t, http.StatusUnprocessableEntity)
+	}
+	e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/acme/calls", map[string]any{"per_minute": 60, "burst": 1}, auth).
+		workerProblem(t, http.StatusUnprocessableEntity)
+	e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/openai/pause", map[string]any{"pause_ms": 0}, auth).
+		workerProblem(t, http.StatusUnprocessableEntity)
+}
+
+// A server whose worker store keeps no provider budget says so with a 404.
+func TestWorkerProviderBudgetNotKept(t *testing.T) {
+	tokens, err := app.NewWorkerTokens(workerSecret, nil)
+	require.NoError(t, err)
+	e := newEnv(t, func(c *httpapi.Config, sc *app.ServiceConfig) {
+		c.WorkerTokens, c.WorkerStore = tokens, struct{ ports.WorkerStore }{sc.Store}
+	})
+	id := e.submit(map[string]any{"address": address}).ID
+	p := e.do(http.MethodPost, "/worker/jobs/"+id+"/providers/openai/calls", map[string]any{"per_minute": 60, "burst": 1},
+		bearer(tokens.Mint(id, time.Hour))).workerProblem(t, http.StatusNotFound)
+	require.Contains(t, p.Detail, "no provider budget")
+}
+
 func TestWorkerSpec(t *testing.T) {
 	spec, err := httpapi.Spec(false)
 	require.NoError(t, err)
 	s := string(spec)
 	for _, want := range []string{`"/worker/jobs/{id}/claim"`, `"/worker/jobs/{id}/sections/{key}"`,
+		`"/worker/jobs/{id}/providers/{provider}/calls"`, `"/worker/jobs/{id}/providers/{provider}/pause"`,
 		`"workerToken"`, `"name": "worker"`, httpapi.ProblemLeaseLost} {
 		require.Contains(t, s, want)
 	}

@@ -17,6 +17,13 @@
 // section saves (running, then done), finish. A cancel is seen at the
 // next refused heartbeat or save, or the next poll, whichever comes first.
 //
+// The client is also the worker's ports.ProviderBudget: the per-minute
+// budget and pauses of the server's store, shared with every process on
+// it. Each provider call costs one more request (take a call's slot), a
+// second when it had to wait for its slot (read the pause before calling),
+// and a provider answer with Retry-After one (pause the provider): a
+// 13-section job at the limit adds 13 to 26.
+//
 // It must not import another adapter: its wire structs are its own copy of
 // the API's (api/openapi.yaml). It never logs or returns the token.
 package workerapi
