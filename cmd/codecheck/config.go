@@ -63,9 +63,9 @@ var (
 	envDefaultProvider = setting{Name: "CODECHECK_DEFAULT_PROVIDER", Unset: "first configured of " + knownProviderNames(),
 		Meaning: "provider when a job names none"}
 	envProviderConcurrency = setting{Name: "CODECHECK_PROVIDER_CONCURRENCY", Default: "8",
-		Meaning: "concurrent requests per provider, shared by all jobs of a process"}
+		Meaning: "concurrent requests per provider in one process (each process and container has its own)"}
 	envProviderRPM = setting{Name: "CODECHECK_PROVIDER_RPM", Default: "120",
-		Meaning: "requests per minute per provider, shared by all jobs of a process"}
+		Meaning: "requests per minute per provider: one budget for every process and container on the same database (kept in it, or granted through the worker API), with bursts of up to 13 calls or a tenth of the rate; set the same value everywhere"}
 	envProviderTimeout = setting{Name: "CODECHECK_PROVIDER_TIMEOUT", Default: "120s",
 		Meaning: "timeout of one provider request"}
 	envFakeLLM = setting{Name: "CODECHECK_FAKE_LLM", Unset: "off",

@@ -29,13 +29,14 @@ func providerSetup() map[string]string {
 	}
 }
 
-// providersModule provides the configured LLM providers, each behind the
-// process-wide limiter.
+// providersModule provides the configured LLM providers, each behind its
+// limits: concurrency per process, the per-minute budget and pauses from
+// the store's ProviderBudget, shared by every process on it.
 func providersModule() fx.Option {
 	return fx.Module("providers", fx.Provide(newProviders))
 }
 
-func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers, error) {
+func newProviders(lc fx.Lifecycle, cfg config, budget ports.ProviderBudget, log *slog.Logger) (*app.Providers, error) {
 	var llms []ports.LLM
 	if cfg.FakeLLM {
 		f, err := fake.New(fake.Config{Latency: cfg.FakeLatency, FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
@@ -49,10 +50,11 @@ func newProviders(lc fx.Lifecycle, cfg config, log *slog.Logger) (*app.Providers
 	if err != nil {
 		return nil, usageError{err}
 	}
-	// Real providers share the process-wide limits; the simulated one has
-	// no quota to protect.
+	// Real providers share the fleet's budget; the simulated one has no
+	// quota to protect.
 	for _, l := range real {
-		llms = append(llms, app.Limit(l, cfg.ProviderConc, cfg.ProviderRPM))
+		llms = append(llms, app.LimitWith(l, app.LimitConfig{Concurrent: cfg.ProviderConc, PerMinute: cfg.ProviderRPM,
+			Budget: budget, Logger: log}))
 	}
 	p, err := app.NewProvidersWith(app.ProvidersConfig{Default: cfg.DefaultProvider, LLMs: llms, Setup: providerSetup()})
 	if errors.Is(err, app.ErrDefaultProvider) {

@@ -17,16 +17,17 @@ import (
 // a small pool.
 type storeOptions struct{ maxConns int }
 
-// storeModule provides the JobStore, Changes and WebhookOutbox chosen by
-// DATABASE_URL.
+// storeModule provides the JobStore, Changes, WebhookOutbox and
+// ProviderBudget chosen by DATABASE_URL.
 func storeModule(o storeOptions) fx.Option {
 	return fx.Module("store",
 		fx.Supply(o),
 		fx.Provide(newStore),
 		fx.Provide(func(s storeHandle) ports.JobStore { return s.jobs }),
-		fx.Provide(func(s storeHandle) ports.WorkerStore { return s.jobs }),
+		fx.Provide(func(s storeHandle) ports.WorkerStore { return workerStore{s.jobs, s.budget} }),
 		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
 		fx.Provide(func(s storeHandle) ports.WebhookOutbox { return s.outbox }),
+		fx.Provide(func(s storeHandle) ports.ProviderBudget { return s.budget }),
 	)
 }
 
@@ -40,21 +41,32 @@ type storeHandle struct {
 	jobs    *openedJobs
 	changes *openedChanges
 	outbox  *openedOutbox
+	budget  *openedBudget
 }
 
-// openedJobs, openedChanges and openedOutbox pass every call to the store
-// opened by the start hook.
+// openedJobs, openedChanges, openedOutbox and openedBudget pass every call
+// to the store opened by the start hook.
 type (
 	openedJobs    struct{ ports.JobStore }
 	openedChanges struct{ ports.Changes }
 	openedOutbox  struct{ ports.WebhookOutbox }
+	openedBudget  struct{ ports.ProviderBudget }
 )
+
+// workerStore is the worker's store with the provider budget beside it, so
+// that the worker API (adapters/http) grants provider calls from the same
+// store it serves.
+type workerStore struct {
+	ports.WorkerStore
+	ports.ProviderBudget
+}
 
 // openedStore is what both store adapters are.
 type openedStore interface {
 	ports.JobStore
 	ports.Changes
 	ports.WebhookOutbox
+	ports.ProviderBudget
 	io.Closer
 }
 
@@ -65,7 +77,7 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 	if err != nil {
 		return storeHandle{}, usageError{err}
 	}
-	h := storeHandle{jobs: &openedJobs{}, changes: &openedChanges{}, outbox: &openedOutbox{}}
+	h := storeHandle{jobs: &openedJobs{}, changes: &openedChanges{}, outbox: &openedOutbox{}, budget: &openedBudget{}}
 	var s openedStore
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
@@ -74,6 +86,7 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 				return err
 			}
 			s, h.jobs.JobStore, h.changes.Changes, h.outbox.WebhookOutbox = opened, opened, opened, opened
+			h.budget.ProviderBudget = opened
 			return nil
 		},
 		OnStop: func(context.Context) error { return s.Close() },

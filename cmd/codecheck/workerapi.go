@@ -14,13 +14,15 @@ import (
 // and `work` uses it instead of a database when CODECHECK_API_URL is.
 
 // workerAPIModules is the graph of `work` through the worker API: the
-// worker's store over HTTP with the job's token, providers, the worker and
-// metrics for the summary line. No database, no webhook outbox.
+// worker's store and provider budget over HTTP with the job's token,
+// providers, the worker and metrics for the summary line. No database, no
+// webhook outbox.
 func workerAPIModules() []fx.Option {
 	return []fx.Option{
 		fx.Module("workerapi", fx.Provide(newWorkerAPIClient,
 			func(c *workerapi.Client) ports.WorkerStore { return c },
-			func(c *workerapi.Client) ports.Changes { return c })),
+			func(c *workerapi.Client) ports.Changes { return c },
+			func(c *workerapi.Client) ports.ProviderBudget { return c })),
 		providersModule(),
 		fx.Module("core", fx.Provide(newWorker)),
 		metricsModule(),
