@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/fx"
@@ -53,10 +54,15 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	// included, a bounded time to be delivered first.
 	defer flushWebhooks(env, sender)
 
-	// SIGTERM: let running sections drain, then stop hard.
+	// SIGTERM: let running sections drain, then stop hard. The watcher ends
+	// before runWork returns: run cancels ctx once the command is over, and
+	// a watcher still alive then would announce a drain that is not
+	// happening.
 	runCtx, cancel := context.WithCancel(context.Background())
+	var watcher sync.WaitGroup
+	defer watcher.Wait()
 	defer cancel()
-	go func() {
+	watcher.Go(func() {
 		select {
 		case <-ctx.Done():
 			env.log.Info("stopping: draining running sections", "drain", env.cfg.DrainTimeout)
@@ -70,7 +76,7 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 			}
 		case <-runCtx.Done():
 		}
-	}()
+	})
 
 	job, err := worker.Work(runCtx, *jobID, *wait)
 	switch {
@@ -130,7 +136,7 @@ func flushWebhooks(env *environment, sender *webhook.Sender) {
 // workModules is the graph of `work`: one job, no pool, metrics only for
 // the summary line.
 func workModules() []fx.Option {
-	return append(baseModules(storeOptions{maxConns: 4}), metricsModule())
+	return append(baseModules(workStore), metricsModule())
 }
 
 // runWorker runs workers that pull jobs from the store until SIGTERM.
@@ -151,7 +157,7 @@ func runWorker(ctx context.Context, env *environment, _ []string) error {
 // recovers its own crashes without a `serve`), and metrics on their own
 // listener.
 func workerModules() []fx.Option {
-	return append(baseModules(storeOptions{}), metricsModule(), executorModule("local"),
+	return append(baseModules(workerProcStore), metricsModule(), executorModule("local"),
 		fx.Provide(newRescuer), fx.Invoke(runRescuer, serveMetrics),
 		warnIfNoProvider("this worker runs no jobs"))
 }
