@@ -40,7 +40,7 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 		svc    *app.Service
 		worker *app.Worker
 	)
-	opts := append(baseModules(storeOptions{maxConns: 4}), fx.Supply(inProcess(true)),
+	opts := append(baseModules(checkStore), fx.Supply(inProcess(true)),
 		fx.Supply(fx.Annotate(display.hooks(), fx.ResultTags(`group:"hooks"`))))
 	stop, err := startApp(ctx, env, quickStop, opts, &svc, &worker)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/codecheck/codecheck/adapters/llm/gemini"
 	"github.com/codecheck/codecheck/adapters/llm/openai"
 	"github.com/codecheck/codecheck/adapters/llm/perplexity"
+	"github.com/codecheck/codecheck/adapters/store/postgres"
 	"github.com/codecheck/codecheck/app"
 )
 
@@ -38,6 +39,10 @@ var (
 		Meaning: "`sqlite:PATH` (embedded SQLite) or `postgres://...` (Postgres)"}
 	envListenDatabaseURL = setting{Name: "CODECHECK_LISTEN_DATABASE_URL", Unset: "`DATABASE_URL`",
 		Meaning: "direct (session) Postgres connection for LISTEN/NOTIFY when `DATABASE_URL` goes through a transaction pooler"}
+	envDBPooler = setting{Name: "CODECHECK_DB_POOLER", Unset: "detected: `transaction` on port 6543 and Supabase's pooler hosts, else `none`",
+		Meaning: "`transaction`, `session` or `none`: the pooler in front of Postgres. In transaction mode (PgBouncer, Supavisor) codecheck uses no prepared statements and never LISTENs through `DATABASE_URL`: it LISTENs on `CODECHECK_LISTEN_DATABASE_URL` or polls"}
+	envDBMaxConns = setting{Name: "CODECHECK_DB_MAX_CONNS", Unset: "per command: `serve` 8, `worker` 4, `work` 2, `check` 4, others 2; a `pool_max_conns` in the URL wins over these",
+		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection, `work` none (it polls)"}
 	envAddr = setting{Name: "CODECHECK_ADDR", Default: "127.0.0.1:8080",
 		Meaning: "listen address of `serve`: the API and its `/metrics`"}
 	envMetricsAddr = setting{Name: "CODECHECK_METRICS_ADDR", Default: "127.0.0.1:9090",
@@ -124,7 +129,7 @@ var (
 
 // settings lists every variable in the order of the README's table.
 var settings = []setting{
-	envDatabaseURL, envListenDatabaseURL, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
+	envDatabaseURL, envListenDatabaseURL, envDBPooler, envDBMaxConns, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envWorkerSecret, envAPIURL, envWorkerToken,
@@ -167,6 +172,8 @@ type config struct {
 	MetricsAddr       string // "" = no metrics listener
 	DatabaseURL       string
 	ListenDatabaseURL string
+	DBPooler          postgres.Pooler // "" = detect
+	DBMaxConns        int             // 0 = the command's default
 	Executor          string
 	Workers           int
 	SectionConc       int
@@ -219,6 +226,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MetricsAddr:         r.str(envMetricsAddr),
 		DatabaseURL:         r.str(envDatabaseURL),
 		ListenDatabaseURL:   r.str(envListenDatabaseURL),
+		DBPooler:            r.pooler(envDBPooler),
+		DBMaxConns:          r.optionalInt(envDBMaxConns, 1, 10000),
 		Executor:            r.str(envExecutor),
 		Workers:             r.int(envWorkers, 1, 1000),
 		SectionConc:         r.int(envSectionConcurrency, 1, 13),

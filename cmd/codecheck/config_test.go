@@ -134,7 +134,12 @@ func settingsTable() string {
 
 // Names that README.md mentions but that are not settings of codecheck.
 var notSettings = map[string]string{
-	"CODECHECK_TEST_DATABASE_URL": "read by the tests, not by codecheck",
+	"CODECHECK_TEST_DATABASE_URL":    "read by the tests, not by codecheck",
+	"CODECHECK_TEST_PGBOUNCER_URL":   "read by the tests, not by codecheck",
+	"CODECHECK_MODAL_WORKER_MODE":    "read by deploy/modal/modal_worker.py at modal deploy",
+	"CODECHECK_MODAL_MAX_CONTAINERS": "read by deploy/modal/modal_worker.py at modal deploy",
+	"CODECHECK_MODAL_JOB_TIMEOUT":    "read by deploy/modal/modal_worker.py at modal deploy",
+	"CODECHECK_MODAL_REQUIRED_KEYS":  "read by deploy/modal/modal_worker.py at modal deploy",
 }
 
 // README.md's configuration table is the settings table, and every

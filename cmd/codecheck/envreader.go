@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/codecheck/codecheck/adapters/store/postgres"
 )
 
 // envReader reads settings, falling back to their defaults, and keeps the
@@ -34,6 +36,23 @@ func (r *envReader) int(s setting, min, max int) int {
 		r.fail(s.Name, "must be a whole number from %d to %d, got %q", min, max, v)
 	}
 	return n
+}
+
+// optionalInt is int for a setting without a default: unset is 0.
+func (r *envReader) optionalInt(s setting, min, max int) int {
+	if r.str(s) == "" {
+		return 0
+	}
+	return r.int(s, min, max)
+}
+
+// pooler reads a CODECHECK_DB_POOLER value; unset is "" (detect).
+func (r *envReader) pooler(s setting) postgres.Pooler {
+	p, err := postgres.ParsePooler(r.str(s))
+	if err != nil {
+		r.fail(s.Name, "%v", err)
+	}
+	return p
 }
 
 func (r *envReader) duration(s setting) time.Duration {

@@ -37,7 +37,7 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	var svc *app.Service
-	stop, err := startApp(ctx, env, quickStop, baseModules(storeOptions{maxConns: 2}), &svc)
+	stop, err := startApp(ctx, env, quickStop, baseModules(reportStore), &svc)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func jsonReport(r domain.Report) any {
 func runMigrate(ctx context.Context, env *environment, _ []string) error {
 	// Opening the store applies the migrations.
 	var store ports.JobStore
-	stop, err := startApp(ctx, env, quickStop, []fx.Option{storeModule(storeOptions{maxConns: 2})}, &store)
+	stop, err := startApp(ctx, env, quickStop, []fx.Option{storeModule(migrateStore)}, &store)
 	if err != nil {
 		return err
 	}

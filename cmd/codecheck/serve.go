@@ -40,7 +40,7 @@ func runServe(ctx context.Context, env *environment, _ []string) error {
 // serveModules is the server's graph: the job modules, metrics, the
 // executor, the dispatcher and the HTTP server.
 func serveModules(executor string) []fx.Option {
-	return append(baseModules(storeOptions{}),
+	return append(baseModules(serveStore),
 		metricsModule(),
 		executorModule(executor),
 		fx.Provide(newWorkerTokens, newDispatcher, newHTTPServer),

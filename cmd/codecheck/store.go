@@ -13,9 +13,26 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-// storeOptions tune the store for the command: a short-lived process wants
-// a small pool.
-type storeOptions struct{ maxConns int }
+// storeOptions tune the store for the command: its pool's default size
+// (CODECHECK_DB_MAX_CONNS and the URL's pool_max_conns win), whether it
+// LISTENs, and whether it owns the schema. Only `serve`, `migrate` and the
+// all-in-one `check` migrate a Postgres database; the others check that it
+// is at their version.
+type storeOptions struct {
+	maxConns int
+	noListen bool
+	migrate  bool
+}
+
+// The stores of the commands.
+var (
+	serveStore      = storeOptions{maxConns: 8, migrate: true}
+	migrateStore    = storeOptions{maxConns: 2, migrate: true}
+	checkStore      = storeOptions{maxConns: 4, migrate: true}
+	workerProcStore = storeOptions{maxConns: 4}
+	workStore       = storeOptions{maxConns: 2, noListen: true} // at most 2 connections in all
+	reportStore     = storeOptions{maxConns: 2, noListen: true}
+)
 
 // storeModule provides the JobStore, Changes, WebhookOutbox and
 // ProviderBudget chosen by DATABASE_URL.
@@ -81,7 +98,7 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 	var s openedStore
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			opened, err := openStore(ctx, su, cfg.ListenDatabaseURL, o, log)
+			opened, err := openStore(ctx, su, cfg, o, log)
 			if err != nil {
 				return err
 			}
@@ -94,12 +111,20 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 	return h, nil
 }
 
-// openStore opens and migrates the store at su within ctx.
-func openStore(ctx context.Context, su storeURL, listenURL string, o storeOptions, log *slog.Logger) (openedStore, error) {
+// openStore opens the store at su within ctx, migrating it if the command
+// owns the schema (SQLite always: one file, one owner).
+func openStore(ctx context.Context, su storeURL, cfg config, o storeOptions, log *slog.Logger) (openedStore, error) {
 	if su.Postgres {
-		opts := []postgres.Option{postgres.WithListenURL(listenURL), postgres.WithLogger(log)}
-		if o.maxConns > 0 {
-			opts = append(opts, postgres.WithMaxConns(int32(o.maxConns)))
+		opts := []postgres.Option{postgres.WithListenURL(cfg.ListenDatabaseURL), postgres.WithLogger(log),
+			postgres.WithPooler(cfg.DBPooler), postgres.WithDefaultMaxConns(int32(o.maxConns))}
+		if cfg.DBMaxConns > 0 {
+			opts = append(opts, postgres.WithMaxConns(int32(cfg.DBMaxConns)))
+		}
+		if o.noListen && cfg.ListenDatabaseURL == "" {
+			opts = append(opts, postgres.WithoutListen())
+		}
+		if !o.migrate {
+			opts = append(opts, postgres.WithoutMigrations())
 		}
 		s, err := postgres.Open(ctx, su.URL, opts...)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -65,9 +64,9 @@ func TestThreeReplicasSpawnEachJobOnceThroughTheWorkerAPI(t *testing.T) {
 	require.Len(t, r.fake.Spawns(), jobs, "exactly one spawn per job across %d replicas", replicas)
 	require.Len(t, spawned, jobs)
 
-	// pgxpool's default size here is max(4, CPUs) per replica, plus one
-	// LISTEN connection each.
-	limit := int64(replicas * (max(4, runtimeCPUs()) + 1))
+	// serve's pool is 8 by default (CODECHECK_DB_MAX_CONNS), plus one
+	// LISTEN connection per replica.
+	limit := int64(replicas * (8 + 1))
 	t.Logf("%d jobs through %d replicas in %s; peak Postgres connections of the replicas: %d (pools allow %d); work processes hold none",
 		jobs, replicas, took.Round(time.Millisecond), peak.Load(), limit)
 	require.LessOrEqual(t, peak.Load(), limit)
@@ -101,5 +100,3 @@ func watchConnections(t *testing.T, appName string) *atomic.Int64 {
 	}()
 	return &peak
 }
-
-func runtimeCPUs() int { return runtime.NumCPU() }
