@@ -29,10 +29,44 @@ func TestThreeReplicasSpawnEachJobOnceThroughTheWorkerAPI(t *testing.T) {
 		jobs = v
 	}
 	const replicas = 3
-	r := startModalRigWith(t, modalRigOptions{Replicas: replicas, WorkerAPI: true,
+	peak, took := runFleet(t, replicas, jobs, true)
+	// serve's pool is 8 by default (CODECHECK_DB_MAX_CONNS), plus one
+	// LISTEN connection per replica.
+	limit := int64(replicas * (8 + 1))
+	t.Logf("%d jobs through %d replicas in %s; peak Postgres connections of the replicas: %d (pools allow %d); work processes hold none",
+		jobs, replicas, took.Round(time.Millisecond), peak, limit)
+	require.LessOrEqual(t, peak, limit)
+}
+
+// The connections in use during a run in each worker mode, for the
+// sizing table: run with CODECHECK_E2E_MEASURE=1 (and
+// CODECHECK_E2E_REPLICA_JOBS, default 100).
+func TestMeasureConnectionsPerWorkerMode(t *testing.T) {
+	if os.Getenv("CODECHECK_E2E_MEASURE") != "1" {
+		t.Skip("a measurement, not a test: set CODECHECK_E2E_MEASURE=1")
+	}
+	jobs := 100
+	if v, err := strconv.Atoi(os.Getenv("CODECHECK_E2E_REPLICA_JOBS")); err == nil && v > 0 {
+		jobs = v
+	}
+	for _, api := range []bool{true, false} {
+		t.Run(map[bool]string{true: "worker-api", false: "direct"}[api], func(t *testing.T) {
+			peak, took := runFleet(t, 3, jobs, api)
+			t.Logf("%d jobs, 3 replicas, worker API %v: peak connections %d, %s", jobs, api, peak, took.Round(time.Millisecond))
+		})
+	}
+}
+
+// runFleet runs jobs through replicas serve processes and their spawned
+// work processes, checks each job was spawned once and completed, and
+// returns the peak of the fleet's Postgres connections and the time taken.
+func runFleet(t *testing.T, replicas, jobs int, workerAPI bool) (int64, time.Duration) {
+	r := startModalRigWith(t, modalRigOptions{Replicas: replicas, WorkerAPI: workerAPI,
 		Env: []string{"CODECHECK_FAKE_LLM_LATENCY=20ms", "CODECHECK_SECTION_CONCURRENCY=13", "CODECHECK_LEASE=10s"}})
-	for _, kv := range r.workEnv {
-		require.False(t, strings.HasPrefix(kv, "DATABASE_URL="), "a work process has no database URL")
+	if workerAPI {
+		for _, kv := range r.workEnv {
+			require.False(t, strings.HasPrefix(kv, "DATABASE_URL="), "a work process has no database URL")
+		}
 	}
 
 	peak := watchConnections(t, r.appName)
@@ -53,23 +87,23 @@ func TestThreeReplicasSpawnEachJobOnceThroughTheWorkerAPI(t *testing.T) {
 	for _, id := range ids {
 		j := r.job(id)
 		require.Equal(t, "13/13", j.Progress)
-		require.Equal(t, 1, j.Attempt, "job %s ran once", id)
+		if workerAPI {
+			require.Equal(t, 1, j.Attempt, "job %s ran once", id)
+		}
 	}
 
 	spawned := map[any]int{}
 	for _, sp := range r.fake.Spawns() {
 		spawned[sp.Args[0]]++
-		require.NotEmpty(t, sp.Args[3], "every spawn carries a worker token")
+		if workerAPI {
+			require.NotEmpty(t, sp.Args[3], "every spawn carries a worker token")
+		}
 	}
-	require.Len(t, r.fake.Spawns(), jobs, "exactly one spawn per job across %d replicas", replicas)
+	if workerAPI {
+		require.Len(t, r.fake.Spawns(), jobs, "exactly one spawn per job across %d replicas", replicas)
+	}
 	require.Len(t, spawned, jobs)
-
-	// serve's pool is 8 by default (CODECHECK_DB_MAX_CONNS), plus one
-	// LISTEN connection per replica.
-	limit := int64(replicas * (8 + 1))
-	t.Logf("%d jobs through %d replicas in %s; peak Postgres connections of the replicas: %d (pools allow %d); work processes hold none",
-		jobs, replicas, took.Round(time.Millisecond), peak.Load(), limit)
-	require.LessOrEqual(t, peak.Load(), limit)
+	return peak.Load(), took
 }
 
 // watchConnections samples pg_stat_activity for connections named appName
