@@ -115,6 +115,10 @@ type request struct {
 	// retried is set when a try failed transiently before the last one:
 	// the server may have done the work of a try whose answer was lost.
 	retried bool
+	// unfenced marks a request whose answer says nothing of the job (the
+	// provider budget's): it does not count as hearing of it, so Watch
+	// still polls.
+	unfenced bool
 }
 
 // do sends r, retrying transient failures with backoff within
@@ -161,12 +165,14 @@ func (c *Client) answered(r *request, status int, answer []byte) error {
 		err := answerError(r.op, status, answer)
 		if isLeaseLost(err) {
 			c.wake(r.jobID)
-		} else {
+		} else if !r.unfenced {
 			c.heard(r.jobID)
 		}
 		return err
 	}
-	c.heard(r.jobID)
+	if !r.unfenced {
+		c.heard(r.jobID)
+	}
 	if r.out == nil {
 		return nil
 	}
