@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/codecheck/codecheck/adapters/store/postgres"
+	"github.com/codecheck/codecheck/adapters/store/sqlite"
+	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/test/pgtest"
 	"github.com/codecheck/codecheck/test/providerfake"
@@ -107,6 +111,59 @@ func TestFleetSharesOneProviderBudget(t *testing.T) {
 	var workers int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT worker) FROM jobs WHERE worker <> ''`).Scan(&workers))
 	require.Equal(t, 3, workers, "each worker process claimed jobs")
+}
+
+// `codecheck work` through the worker API, with no database, takes each
+// provider call's slot from the server's store with one request, and
+// reports the provider's Retry-After to it.
+func TestWorkThroughWorkerAPIUsesTheServersBudget(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "codecheck.db")
+	// serve has no Perplexity key: its own workers leave the job alone.
+	srv := launchServe(t, "127.0.0.1", baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_WORKER_SECRET="+workerSecret))
+	st, err := sqlite.Open(t.Context(), dbPath)
+	require.NoError(t, err)
+	job, _, err := st.Create(t.Context(), domain.Job{ID: uuid.Must(uuid.NewV7()).String(), Address: checkAddress,
+		Provider: string(providerfake.Perplexity), Sections: domain.SectionKeys()})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	fake := startFake(t, providerfake.Perplexity, func(c providerfake.Call) providerfake.Reply {
+		if c.N == 1 {
+			return providerfake.Reply{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Message: "slow down"}
+		}
+		return providerfake.Reply{}
+	})
+	tokens, err := app.NewWorkerTokens(workerSecret, nil)
+	require.NoError(t, err)
+	env := baseEnv(t, append([]string{"CODECHECK_API_URL=" + srv.base, "CODECHECK_WORKER_TOKEN=" + tokens.Mint(job.ID, 10*time.Minute),
+		"CODECHECK_PROVIDER_RPM=6000"}, fake.Env(providerKey)...)...)
+	res := runIn(t, t.TempDir(), env, "work", "--job-id", job.ID)
+	require.Equal(t, 0, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	require.Contains(t, res.stdout, "completed (13/13)")
+
+	calls := fake.Calls()
+	require.Len(t, calls, 14, "13 sections and the refused call's retry")
+	require.GreaterOrEqual(t, calls[1].Received.Sub(calls[0].Answered), time.Second)
+	requests := workerRequests(t, srv.base)
+	t.Logf("worker API requests for the provider budget: %v", requests)
+	require.Equal(t, len(calls), requests["POST /worker/jobs/{id}/providers/{provider}/calls"], "one request per provider call")
+	require.Equal(t, 1, requests["POST /worker/jobs/{id}/providers/{provider}/pause"], "the 429 paused the provider in the server's store")
+	require.Contains(t, res.stderr, "provider paused for every process")
+}
+
+// workerRequests counts, from serve's /metrics, the provider budget
+// requests by method and route.
+func workerRequests(t *testing.T, base string) map[string]int {
+	t.Helper()
+	resp, body := apiCall(t, http.MethodGet, base+"/metrics", "", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	line := regexp.MustCompile(`codecheck_http_requests_total\{code="200",method="(\w+)",route="([^"]*providers[^"]*)"\} (\d+)`)
+	out := map[string]int{}
+	for _, m := range line.FindAllStringSubmatch(string(body), -1) {
+		n, err := strconv.Atoi(m[3])
+		require.NoError(t, err)
+		out[m[1]+" "+m[2]] += n
+	}
+	return out
 }
 
 // startWorker starts `codecheck worker` with env, logging to logPath; it is
