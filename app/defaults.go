@@ -9,8 +9,8 @@ const (
 	// DefaultLease is how long a claim on a job holds without a heartbeat;
 	// the worker heartbeats every third of it.
 	DefaultLease = 30 * time.Second
-	// DefaultJobTimeout bounds one attempt at a job; it matches Modal's
-	// function timeout.
+	// DefaultJobTimeout bounds one attempt at a job; the Modal function's
+	// timeout is derived from it with room to spare (deploy/modal).
 	DefaultJobTimeout = 300 * time.Second
 	// DefaultSectionConcurrency is how many sections of one job run at once.
 	DefaultSectionConcurrency = 12

@@ -98,9 +98,11 @@ func defaultOwner() string {
 	return host + "/" + hex.EncodeToString(b)
 }
 
-// hold is how long a hand-off reservation lasts: past the executor call's
-// timeout, so only a dead or hung owner loses it.
-func (d *Dispatcher) hold() time.Duration { return 2*d.cfg.Timeout + d.cfg.Interval }
+// hold is how long a hand-off reservation lasts: past the longest a
+// hand-off may take (canceling an old call, then the executor call, then
+// recording it, each bounded by Timeout), so only a dead or hung owner
+// loses it.
+func (d *Dispatcher) hold() time.Duration { return 3*d.cfg.Timeout + d.cfg.Interval }
 
 // Run dispatches until ctx is done: hand-offs on every job change and every
 // Interval, at most Concurrency at once; rescues of expired leases and stale
@@ -192,7 +194,7 @@ func (d *Dispatcher) reserve(ctx context.Context, limit int) []domain.Job {
 // hand-offs.
 func (d *Dispatcher) redispatchStale(ctx context.Context) {
 	r, err := d.cfg.Store.RedispatchStale(ctx, ports.StaleHandoffs{Owner: d.cfg.Owner, OlderThan: d.cfg.HandoffTimeout,
-		MaxHandoffs: d.cfg.MaxAttempts, Hold: d.hold()})
+		MaxHandoffs: d.cfg.MaxAttempts, Hold: d.hold(), Limit: d.cfg.Concurrency})
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("cannot look for stale hand-offs", "err", err)
@@ -206,12 +208,17 @@ func (d *Dispatcher) redispatchStale(ctx context.Context) {
 			d.cfg.Hooks.JobDone(ctx, j)
 		}
 	}
+	// At most Concurrency at once, all within their reservation's hold.
+	var wg sync.WaitGroup
 	for _, j := range r.Again {
 		d.log.Warn("no worker claimed the job after its hand-off; canceling the call and handing it off again",
 			"job_id", j.ID, "attempt", j.Attempt+1, "executor_ref", j.ExecutorRef, "timeout", d.cfg.HandoffTimeout)
-		d.cancelCall(ctx, j)
-		d.dispatch(ctx, j)
+		wg.Go(func() {
+			d.cancelCall(ctx, j)
+			d.dispatch(ctx, j)
+		})
 	}
+	wg.Wait()
 }
 
 // cancelCall cancels the job's last execution, so that a repeated hand-off
@@ -244,12 +251,21 @@ func (d *Dispatcher) dispatch(ctx context.Context, job domain.Job) {
 	d.mu.Lock()
 	delete(d.failures, job.ID)
 	d.mu.Unlock()
-	err = d.cfg.Store.MarkDispatched(ctx, job.ID, attempt, d.cfg.Executor.Name(), ref)
+	// The call exists now: record it even if ctx ends (shutdown), or its
+	// reservation lapses and the job is handed off again.
+	markCtx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	defer cancelMark()
+	err = d.cfg.Store.MarkDispatched(markCtx, job.ID, attempt, d.cfg.Executor.Name(), ref)
 	switch {
 	case err == nil:
 		d.log.Info("job dispatched", "job_id", job.ID, "attempt", attempt, "executor", d.cfg.Executor.Name(), "ref", ref)
 	case errors.Is(err, domain.ErrConflict):
-		// The job moved on meanwhile (canceled, or claimed and finished).
+		// The job moved on meanwhile (canceled, finished, or handed off by
+		// someone else): this call is surplus, and no one else knows it.
+		d.log.Warn("hand-off no longer wanted; canceling its call", "job_id", job.ID, "attempt", attempt, "ref", ref, "why", err)
+		surplus := job
+		surplus.ExecutorRef = ref
+		d.cancelCall(markCtx, surplus)
 	default:
 		d.log.Warn("cannot record dispatch", "job_id", job.ID, "err", err)
 	}
@@ -274,7 +290,9 @@ func (d *Dispatcher) handOffFailed(ctx context.Context, job domain.Job, err erro
 	}
 	d.log.Warn("cannot hand job to executor; will retry", "job_id", job.ID, "executor", d.cfg.Executor.Name(),
 		"retryable", retryable, "retry_in", delay, "err", err)
-	if serr := d.cfg.Store.HandoffFailed(context.WithoutCancel(ctx), job.ID, err.Error(), time.Now().Add(delay)); serr != nil {
+	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	defer cancel()
+	if serr := d.cfg.Store.HandoffFailed(failCtx, job.ID, err.Error(), time.Now().Add(delay)); serr != nil {
 		d.log.Warn("cannot record the hand-off error", "job_id", job.ID, "err", serr)
 	}
 }

@@ -285,3 +285,25 @@ func TestHandOffCarriesAWorkerTokenForItsJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.ID, id)
 }
+
+// A call made for a job that moved on while it was being made (canceled
+// meanwhile) is surplus, and no one else knows it: the dispatcher cancels
+// it.
+func TestSurplusCallIsCanceled(t *testing.T) {
+	e := newEnv(t, &scripted{}, nil)
+	ex := &recorder{gate: make(chan struct{})}
+	d := newDispatcher(t, e, ex, 3)
+	job := e.submit(t)
+	ticked := make(chan struct{})
+	go func() { d.Tick(context.Background()); close(ticked) }()
+	require.Eventually(t, func() bool {
+		ex.mu.Lock()
+		defer ex.mu.Unlock()
+		return ex.inFlight == 1
+	}, 5*time.Second, time.Millisecond)
+	_, err := e.svc.Cancel(context.Background(), job.ID)
+	require.NoError(t, err)
+	close(ex.gate)
+	<-ticked
+	require.Equal(t, []string{"call-1"}, ex.cancels)
+}

@@ -50,7 +50,7 @@ type ClaimRequest struct {
 type ReserveHandoffs struct {
 	Owner string        // the reserving dispatcher, unique per process
 	Hold  time.Duration // how long the reservation holds: longer than a hand-off may take
-	Limit int           // at most this many jobs; <= 0: 100
+	Limit int           // at most this many jobs; <= 0: 100 (the store's batch)
 }
 
 // StaleHandoffs selects hand-offs no worker claimed in time.
@@ -59,6 +59,7 @@ type StaleHandoffs struct {
 	OlderThan   time.Duration
 	MaxHandoffs int // hand-offs of one attempt before the job fails; < 1 counts as 1
 	Hold        time.Duration
+	Limit       int // at most this many jobs a pass; <= 0: 100
 }
 
 // Redispatch is the outcome of one pass over stale hand-offs.

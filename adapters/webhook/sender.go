@@ -203,7 +203,7 @@ func (s *Sender) run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		ended := s.endedSignal()
-		taken, asked, err := s.pass(ctx)
+		taken, asked, err := s.pass(ctx, "")
 		if ctx.Err() != nil {
 			return
 		}
@@ -254,7 +254,7 @@ func (s *Sender) untilNextPass(last time.Time, changed, failed bool) time.Durati
 
 // pass takes as many due deliveries as there are free slots (asked) and
 // starts sending them; taken is how many it got.
-func (s *Sender) pass(ctx context.Context) (taken, asked int, err error) {
+func (s *Sender) pass(ctx context.Context, jobID string) (taken, asked int, err error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -270,7 +270,7 @@ func (s *Sender) pass(ctx context.Context) (taken, asked int, err error) {
 	defer s.wg.Done()
 	var ds []ports.WebhookDelivery
 	if asked > 0 {
-		ds, err = s.outbox.TakeWebhooks(ctx, ports.TakeWebhooks{Limit: asked, Hold: s.opts.Hold})
+		ds, err = s.outbox.TakeWebhooks(ctx, ports.TakeWebhooks{JobID: jobID, Limit: asked, Hold: s.opts.Hold})
 	}
 	s.mu.Lock()
 	s.inFlight -= asked - len(ds)
@@ -303,17 +303,18 @@ func (s *Sender) release(retryAt time.Time) {
 	s.wg.Done()
 }
 
-// Flush makes now the deliveries that are due, in this process and until
-// none is due or ctx is done; deliveries already in flight are waited for.
-// A short-lived process (codecheck work) calls it before exiting, so that
-// the webhook of the job it just ended goes out with it. A delivery that
+// Flush makes now the deliveries of jobID (every job's, when empty) that
+// are due, in this process and until none is due or ctx is done;
+// deliveries already in flight are waited for. A short-lived process
+// (codecheck work) calls it with its job before exiting, so that the
+// webhook of the job it just ended goes out with it, and only that one. A delivery that
 // fails is not waited for: its retry stays in the store, and a serve or
 // worker process on the same database makes it when it is due. Flush
 // returns ctx's error if ctx ends first.
-func (s *Sender) Flush(ctx context.Context) error {
+func (s *Sender) Flush(ctx context.Context, jobID string) error {
 	for {
 		ended := s.endedSignal()
-		taken, asked, err := s.pass(ctx)
+		taken, asked, err := s.pass(ctx, jobID)
 		if err != nil {
 			return err
 		}

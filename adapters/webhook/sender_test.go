@@ -173,7 +173,7 @@ func flush(t *testing.T, s *Sender) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, s.Flush(ctx))
+	require.NoError(t, s.Flush(ctx, ""))
 }
 
 // requireSigned checks r's signature against key, computed independently
@@ -459,7 +459,7 @@ func TestSenderCloseLeavesDeliveriesDue(t *testing.T) {
 		attempts += d.Attempt
 	}
 	require.Equal(t, 1+1+2, attempts, "the abandoned one counts its attempt")
-	require.ErrorIs(t, s.Flush(context.Background()), errClosed)
+	require.ErrorIs(t, s.Flush(context.Background(), ""), errClosed)
 }
 
 // The restart case, in process: what a sender left behind (a retry it
@@ -474,7 +474,7 @@ func TestNewSenderMakesWhatTheOldOneLeft(t *testing.T) {
 	old, err := New(secret, rc.Client(), first, first, first, Options{Logger: quiet, Now: clk.Now})
 	require.NoError(t, err)
 	retried := endJob(t, first, rc.URL, domain.JobCompleted)
-	require.NoError(t, old.Flush(context.Background()))
+	require.NoError(t, old.Flush(context.Background(), ""))
 	require.Len(t, rc.calls(), 1, "failed, retry scheduled")
 	require.NoError(t, old.Close(context.Background()))
 
@@ -535,7 +535,7 @@ func TestSenderFlushStopsAtItsDeadline(t *testing.T) {
 	endJob(t, store, rc.URL, domain.JobCompleted)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	require.ErrorIs(t, s.Flush(ctx), context.DeadlineExceeded)
+	require.ErrorIs(t, s.Flush(ctx, ""), context.DeadlineExceeded)
 	close(hang.release)
 	flush(t, s) // waits for the request in flight
 	require.Len(t, rc.calls(), 1)

@@ -42,7 +42,7 @@ var (
 	envDBPooler = setting{Name: "CODECHECK_DB_POOLER", Unset: "detected: `transaction` on port 6543 and Supabase's pooler hosts, else `none`",
 		Meaning: "`transaction`, `session` or `none`: the pooler in front of Postgres. In transaction mode (PgBouncer, Supavisor) codecheck uses no prepared statements and never LISTENs through `DATABASE_URL`: it LISTENs on `CODECHECK_LISTEN_DATABASE_URL` or polls"}
 	envDBMaxConns = setting{Name: "CODECHECK_DB_MAX_CONNS", Unset: "per command: `serve` 8, `worker` 4, `work` 2, `check` 4, others 2; a `pool_max_conns` in the URL wins over these",
-		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection, `work` none (it polls)"}
+		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection (none behind a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`), `work` none (it polls)"}
 	envAddr = setting{Name: "CODECHECK_ADDR", Default: "127.0.0.1:8080",
 		Meaning: "listen address of `serve`: the API and its `/metrics`"}
 	envMetricsAddr = setting{Name: "CODECHECK_METRICS_ADDR", Default: "127.0.0.1:9090",
@@ -331,8 +331,16 @@ func redactURL(raw string) string {
 	switch {
 	case err != nil && strings.Contains(raw, "@"):
 		return "(an unparseable URL with credentials)"
-	case err != nil || u.User == nil:
+	case err != nil:
 		return raw
+	}
+	q := u.Query()
+	if !q.Has("password") && u.User == nil {
+		return raw
+	}
+	if q.Has("password") { // pgx takes the password as a query parameter too
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

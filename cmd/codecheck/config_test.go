@@ -80,6 +80,7 @@ func TestStoreURL(t *testing.T) {
 	_, err = parseStoreURL("postgres://u:secret@/x")
 	require.ErrorContains(t, err, "DATABASE_URL")
 	require.NotContains(t, redactURL("postgres://u:secret@db/x"), "secret")
+	require.NotContains(t, redactURL("postgres://db/x?user=u&password=secret&sslmode=disable"), "secret")
 }
 
 func TestDurationText(t *testing.T) {

@@ -52,7 +52,7 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	defer stop()
 	// This process ends with the job: give the job's webhook, retries
 	// included, a bounded time to be delivered first.
-	defer flushWebhooks(env, sender)
+	defer flushWebhooks(env, sender, *jobID)
 
 	// SIGTERM: let running sections drain, then stop hard. The watcher ends
 	// before runWork returns: run cancels ctx once the command is over, and
@@ -122,14 +122,18 @@ func providerMissing(job domain.Job, err error) string {
 
 const webhookFlushTimeout = 25 * time.Second
 
-func flushWebhooks(env *environment, sender *webhook.Sender) {
+// flushWebhooks makes the webhook delivery the job owes now, if any, within
+// webhookFlushTimeout; a retry it needs stays in the store, for a serve or
+// worker process to make.
+func flushWebhooks(env *environment, sender *webhook.Sender, jobID string) {
 	if sender == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), webhookFlushTimeout)
 	defer cancel()
-	if err := sender.Flush(ctx); err != nil {
-		env.log.Warn("webhook deliveries still pending at exit; abandoning them", "waited", webhookFlushTimeout)
+	if err := sender.Flush(ctx, jobID); err != nil {
+		env.log.Warn("the job's webhook is not delivered yet; it stays in the store for serve or a worker to retry",
+			"job_id", jobID, "waited", webhookFlushTimeout)
 	}
 }
 

@@ -20,12 +20,17 @@ func (s *Store) ReserveHandoffs(ctx context.Context, r ports.ReserveHandoffs) ([
 	if _, err := domain.LeaseUntil(time.Time{}, r.Hold); err != nil {
 		return nil, err
 	}
-	limit := r.Limit
-	if limit <= 0 {
-		limit = defaultDispatchLimit
+	// A cheap read first: every job change wakes every dispatcher, and most
+	// wake-ups find nothing to hand off, which needs no write transaction.
+	waiting, err := collect(ctx, s.db, scanString, `SELECT id FROM jobs
+		WHERE status = 'pending' AND dispatched_attempt <= attempt AND (handoff_until IS NULL OR handoff_until <= $1)
+		LIMIT 1`, s.now())
+	if err != nil || len(waiting) == 0 {
+		return nil, err
 	}
+	limit := batch(r.Limit)
 	var jobs []domain.Job
-	err := s.write(ctx, func(ctx context.Context, x *txn) error {
+	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		ids, err := collect(ctx, x.db, scanString, `SELECT id FROM jobs
 			WHERE status = 'pending' AND dispatched_attempt <= attempt
 			AND (handoff_until IS NULL OR handoff_until <= $1)
@@ -44,6 +49,14 @@ func (s *Store) ReserveHandoffs(ctx context.Context, r ports.ReserveHandoffs) ([
 		return err
 	})
 	return jobs, err
+}
+
+// batch applies the default to a pass's limit.
+func batch(limit int) int {
+	if limit <= 0 {
+		return defaultDispatchLimit
+	}
+	return limit
 }
 
 // params returns "$from, $from+1, ..." for vs, and vs as arguments.
@@ -113,7 +126,7 @@ func (s *Store) RedispatchStale(ctx context.Context, st ports.StaleHandoffs) (po
 		out = ports.Redispatch{}
 		stale, err := collect(ctx, x.db, scanStale, `SELECT id, handoffs, executor, executor_ref FROM jobs
 			WHERE status = 'pending' AND dispatched_attempt > attempt AND dispatched_at <= $1
-			ORDER BY dispatched_at, id LIMIT $2`+x.sql.SkipLocked, x.now.Add(-st.OlderThan), defaultDispatchLimit)
+			ORDER BY dispatched_at, id LIMIT $2`+x.sql.SkipLocked, x.now.Add(-st.OlderThan), batch(st.Limit))
 		if err != nil {
 			return x.sql.wrap(err, "stale hand-offs")
 		}
