@@ -28,8 +28,8 @@ type LimitConfig struct {
 	// it dies holding it.
 	Concurrent int
 	// PerMinute is the provider's budget of calls a minute
-	// (CODECHECK_PROVIDER_RPM); 0: none. Up to burst(PerMinute) calls go at
-	// once after a quiet spell.
+	// (CODECHECK_PROVIDER_RPM); 0: none, and no pause is waited for. Up to
+	// burst(PerMinute) calls go at once after a quiet spell.
 	PerMinute int
 	// Budget keeps the per-minute budget and the provider's pause for
 	// every process that shares it (the store, or the worker API). Nil
