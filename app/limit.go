@@ -69,15 +69,16 @@ func LimitWith(llm ports.LLM, c LimitConfig) ports.LLM {
 		l.slots = make(chan struct{}, c.Concurrent)
 	}
 	if c.PerMinute > 0 {
-		l.rate = ports.Rate{PerMinute: c.PerMinute, Burst: burst(c.PerMinute)}
+		l.rate = ProviderRate(c.PerMinute)
 	}
 	return l
 }
 
-// burst lets one job's sections start together, or a tenth of the
-// per-minute rate when that is more, never more than the rate.
-func burst(perMinute int) int {
-	return min(perMinute, max(len(domain.SectionKeys()), perMinute/10))
+// ProviderRate is the budget of perMinute calls a minute: its burst lets
+// one job's sections start together, or a tenth of the per-minute rate when
+// that is more, never more than the rate.
+func ProviderRate(perMinute int) ports.Rate {
+	return ports.Rate{PerMinute: perMinute, Burst: min(perMinute, max(len(domain.SectionKeys()), perMinute/10))}
 }
 
 type limited struct {

@@ -52,6 +52,9 @@ type Config struct {
 	// WorkerStore is the store the worker API serves; required with
 	// WorkerTokens.
 	WorkerStore ports.WorkerStore
+	// ProviderRate, when set, is the rate the worker API grants provider
+	// calls at (CODECHECK_PROVIDER_RPM), whatever a worker asks for.
+	ProviderRate ports.Rate
 }
 
 // Metrics records the API's activity and serves what it recorded (the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -146,7 +147,7 @@ type TakeCallInput struct {
 
 // TakeCallBody asks for one call's slot.
 type TakeCallBody struct {
-	PerMinute int `json:"per_minute" minimum:"1" maximum:"1000000" doc:"The provider's budget in calls a minute (the worker's CODECHECK_PROVIDER_RPM)." example:"120"`
+	PerMinute int `json:"per_minute" minimum:"1" maximum:"1000000" doc:"The provider's budget in calls a minute (the worker's CODECHECK_PROVIDER_RPM); a server that has its own budget configured grants at that rate instead." example:"120"`
 	Burst     int `json:"burst" minimum:"1" maximum:"1000000" doc:"How many calls may go at once after a quiet spell." example:"13"`
 }
 
@@ -165,7 +166,7 @@ type PauseProviderInput struct {
 
 // PauseProviderBody pauses a provider for every worker.
 type PauseProviderBody struct {
-	PauseMS int64 `json:"pause_ms" minimum:"1" maximum:"3600000" doc:"How long from now, in milliseconds: the provider's Retry-After." example:"3000"`
+	PauseMS int64 `json:"pause_ms" minimum:"1" maximum:"300000" doc:"How long from now, in milliseconds: the provider's Retry-After, at most 5 minutes." example:"3000"`
 }
 
 // PausedOutput is how long a provider stays paused.
@@ -349,7 +350,11 @@ func (s *Server) workerTakeCall(ctx context.Context, in *TakeCallInput) (*TakeCa
 	if err != nil {
 		return nil, err
 	}
-	wait, err := b.Acquire(ctx, in.ID, string(in.Provider), ports.Rate{PerMinute: in.Body.PerMinute, Burst: in.Body.Burst})
+	rate := ports.Rate{PerMinute: in.Body.PerMinute, Burst: in.Body.Burst}
+	if s.cfg.ProviderRate.PerMinute > 0 { // the server's budget, not what a worker asks for
+		rate = s.cfg.ProviderRate
+	}
+	wait, err := b.Acquire(ctx, in.ID, string(in.Provider), rate)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
@@ -371,7 +376,8 @@ func (s *Server) workerPause(ctx context.Context, in *PauseProviderInput) (*Paus
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Pause(ctx, in.ID, string(in.Provider), time.Duration(in.Body.PauseMS)*time.Millisecond); err != nil {
+	pause := min(time.Duration(in.Body.PauseMS)*time.Millisecond, app.MaxProviderPause)
+	if err := b.Pause(ctx, in.ID, string(in.Provider), pause); err != nil {
 		return nil, s.problem(ctx, err)
 	}
 	return s.pausedFor(ctx, b, &in.ProviderInput)

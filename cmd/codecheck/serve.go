@@ -81,7 +81,7 @@ func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex p
 func newHTTPServer(cfg config, svc *app.Service, m *metrics.Metrics, tokens *app.WorkerTokens, store ports.WorkerStore,
 	log *slog.Logger) (*httpapi.Server, error) {
 	return httpapi.New(httpapi.Config{Service: svc, APIKeys: cfg.APIKeys, Logger: log, Metrics: m, Version: version,
-		WorkerTokens: tokens, WorkerStore: store})
+		WorkerTokens: tokens, WorkerStore: store, ProviderRate: app.ProviderRate(cfg.ProviderRPM)})
 }
 
 type servingIn struct {
