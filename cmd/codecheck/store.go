@@ -116,7 +116,7 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 func openStore(ctx context.Context, su storeURL, cfg config, o storeOptions, log *slog.Logger) (openedStore, error) {
 	if su.Postgres {
 		opts := []postgres.Option{postgres.WithListenURL(cfg.ListenDatabaseURL), postgres.WithLogger(log),
-			postgres.WithPooler(cfg.DBPooler), postgres.WithDefaultMaxConns(int32(o.maxConns))}
+			postgres.WithPooler(cfg.DBPooler), postgres.WithDefaultMaxConns(int32(o.maxConns)), postgres.WithSchema(cfg.DBSchema)}
 		if cfg.DBMaxConns > 0 {
 			opts = append(opts, postgres.WithMaxConns(int32(cfg.DBMaxConns)))
 		}

@@ -21,11 +21,33 @@ var dialect = driver.Dialect{
 	SkipLocked:    " FOR UPDATE SKIP LOCKED",
 	JSONParam:     "::jsonb", // JSON goes as text: under the simple protocol a []byte would be sent as bytea
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+	PrepareSchema: prepareSchema,
 	Types: map[string]string{
 		"{{time}}": "timestamptz", "{{json}}": "jsonb", "{{keys}}": "text[]", "{{serial}}": "bigserial PRIMARY KEY",
 		"{{postgres}}": "",
 	},
 }
+
+// prepareSchema creates the store's schema and, for a database an earlier
+// version set up in the connection's default schema (public, usually),
+// moves its tables there, data and all.
+const prepareSchema = `CREATE SCHEMA IF NOT EXISTS {{schema}};
+DO $$
+DECLARE
+	t   text;
+	src text := current_schema();
+BEGIN
+	IF src IS NOT NULL AND src <> '{{name}}'
+		AND to_regclass(quote_ident('{{name}}') || '.schema_migrations') IS NULL
+		AND to_regclass(quote_ident(src) || '.schema_migrations') IS NOT NULL
+		AND to_regclass(quote_ident(src) || '.jobs') IS NOT NULL THEN
+		FOREACH t IN ARRAY ARRAY['schema_migrations', 'jobs', 'sections', 'events', 'webhook_deliveries', 'provider_limits'] LOOP
+			IF to_regclass(quote_ident(src) || '.' || quote_ident(t)) IS NOT NULL THEN
+				EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', src, t, '{{name}}');
+			END IF;
+		END LOOP;
+	END IF;
+END $$`
 
 // migrationLock is the advisory lock that keeps two starting processes from
 // migrating at once.
@@ -35,12 +57,17 @@ const migrationLock int64 = 0x636f6465636865 // "codeche"
 // core's Go types itself, under every query exec mode.
 type engine struct {
 	conn
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	schema string
 }
 
-func newEngine(pool *pgxpool.Pool) engine { return engine{conn{pool}, pool} }
+func newEngine(pool *pgxpool.Pool, schema string) engine { return engine{conn{pool}, pool, schema} }
 
-func (e engine) Dialect() driver.Dialect { return dialect }
+func (e engine) Dialect() driver.Dialect {
+	d := dialect
+	d.Schema = e.schema
+	return d
+}
 
 // Write runs fn in a transaction and sends pg_notify for every job it
 // changed before commit, so other processes hear of a change exactly when

@@ -153,3 +153,45 @@ func currentSchema(t *testing.T, conn *pgx.Conn) string {
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT current_schema()`).Scan(&s))
 	return s
 }
+
+// tablesIn lists the tables of schema in the database at url.
+func tablesIn(t *testing.T, url, schema string) []string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename`, schema)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}
+
+// Without a schema in the URL the tables live in their own schema, not in
+// public, which Supabase's Data API exposes.
+func TestTablesLiveInTheirOwnSchema(t *testing.T) {
+	url := pgtest.Database(t)
+	s := open(t, url)
+	create(t, s)
+	require.Contains(t, tablesIn(t, url, postgres.DefaultSchema), "jobs")
+	require.Empty(t, tablesIn(t, url, "public"))
+}
+
+// A database an earlier version set up in public has its tables moved,
+// rows and all, into the schema.
+func TestExistingTablesMoveIntoTheSchema(t *testing.T) {
+	url := pgtest.Database(t)
+	old, err := postgres.Open(t.Context(), url, postgres.WithSchema("public"))
+	require.NoError(t, err)
+	j := create(t, old)
+	require.NoError(t, old.Close())
+	require.Contains(t, tablesIn(t, url, "public"), "jobs")
+
+	s := open(t, url)
+	got, err := s.Get(t.Context(), j.ID)
+	require.NoError(t, err)
+	require.Equal(t, j.ID, got.ID)
+	require.Empty(t, tablesIn(t, url, "public"), "every table moved")
+	require.Subset(t, tablesIn(t, url, postgres.DefaultSchema), []string{"events", "jobs", "schema_migrations", "sections"})
+	create(t, s) // and the events sequence moved with its table
+}

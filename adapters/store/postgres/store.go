@@ -67,6 +67,7 @@ type options struct {
 	pooler          Pooler
 	noListen        bool
 	checkOnly       bool
+	schema          string
 }
 
 // Pooler is what sits between codecheck and Postgres.
@@ -134,6 +135,15 @@ func WithPooler(p Pooler) Option { return func(o *options) { o.pooler = p } }
 // it.
 func WithoutListen() Option { return func(o *options) { o.noListen = true } }
 
+// WithSchema sets the schema the tables live in (CODECHECK_DB_SCHEMA).
+// Without it: the first schema of the URL's search_path when it sets one,
+// else DefaultSchema.
+func WithSchema(name string) Option { return func(o *options) { o.schema = name } }
+
+// DefaultSchema is the tables' schema when neither WithSchema nor the URL
+// names one: not public, which Supabase's Data API exposes.
+const DefaultSchema = "codecheck"
+
 // WithoutMigrations makes Open check that the schema is at this binary's
 // version instead of migrating it: only `serve` and `migrate` change
 // schema.
@@ -159,6 +169,12 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	case o.defaultMaxConns > 0 && !strings.Contains(databaseURL, "pool_max_conns"):
 		cfg.MaxConns = o.defaultMaxConns
 	}
+	if o.schema == "" {
+		o.schema = DefaultSchema
+		if sp := strings.Trim(strings.TrimSpace(strings.Split(cfg.ConnConfig.RuntimeParams["search_path"], ",")[0]), `"`); sp != "" && sp != "$user" {
+			o.schema = sp
+		}
+	}
 	if o.pooler == "" {
 		o.pooler = DetectPooler(cfg.ConnConfig)
 	}
@@ -183,7 +199,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	changes := broadcast.New()
-	s := &Store{Store: core.New(newEngine(pool), o.clock, changes), pool: pool, changes: changes, log: o.log,
+	s := &Store{Store: core.New(newEngine(pool, o.schema), o.clock, changes), pool: pool, changes: changes, log: o.log,
 		listenConfig: listenConfig, pollEvery: o.pollEvery}
 	migrate := s.Migrate
 	if o.checkOnly {
@@ -193,7 +209,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		s.Store.Close()
 		return nil, err
 	}
-	o.log.Info("postgres store ready", "pooler", o.pooler, "query_exec_mode", cfg.ConnConfig.DefaultQueryExecMode.String(),
+	o.log.Info("postgres store ready", "schema", o.schema, "pooler", o.pooler, "query_exec_mode", cfg.ConnConfig.DefaultQueryExecMode.String(),
 		"max_conns", cfg.MaxConns, "change_feed", feed, "poll_interval", o.pollEvery)
 	return s, nil
 }

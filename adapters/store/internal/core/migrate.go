@@ -42,6 +42,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return nil, s.sql.wrap(err, "migrate: lock")
 			}
 		}
+		if err := s.prepareSchema(ctx, tx); err != nil {
+			return nil, err
+		}
 		if _, err := tx.Exec(ctx, render.Replace(`CREATE TABLE IF NOT EXISTS schema_migrations (
 			version text PRIMARY KEY, applied_at {{time}} NOT NULL)`)); err != nil {
 			return nil, s.sql.wrap(err, "migrate")

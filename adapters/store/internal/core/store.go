@@ -41,7 +41,11 @@ func New(db driver.Driver, clock func() time.Time, changes *broadcast.Broadcaste
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Store{db: db, sql: dialect{db.Dialect()}, clock: clock, changes: changes}
+	d := db.Dialect()
+	if d.Schema != "" {
+		db = qualify(db, d.Schema)
+	}
+	return &Store{db: db, sql: dialect{d}, clock: clock, changes: changes}
 }
 
 // Close closes every watcher's channel and the engine.

@@ -71,6 +71,15 @@ type Dialect struct {
 	// and keeps other processes from migrating at the same time; empty
 	// where the transaction itself is exclusive.
 	MigrationLock string
+	// Schema, when set, is the schema the tables live in: the core
+	// qualifies every table it names with it, so no search_path is needed
+	// (a transaction pooler cannot carry one).
+	Schema string
+	// PrepareSchema runs first in the migration transaction when Schema is
+	// set: it creates the schema and moves tables an earlier version made
+	// in the connection's default schema into it. {{schema}} is the
+	// schema's quoted name, {{name}} its name as a string literal's body.
+	PrepareSchema string
 	// Types maps the schema's placeholders to the engine's text: the
 	// column types {{time}}, {{json}}, {{keys}} and {{serial}}, and
 	// {{postgres}}, which starts Postgres-only lines ("" there, a comment
