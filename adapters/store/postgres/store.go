@@ -29,11 +29,7 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-var (
-	_ ports.JobStore      = (*Store)(nil)
-	_ ports.Changes       = (*Store)(nil)
-	_ ports.WebhookOutbox = (*Store)(nil)
-)
+var _ ports.JobStore = (*Store)(nil) // and Changes, WebhookOutbox, ProviderBudget: see core
 
 // Channel is the NOTIFY channel; each notification's payload is a job id.
 const Channel = "codecheck_jobs"

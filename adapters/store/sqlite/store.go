@@ -28,11 +28,7 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-var (
-	_ ports.JobStore      = (*Store)(nil)
-	_ ports.Changes       = (*Store)(nil)
-	_ ports.WebhookOutbox = (*Store)(nil)
-)
+var _ ports.JobStore = (*Store)(nil) // and Changes, WebhookOutbox, ProviderBudget: see core
 
 // Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
 // by SQLite.

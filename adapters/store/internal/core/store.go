@@ -20,9 +20,10 @@ import (
 )
 
 var (
-	_ ports.JobStore      = (*Store)(nil)
-	_ ports.Changes       = (*Store)(nil)
-	_ ports.WebhookOutbox = (*Store)(nil)
+	_ ports.JobStore       = (*Store)(nil)
+	_ ports.Changes        = (*Store)(nil)
+	_ ports.WebhookOutbox  = (*Store)(nil)
+	_ ports.ProviderBudget = (*Store)(nil)
 )
 
 // Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes over one
