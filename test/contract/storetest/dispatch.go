@@ -76,6 +76,17 @@ func testConcurrentReservers(t *testing.T, h Harness) {
 	for range jobs {
 		f.create()
 	}
+	requireEachOnce(t, jobs, func(taker int) ([]string, error) {
+		js, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Owner: fmt.Sprint("replica-", taker), Hold: hold, Limit: 3})
+		return ids(js), err
+	})
+}
+
+// requireEachOnce runs four takers side by side, each calling take until it
+// gets nothing, and requires that they got want distinct ids between them,
+// each exactly once.
+func requireEachOnce(t *testing.T, want int, take func(taker int) ([]string, error)) {
+	t.Helper()
 	var (
 		mu  sync.Mutex
 		got = map[string]int{}
@@ -84,26 +95,26 @@ func testConcurrentReservers(t *testing.T, h Harness) {
 	for i := range 4 {
 		wg.Go(func() {
 			for {
-				js, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Owner: fmt.Sprint("replica-", i), Hold: hold, Limit: 3})
+				ids, err := take(i)
 				if err != nil {
-					t.Errorf("reserve: %v", err)
+					t.Errorf("take: %v", err)
 					return
 				}
-				if len(js) == 0 {
+				if len(ids) == 0 {
 					return
 				}
 				mu.Lock()
-				for _, j := range js {
-					got[j.ID]++
+				for _, id := range ids {
+					got[id]++
 				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	require.Len(t, got, jobs)
+	require.Len(t, got, want)
 	for id, n := range got {
-		require.Equal(t, 1, n, "job %s reserved once", id)
+		require.Equal(t, 1, n, "%s taken once", id)
 	}
 }
 

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -146,35 +145,14 @@ func testWebhookConcurrentTakers(t *testing.T, h Harness) {
 	for range jobs {
 		f.finish(domain.JobCompleted)
 	}
-	var (
-		mu    sync.Mutex
-		taken = map[string]int{}
-		wg    sync.WaitGroup
-	)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{Limit: 2, Hold: webhookHold})
-				if err != nil {
-					t.Errorf("take: %v", err)
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, d := range got {
-					taken[d.ID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	require.Len(t, taken, jobs)
-	for id, n := range taken {
-		require.Equal(t, 1, n, id)
-	}
+	requireEachOnce(t, jobs, func(int) ([]string, error) {
+		got, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{Limit: 2, Hold: webhookHold})
+		ids := make([]string, len(got))
+		for i, d := range got {
+			ids[i] = d.ID
+		}
+		return ids, err
+	})
 }
 
 func testWebhookUnknown(t *testing.T, h Harness) {
