@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,7 +55,7 @@ func BenchmarkClaimSaveSection(b *testing.B) {
 	for _, parallel := range []bool{false, true} {
 		name := map[bool]string{false: "serial", true: "parallel"}[parallel]
 		b.Run(name, func(b *testing.B) {
-			s, err := postgres.Open(b.Context(), pgtest.URL(b))
+			s, err := postgres.Open(b.Context(), pgtest.URL(b), postgres.WithLogger(slog.New(slog.DiscardHandler)))
 			if err != nil {
 				b.Fatal(err)
 			}
