@@ -49,7 +49,8 @@ func handOff(b *testing.B, replicas int) time.Duration {
 	fake := modalfake.Start(b, modalfake.Options{Latency: rpcLatency})
 	fake.Deploy(modal.DefaultApp, modal.DefaultFunction)
 	url := pgtest.URL(b)
-	store, err := postgres.Open(ctx, url)
+	quiet := slog.New(slog.DiscardHandler)
+	store, err := postgres.Open(ctx, url, postgres.WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +62,6 @@ func handOff(b *testing.B, replicas int) time.Duration {
 			b.Fatal(err)
 		}
 	}
-	quiet := slog.New(slog.DiscardHandler)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
