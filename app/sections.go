@@ -114,6 +114,9 @@ func (r *run) save(ctx context.Context, res domain.SectionResult) bool {
 			return false
 		case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotFound):
 			r.log.Error("section not saved", "section", res.Key, "status", res.Status, "err", err)
+			r.mu.Lock()
+			r.unsaved = fmt.Errorf("section %s not saved: %w", res.Key, err)
+			r.mu.Unlock()
 			return false
 		}
 		wait := min(saveBackoff<<min(try-1, 8), maxSaveBackoff)
