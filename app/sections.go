@@ -142,7 +142,7 @@ const (
 // res with the outcome: completed, or failed with the error.
 func (r *run) research(ctx context.Context, spec domain.SectionSpec, jurisdictionNotes string, res *domain.SectionResult) {
 	req := ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
-		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, jurisdictionNotes), Schema: answerSchema, SchemaName: answerSchemaName}
+		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, r.job.Project, jurisdictionNotes), Schema: answerSchema, SchemaName: answerSchemaName}
 	resp, err := r.call(ctx, req, res)
 	if err != nil {
 		r.fail(ctx, res, err)

@@ -17,10 +17,12 @@ import (
 
 // SubmitRequest is what a client asks for.
 type SubmitRequest struct {
-	Address        string
-	Provider       string   // "" = default provider
-	Sections       []string // empty = all
-	WebhookURL     string
+	Address    string
+	Provider   string   // "" = default provider
+	Sections   []string // empty = all
+	WebhookURL string
+	// Project is what will be built; nil when the client did not say.
+	Project        *domain.Project
 	IdempotencyKey string
 }
 
@@ -90,6 +92,10 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 	if err != nil {
 		return domain.Job{}, err
 	}
+	project, err := domain.NormalizeProject(req.Project)
+	if err != nil {
+		return domain.Job{}, err
+	}
 	if req.WebhookURL != "" {
 		if s.cfg.ValidateWebhook == nil {
 			return domain.Job{}, domain.Invalid("webhook_url", "webhooks are not enabled on this server")
@@ -106,7 +112,7 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 		return domain.Job{}, fmt.Errorf("new job id: %w", err)
 	}
 	job := domain.Job{ID: id.String(), Address: address, Provider: llm.Name(), Status: domain.JobPending,
-		Sections: sections, WebhookURL: req.WebhookURL, IdempotencyKey: req.IdempotencyKey}
+		Sections: sections, WebhookURL: req.WebhookURL, Project: project, IdempotencyKey: req.IdempotencyKey}
 	job.RequestHash = requestHash(req)
 	return job, nil
 }
@@ -114,7 +120,7 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 // requestHash fingerprints the request as the client sent it, so that a
 // reused idempotency key with a different body is detected.
 func requestHash(req SubmitRequest) string {
-	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL})
+	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL, req.Project})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

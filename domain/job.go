@@ -76,8 +76,10 @@ type Job struct {
 	ExecutorRef string    `json:"executor_ref,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	// Sections are the keys to run, in catalogue order (default all 13).
-	Sections       []string `json:"sections"`
-	WebhookURL     string   `json:"webhook_url,omitempty"`
+	Sections   []string `json:"sections"`
+	WebhookURL string   `json:"webhook_url,omitempty"`
+	// Project is what will be built, when the client said; nil otherwise.
+	Project        *Project `json:"project,omitempty"`
 	IdempotencyKey string   `json:"-"`
 	// RequestHash fingerprints the request that created the job, so a
 	// reused idempotency key with another body can be refused.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Report is a job with every one of its section results, in report order.
@@ -11,6 +12,10 @@ type Report struct {
 	Job      Job             `json:"job"`
 	Sections []SectionResult `json:"sections"`
 	Usage    Usage           `json:"usage"`
+	// ResearchedAt is when the research finished: the job's finished_at
+	// once it ended, else the latest finished_at of its sections; nil
+	// before any section finished.
+	ResearchedAt *time.Time `json:"researched_at,omitempty"`
 }
 
 // NewReport assembles the report of job from the saved results. Sections the
@@ -30,7 +35,23 @@ func NewReport(job Job, saved []SectionResult) Report {
 		r.Usage = r.Usage.Add(s.Usage)
 		r.Sections = append(r.Sections, s)
 	}
+	r.ResearchedAt = researchedAt(job, r.Sections)
 	return r
+}
+
+// researchedAt is the job's finished_at when it ended, else the latest
+// finished_at of its sections (a report read while the job runs).
+func researchedAt(job Job, sections []SectionResult) *time.Time {
+	if job.Status.Terminal() && job.FinishedAt != nil {
+		return job.FinishedAt
+	}
+	var latest *time.Time
+	for _, s := range sections {
+		if s.FinishedAt != nil && (latest == nil || s.FinishedAt.After(*latest)) {
+			latest = s.FinishedAt
+		}
+	}
+	return latest
 }
 
 // WriteMarkdown renders the report as Markdown.
@@ -39,6 +60,10 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	j := r.Job
 	fmt.Fprintf(&b, "# Building code report: %s\n\n", j.Address)
 	fmt.Fprintf(&b, "- Job: `%s`\n- Status: %s (%s sections)\n- Provider: %s\n", j.ID, j.Status, j.Progress(), j.Provider)
+	writeProjectMarkdown(&b, j.Project)
+	if r.ResearchedAt != nil {
+		fmt.Fprintf(&b, "- Researched: %s\n", r.ResearchedAt.UTC().Format(time.RFC3339))
+	}
 	if j.Error != "" {
 		fmt.Fprintf(&b, "- Error: %s\n", j.Error)
 	}
@@ -52,6 +77,26 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeProjectMarkdown adds the project's lines to the report header.
+func writeProjectMarkdown(b *strings.Builder, p *Project) {
+	if p == nil {
+		return
+	}
+	if sum := p.Summary(); sum != "" {
+		fmt.Fprintf(b, "- Project: %s\n", mdText(sum))
+	}
+	if p.Description != "" {
+		fmt.Fprintf(b, "- Project description: %s\n", mdText(p.Description))
+	}
+}
+
+// mdText keeps client text from making Markdown structure (links, code,
+// emphasis, HTML) in a list item. Underscores stay: inside words, as in
+// tenant_improvement, they do not make emphasis.
+func mdText(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", "\\*", "[", "\\[", "]", "\\]").Replace(s)
 }
 
 func writeSectionMarkdown(b *strings.Builder, s SectionResult) {

@@ -15,6 +15,7 @@ import (
 
 var jobTests = map[string]func(*testing.T, Harness){
 	"CreateAndGet":             testCreateAndGet,
+	"ProjectRoundTrip":         testProjectRoundTrip,
 	"CreateRequiresFields":     testCreateRequiresFields,
 	"GetUnknown":               testGetUnknown,
 	"ListNewestFirst":          testListNewestFirst,
@@ -57,6 +58,30 @@ func testCreateAndGet(t *testing.T, h Harness) {
 	got, err := h.Store.Get(ctx(t), in.ID)
 	require.NoError(t, err)
 	require.Equal(t, saved, got)
+}
+
+func testProjectRoundTrip(t *testing.T, h Harness) {
+	stories, area := 3, 2400
+	in := newJob("zoning_use")
+	in.Project = &domain.Project{Use: "mixed-use: café & 2 flats \"quoted\" ‹x›", Scope: domain.ScopeChangeOfUse,
+		Stories: &stories, FloorAreaSqFt: &area, Description: "convert ground-floor retail; ünïcode"}
+	saved, _, err := h.Store.Create(ctx(t), in)
+	require.NoError(t, err)
+	require.Equal(t, in.Project, saved.Project)
+
+	got, err := h.Store.Get(ctx(t), in.ID)
+	require.NoError(t, err)
+	require.Equal(t, in.Project, got.Project)
+	page, err := h.Store.List(ctx(t), ports.ListFilter{})
+	require.NoError(t, err)
+	require.Equal(t, in.Project, page.Jobs[0].Project, "List reads the project too")
+
+	bare := newJob()
+	_, _, err = h.Store.Create(ctx(t), bare)
+	require.NoError(t, err)
+	got, err = h.Store.Get(ctx(t), bare.ID)
+	require.NoError(t, err)
+	require.Nil(t, got.Project, "a job without a project reads back without one")
 }
 
 func testCreateRequiresFields(t *testing.T, h Harness) {

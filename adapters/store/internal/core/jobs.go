@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -19,7 +20,7 @@ const (
 
 // selectJob reads a job with Done, the count of its completed sections.
 const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
-	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url,
+	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
 	coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
 	j.created_at, j.updated_at, j.started_at, j.finished_at,
 	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed')
@@ -27,15 +28,34 @@ FROM jobs j`
 
 func scanJob(r driver.Rows) (domain.Job, error) {
 	var (
-		j      domain.Job
-		status string
+		j       domain.Job
+		status  string
+		project string
 	)
 	err := r.Scan(&j.ID, &j.Address, &j.Provider, &status, &j.Attempt, &j.Executor, &j.ExecutorRef,
-		&j.DispatchedAttempt, &j.DispatchError, &j.Error, &j.Sections, &j.WebhookURL,
+		&j.DispatchedAttempt, &j.DispatchError, &j.Error, &j.Sections, &j.WebhookURL, &project,
 		&j.IdempotencyKey, &j.RequestHash, &j.LeaseExpiresAt,
 		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.Done)
+	if err != nil {
+		return j, err
+	}
 	j.Status = domain.JobStatus(status)
-	return j, err
+	if err := json.Unmarshal([]byte(project), &j.Project); err != nil {
+		return j, fmt.Errorf("job %s project: %w", j.ID, err)
+	}
+	return j, nil
+}
+
+// projectParam is the job's project as JSON text, or NULL without one.
+func projectParam(p *domain.Project) (any, error) {
+	if p == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	return string(b), nil
 }
 
 // jobs runs a selectJob query.
@@ -94,12 +114,16 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 	if job.IdempotencyKey != "" {
 		key = job.IdempotencyKey
 	}
+	project, err := projectParam(job.Project)
+	if err != nil {
+		return domain.Job{}, false, err
+	}
 	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `INSERT INTO jobs (id, address, provider, status, sections, webhook_url,
-			idempotency_key, request_hash, created_at, updated_at)
-			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)
+			idempotency_key, request_hash, created_at, updated_at, project)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
-			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now)
+			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project)
 		if errors.Is(err, driver.ErrUniqueViolation) {
 			return fmt.Errorf("job %s already exists: %w", job.ID, domain.ErrConflict)
 		}
