@@ -23,6 +23,7 @@ type SubmitJobBody struct {
 	LLMProvider ProviderName `json:"llm_provider,omitempty" doc:"LLM provider to research with; default: the server's default provider. A provider the server has no credentials for is refused with 422 naming the variable to set."`
 	Sections    []SectionKey `json:"sections,omitempty" maxItems:"13" doc:"Sections to research; default all 13. jurisdiction is always included."`
 	WebhookURL  string       `json:"webhook_url,omitempty" maxLength:"2048" format:"uri" doc:"https URL that receives the job, signed per Standard Webhooks, when it ends. Must resolve to a public address." example:"https://example.com/hooks/codecheck"`
+	Project     *ProjectBody `json:"project,omitempty" doc:"What will be built: every section's research answers for it. Covered by Idempotency-Key."`
 }
 
 // SubmitJobInput is POST /jobs.
@@ -118,7 +119,7 @@ func (s *Server) submitJob(ctx context.Context, in *SubmitJobInput) (*SubmitJobO
 	}
 	job, existed, err := s.svc.Submit(ctx, app.SubmitRequest{Address: in.Body.Address,
 		Provider: string(in.Body.LLMProvider), Sections: sections, WebhookURL: in.Body.WebhookURL,
-		IdempotencyKey: in.IdempotencyKey})
+		Project: in.Body.Project.domain(), IdempotencyKey: in.IdempotencyKey})
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}

@@ -24,6 +24,7 @@ type JobSummary struct {
 	ExecutorRef   string           `json:"executor_ref,omitempty" doc:"The executor's reference, e.g. a Modal function-call id."`
 	DispatchError string           `json:"dispatch_error,omitempty" doc:"Why the last hand-off to the executor failed; the job stays pending and is retried."`
 	WebhookURL    string           `json:"webhook_url,omitempty" doc:"URL notified when the job ends."`
+	Project       *ProjectBody     `json:"project,omitempty" doc:"What will be built, when the client said."`
 	CreatedAt     time.Time        `json:"created_at" doc:"When the job was submitted."`
 	UpdatedAt     time.Time        `json:"updated_at" doc:"When the job last changed."`
 	StartedAt     *time.Time       `json:"started_at,omitempty" doc:"When a worker first started it."`
@@ -48,9 +49,53 @@ type JobView struct {
 // ReportView is the full report: the job and every section result with its
 // findings and sources.
 type ReportView struct {
-	Job      JobView                `json:"job"`
-	Sections []domain.SectionResult `json:"sections" doc:"Every requested section, in report order; unfinished ones are pending."`
-	Usage    domain.Usage           `json:"usage" doc:"Token use and cost summed over the sections."`
+	Job          JobView                `json:"job"`
+	Sections     []domain.SectionResult `json:"sections" doc:"Every requested section, in report order; unfinished ones are pending."`
+	Usage        domain.Usage           `json:"usage" doc:"Token use and cost summed over the sections."`
+	ResearchedAt *time.Time             `json:"researched_at,omitempty" doc:"When the research finished: the job's finished_at once it ended, else the latest finished_at of its sections; absent before any section finished."`
+}
+
+// ProjectBody is what will be built at the address. Every field is
+// optional; the same rules hold for the CLI (domain.NormalizeProject).
+type ProjectBody struct {
+	Use           string    `json:"use,omitempty" maxLength:"200" doc:"Intended use or occupancy. Trimmed; no control characters." example:"single-family dwelling"`
+	Scope         ScopeName `json:"scope,omitempty" doc:"Kind of work." example:"adu"`
+	Stories       int       `json:"stories,omitempty" minimum:"1" maximum:"200" doc:"Stories above grade." example:"1"`
+	FloorAreaSqFt int       `json:"floor_area_sqft,omitempty" minimum:"1" maximum:"10000000" doc:"Floor area in square feet." example:"800"`
+	Description   string    `json:"description,omitempty" maxLength:"2000" doc:"Free-text description of the work. Trimmed; no control characters (no line breaks)." example:"Detached ADU in the rear yard"`
+}
+
+// domain converts the body to the domain's project; nil for nil.
+func (p *ProjectBody) domain() *domain.Project {
+	if p == nil {
+		return nil
+	}
+	return &domain.Project{Use: p.Use, Scope: domain.Scope(p.Scope), Stories: positive(p.Stories),
+		FloorAreaSqFt: positive(p.FloorAreaSqFt), Description: p.Description}
+}
+
+// positive is &n, or nil for 0 (the field was absent; the schema refuses
+// an explicit 0).
+func positive(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+func newProjectBody(p *domain.Project) *ProjectBody {
+	if p == nil {
+		return nil
+	}
+	return &ProjectBody{Use: p.Use, Scope: ScopeName(p.Scope), Stories: deref(p.Stories),
+		FloorAreaSqFt: deref(p.FloorAreaSqFt), Description: p.Description}
+}
+
+func deref(n *int) int {
+	if n == nil {
+		return 0
+	}
+	return *n
 }
 
 // JobList is one page of jobs, newest first.
@@ -85,7 +130,7 @@ func newJobSummary(j domain.Job) JobSummary {
 	return JobSummary{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status,
 		Progress: j.Progress(), Error: j.Error, Attempt: j.Attempt, Executor: j.Executor,
 		ExecutorRef: j.ExecutorRef, DispatchError: j.DispatchError, WebhookURL: j.WebhookURL,
-		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+		Project: newProjectBody(j.Project), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 }
 
 func newJobView(r domain.Report) JobView {
@@ -97,7 +142,7 @@ func newJobView(r domain.Report) JobView {
 }
 
 func newReportView(r domain.Report) ReportView {
-	return ReportView{Job: newJobView(r), Sections: r.Sections, Usage: r.Usage}
+	return ReportView{Job: newJobView(r), Sections: r.Sections, Usage: r.Usage, ResearchedAt: r.ResearchedAt}
 }
 
 func newJobList(p ports.JobPage) JobList {
@@ -140,6 +185,12 @@ func (ProviderName) Schema(huma.Registry) *huma.Schema {
 	}
 	return enumSchema(names)
 }
+
+// ScopeName is one of the project scopes.
+type ScopeName string
+
+// Schema lists the scopes.
+func (ScopeName) Schema(huma.Registry) *huma.Schema { return enumSchema(domain.Scopes) }
 
 type jobStatusSchema string
 
