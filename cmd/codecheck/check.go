@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -19,6 +20,7 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	format := fs.String("format", "md", "report format: md or json")
 	out := fs.String("out", "", "write the report to this file instead of standard output")
 	sections := fs.String("sections", "", "comma-separated section keys (default: all 13)")
+	pf := addProjectFlags(fs)
 	positional, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -29,6 +31,10 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	address := strings.Join(positional, " ")
 	if _, err := domain.NormalizeAddress(address); err != nil {
 		return usageError{err}
+	}
+	project := pf.project(fs)
+	if _, err := domain.NormalizeProject(project); err != nil {
+		return projectUsageError(err)
 	}
 	if *provider == "fake" {
 		// --provider fake enables the simulated provider by itself.
@@ -48,7 +54,8 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	}
 	defer stop()
 
-	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: *provider, Sections: splitList(*sections)})
+	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: *provider,
+		Sections: splitList(*sections), Project: project})
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError{err}
@@ -75,6 +82,58 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return jobOutcome(final)
+}
+
+// projectFlags are check's flags for the project: what will be built.
+type projectFlags struct {
+	use, scope, description *string
+	stories, floorArea      *int
+}
+
+// projectFlagNames maps the project's fields to the flags that set them.
+var projectFlagNames = map[string]string{
+	"project.use": "use", "project.scope": "scope", "project.stories": "stories",
+	"project.floor_area_sqft": "floor-area", "project.description": "description",
+}
+
+func addProjectFlags(fs *flag.FlagSet) projectFlags {
+	return projectFlags{
+		use:         fs.String("use", "", "project: intended use or occupancy, e.g. \"single-family dwelling\""),
+		scope:       fs.String("scope", "", "project: new, addition, alteration, adu, tenant_improvement or change_of_use"),
+		stories:     fs.Int("stories", 0, "project: stories above grade (1-200)"),
+		floorArea:   fs.Int("floor-area", 0, "project: floor area in square feet"),
+		description: fs.String("description", "", "project: free-text description of the work"),
+	}
+}
+
+// project is the project the flags describe, nil when none was given. A
+// number is set only when its flag was given, so --stories 0 is refused
+// rather than ignored.
+func (p projectFlags) project(fs *flag.FlagSet) *domain.Project {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	pr := &domain.Project{Use: *p.use, Scope: domain.Scope(*p.scope), Description: *p.description}
+	if given["stories"] {
+		pr.Stories = p.stories
+	}
+	if given["floor-area"] {
+		pr.FloorAreaSqFt = p.floorArea
+	}
+	if *pr == (domain.Project{}) {
+		return nil
+	}
+	return pr
+}
+
+// projectUsageError names the flag behind a project validation error.
+func projectUsageError(err error) error {
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		if name, ok := projectFlagNames[ve.Field]; ok {
+			return usagef("--%s: %s", name, ve.Rule)
+		}
+	}
+	return usageError{err}
 }
 
 // jobOutcome turns a finished job into the command's exit status.

@@ -45,3 +45,26 @@ func TestShellQuote(t *testing.T) {
 		require.Equal(t, s, string(out))
 	}
 }
+
+func TestProjectFlags(t *testing.T) {
+	parse := func(args ...string) *domain.Project {
+		fs := newFlagSet("check")
+		pf := addProjectFlags(fs)
+		_, err := parseInterleaved(fs, args)
+		require.NoError(t, err)
+		return pf.project(fs)
+	}
+	require.Nil(t, parse("1 Main St"), "no project flags, no project")
+	p := parse("--use", "single-family dwelling", "1 Main St", "--scope", "adu", "--stories", "1", "--floor-area", "800")
+	require.Equal(t, "single-family dwelling", p.Use)
+	require.Equal(t, domain.ScopeADU, p.Scope)
+	require.Equal(t, 1, *p.Stories)
+	require.Equal(t, 800, *p.FloorAreaSqFt)
+
+	zero := parse("--stories", "0")
+	require.NotNil(t, zero.Stories, "an explicit 0 is kept, to be refused")
+	_, err := domain.NormalizeProject(zero)
+	require.EqualError(t, projectUsageError(err), "--stories: must be 1 to 200, got 0")
+	_, err = domain.NormalizeProject(parse("--scope", "demolition"))
+	require.ErrorContains(t, projectUsageError(err), "--scope: must be one of new, addition")
+}

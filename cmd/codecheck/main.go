@@ -46,6 +46,8 @@ const usage = `codecheck researches building-code, zoning and permitting facts f
 
 Usage:
   codecheck check [--provider P] [--format md|json] [--out FILE] [--sections a,b] "ADDRESS"
+                  [--use TEXT] [--scope new|addition|alteration|adu|tenant_improvement|change_of_use]
+                  [--stories N] [--floor-area SQFT] [--description TEXT]   the project, optional
   codecheck serve                 API server (with the local executor it also runs workers)
   codecheck worker                workers only, pulling jobs from the store until SIGTERM
   codecheck work --job-id ID      run one job and exit (the Modal entry point)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -78,10 +79,11 @@ func jsonReport(r domain.Report) any {
 		Progress string `json:"progress"`
 	}
 	return struct {
-		Job      job                    `json:"job"`
-		Sections []domain.SectionResult `json:"sections"`
-		Usage    domain.Usage           `json:"usage"`
-	}{job{r.Job, r.Job.Progress()}, r.Sections, r.Usage}
+		Job          job                    `json:"job"`
+		Sections     []domain.SectionResult `json:"sections"`
+		Usage        domain.Usage           `json:"usage"`
+		ResearchedAt *time.Time             `json:"researched_at,omitempty"`
+	}{job{r.Job, r.Job.Progress()}, r.Sections, r.Usage, r.ResearchedAt}
 }
 
 func runMigrate(ctx context.Context, env *environment, _ []string) error {
