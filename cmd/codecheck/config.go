@@ -120,8 +120,11 @@ var (
 	openaiSettings = providerSettings{
 		Key:     setting{Name: openai.KeyEnvVar, Unset: "none", Meaning: "enables OpenAI"},
 		BaseURL: setting{Name: openai.BaseURLEnvVar, Default: openai.DefaultBaseURL, Meaning: "OpenAI API base URL, including `/v1`"},
-		Model:   setting{Name: openai.ModelEnvVar, Default: openai.DefaultModel, Meaning: "OpenAI model; one whose name contains `search` is grounded"},
+		Model: setting{Name: openai.ModelEnvVar, Default: openai.DefaultModel,
+			Meaning: "OpenAI model; it must be able to use the `web_search` tool (gpt-4o, gpt-4.1, o3, o4-mini, gpt-5 and later)"},
 	}
+	envOpenAIAllowUngrounded = setting{Name: openai.AllowUngroundedEnvVar, Unset: "off",
+		Meaning: "`1` accepts an `OPENAI_MODEL` that cannot search: its sections have no sources and need verification"}
 	geminiSettings = providerSettings{
 		Key:     setting{Name: gemini.KeyEnvVar, Unset: "none", Meaning: "enables Gemini (Google Search grounding)"},
 		BaseURL: setting{Name: gemini.BaseURLEnvVar, Default: gemini.DefaultBaseURL, Meaning: "Gemini API base URL"},
@@ -137,7 +140,7 @@ var settings = []setting{
 	envWorkerSecret, envAPIURL, envWorkerToken,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
-	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model,
+	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model, envOpenAIAllowUngrounded,
 	geminiSettings.Key, geminiSettings.BaseURL, geminiSettings.Model,
 	envFakeLLM, envFakeLatency, envFakeFailRate, envFakeLog,
 	envModalApp, envModalFunction, envLogFormat, envLogLevel,
@@ -212,7 +215,10 @@ type config struct {
 	LogFormat, LogLevel string
 }
 
-type providerConfig struct{ APIKey, BaseURL, Model string }
+type providerConfig struct {
+	APIKey, BaseURL, Model string
+	AllowUngrounded        bool // OpenAI only: CODECHECK_OPENAI_ALLOW_UNGROUNDED
+}
 
 // storeURL is the parsed DATABASE_URL.
 type storeURL struct {
@@ -264,6 +270,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		LogFormat:           r.str(envLogFormat),
 		LogLevel:            r.str(envLogLevel),
 	}
+	c.OpenAI.AllowUngrounded = r.bool(envOpenAIAllowUngrounded)
 	if c.MetricsAddr == metricsOff {
 		c.MetricsAddr = ""
 	}

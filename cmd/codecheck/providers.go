@@ -79,7 +79,8 @@ func realProviders(cfg config) ([]ports.LLM, error) {
 		out = append(out, p)
 	}
 	if c := cfg.OpenAI; c.APIKey != "" {
-		p, err := openai.New(openai.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, Timeout: cfg.ProviderTimeout})
+		p, err := openai.New(openai.Config{APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model,
+			Timeout: cfg.ProviderTimeout, AllowUngrounded: c.AllowUngrounded})
 		if err != nil {
 			return nil, err
 		}

@@ -46,11 +46,17 @@ func expectations() map[providerfake.Provider]providerExpect {
 			},
 			jurisdictionIDs: [][]int{{1}, {2, 1}}, otherIDs: [][]int{{1, 3}},
 		},
-		// The default OpenAI model does not search: no sources, so every
-		// finding loses its references and every section needs verification.
+		// The default OpenAI model searches with the Responses API's
+		// web_search tool: the cited pages become the sources, merged and
+		// renumbered as Perplexity's are. No cost is reported.
 		providerfake.OpenAI: {
-			model: "gpt-4.1-mini", search: false, grounded: false,
-			jurisdictionIDs: [][]int{nil, nil}, otherIDs: [][]int{nil},
+			model: "gpt-5-mini", search: true, grounded: true,
+			sources: []reportSource{
+				{ID: 1, URL: served[0].URL, Title: served[0].Title, Official: true},
+				{ID: 2, URL: served[1].URL, Title: served[1].Title, Official: true},
+				{ID: 3, URL: served[3].URL, Title: served[3].Title, Official: false},
+			},
+			jurisdictionIDs: [][]int{{1}, {2, 1}}, otherIDs: [][]int{{1, 3}},
 		},
 		// Gemini grounds with opaque redirect URIs and the site's domain as
 		// title: the domain decides "official".

@@ -1,5 +1,5 @@
 // Package providerfake serves local stand-ins for the LLM providers' HTTP
-// APIs (Perplexity's Agent API, OpenAI chat completions, Gemini
+// APIs (Perplexity's Agent API, OpenAI's Responses API, Gemini
 // generateContent) for end-to-end tests of the built binary.
 //
 // Each Server speaks one provider's documented wire format, records every
@@ -11,7 +11,7 @@
 // 400) and listed in Call.Problems.
 //
 // The wire formats are exported too (Provider.Decode, Success, Truncated,
-// Failure, AuthFailure, PerplexityRun), so the LLM adapters' own tests
+// Failure, AuthFailure, PerplexityRun, OpenAIResponse), so the LLM adapters' own tests
 // script their servers with the same model of each API as the end-to-end
 // tests.
 package providerfake
@@ -63,10 +63,15 @@ type Call struct {
 	Key          string // the API key as sent (Bearer token or x-goog-api-key)
 	Model        string
 	System, User string // the system instructions and the user prompt
-	// Roles are the roles of the chat messages, in order (OpenAI only).
+	// Roles are the roles of the input messages, in order, when OpenAI's
+	// input is a list of messages rather than a string.
 	Roles []string
+	// Include is OpenAI's include list (OpenAISourcesInclude asks for the
+	// search call's sources).
+	Include []string
 	// Schema is the JSON schema the answer was constrained to, sent the
-	// provider's way: Perplexity's response_format, OpenAI's strict one.
+	// provider's way: Perplexity's response_format, OpenAI's strict
+	// text.format.
 	// Nil otherwise; Gemini gets the schema inside System.
 	Schema  json.RawMessage
 	Address string // the text between <address> tags in User, "" if none
@@ -235,7 +240,7 @@ func (s *Server) respond(h http.Header, c Call) (int, []byte) {
 	}
 	cost := CostUSD
 	return http.StatusOK, s.wire.success(Completion{Model: c.Model, Content: content,
-		Sources: s.wire.cite(c.Model, Sources()),
+		Sources: s.wire.cite(c, Sources()),
 		Usage:   domain.Usage{InputTokens: InputTokens, OutputTokens: OutputTokens, CostUSD: &cost}}, false)
 }
 

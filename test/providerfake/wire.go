@@ -2,7 +2,6 @@ package providerfake
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -64,9 +63,9 @@ type wire interface {
 	// decode fills c from the request: key, model, prompts, tools, schema,
 	// and Problems for anything the provider's API would reject.
 	decode(r *http.Request, body []byte, c *Call)
-	// cite returns the sources as the provider cites them in an answer of
-	// model.
-	cite(model string, sources []Source) []domain.Source
+	// cite returns the sources as the provider cites them in its answer
+	// to the call c.
+	cite(c Call, sources []Source) []domain.Source
 	// success renders an answer, finished or truncated.
 	success(c Completion, truncated bool) []byte
 	// failure renders an error reply (status >= 400), setting headers on h.
@@ -186,7 +185,7 @@ func (perplexityWire) decode(r *http.Request, body []byte, c *Call) {
 	}
 }
 
-func (perplexityWire) cite(_ string, sources []Source) []domain.Source { return citeAll(sources) }
+func (perplexityWire) cite(_ Call, sources []Source) []domain.Source { return citeAll(sources) }
 
 func (perplexityWire) success(c Completion, truncated bool) []byte {
 	if truncated {
@@ -268,138 +267,6 @@ func (perplexityWire) authFailure(gotKey string) (int, []byte) {
 		"message": "Invalid API key provided: " + gotKey, "type": "authentication_error", "code": 401}}))
 }
 
-// --- OpenAI chat completions: POST /v1/chat/completions ---
-
-type openaiWire struct{}
-
-// openaiFields are the documented chat completion request fields; the API
-// answers others with 400 "Unrecognized request argument".
-var openaiFields = []string{"model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
-	"logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
-	"presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
-	"service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs",
-	"top_p", "user", "verbosity", "web_search_options"}
-
-var openaiSchemaName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-func (openaiWire) decode(r *http.Request, body []byte, c *Call) {
-	expect(c, r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions", "want POST /v1/chat/completions, got %s %s", r.Method, r.URL.Path)
-	c.Key = bearer(r)
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		c.Problems = append(c.Problems, "body: "+err.Error())
-	}
-	for f := range fields {
-		expect(c, slices.Contains(openaiFields, f), "unrecognized request argument %q", f)
-	}
-	var req struct {
-		Model    string `json:"model"`
-		Stream   bool   `json:"stream"`
-		Messages []struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
-		} `json:"messages"`
-		ResponseFormat *struct {
-			Type       string `json:"type"`
-			JSONSchema struct {
-				Name   string          `json:"name"`
-				Schema json.RawMessage `json:"schema"`
-				Strict bool            `json:"strict"`
-			} `json:"json_schema"`
-		} `json:"response_format"`
-		Tools            []json.RawMessage `json:"tools"`
-		WebSearchOptions json.RawMessage   `json:"web_search_options"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		c.Problems = append(c.Problems, "body: "+err.Error())
-	}
-	c.Model = req.Model
-	expect(c, !req.Stream, "a streamed answer was asked for")
-	for _, m := range req.Messages {
-		c.Roles = append(c.Roles, m.Role)
-		switch m.Role {
-		case "system", "developer":
-			c.System += m.Content
-		case "user":
-			c.User += m.Content
-		}
-	}
-	expect(c, len(req.Messages) > 0, "messages is empty")
-	c.SearchTool = len(req.Tools) > 0 || len(req.WebSearchOptions) > 0
-	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
-		expect(c, openaiSchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q", rf.JSONSchema.Name)
-		if rf.JSONSchema.Strict {
-			c.Schema = rf.JSONSchema.Schema
-		}
-		c.SchemaOK = isAnswerSchema(c.Schema)
-	}
-}
-
-// cite gives sources only to search models: ordinary chat models do not
-// search, and answer without annotations.
-func (openaiWire) cite(model string, sources []Source) []domain.Source {
-	if !strings.Contains(model, "search") {
-		return nil
-	}
-	return citeAll(sources)
-}
-
-// success renders the sources as url_citation annotations, as search models
-// send them.
-func (openaiWire) success(c Completion, truncated bool) []byte {
-	annotations := []any{}
-	for _, s := range c.Sources {
-		annotations = append(annotations, map[string]any{"type": "url_citation",
-			"url_citation": map[string]any{"url": s.URL, "title": s.Title, "start_index": 0, "end_index": 10}})
-	}
-	finish := "stop"
-	if truncated {
-		finish = "length"
-	}
-	return []byte(mustJSON(map[string]any{
-		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1795000000, "model": c.Model,
-		"system_fingerprint": "fp_fake",
-		"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil,
-			"message": map[string]any{"role": "assistant", "content": c.Content, "refusal": nil, "annotations": annotations}}},
-		"usage": map[string]any{"prompt_tokens": c.Usage.InputTokens, "completion_tokens": c.Usage.OutputTokens,
-			"total_tokens": c.Usage.InputTokens + c.Usage.OutputTokens},
-	}))
-}
-
-// openaiCodes are the error codes OpenAI sends by status; other statuses
-// come with a null code.
-var openaiCodes = map[int]string{401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
-
-func (openaiWire) failure(h http.Header, r Reply) []byte {
-	kind := "server_error"
-	switch {
-	case r.Code == "insufficient_quota":
-		kind = r.Code // a 429 whose type says no wait will help
-	case r.Status == http.StatusTooManyRequests:
-		kind = "requests"
-		h.Set("X-Ratelimit-Remaining-Requests", "0")
-		h.Set("X-Ratelimit-Reset-Requests", "1s")
-	case r.Status < 500:
-		kind = "invalid_request_error"
-	}
-	if r.RetryAfter > 0 {
-		h.Set("Retry-After", retryAfterSeconds(r.RetryAfter))
-	}
-	var code any
-	if c := cmp.Or(r.Code, openaiCodes[r.Status]); c != "" {
-		code = c
-	}
-	return []byte(mustJSON(map[string]any{"error": map[string]any{"message": r.Message, "type": kind, "param": nil, "code": code}}))
-}
-
-// authFailure quotes the key in full (OpenAI masks most of it): the binary
-// must never repeat it.
-func (openaiWire) authFailure(gotKey string) (int, []byte) {
-	return http.StatusUnauthorized, []byte(mustJSON(map[string]any{"error": map[string]any{
-		"message": "Incorrect API key provided: " + gotKey + ". You can find your API key at https://platform.openai.com/account/api-keys.",
-		"type":    "invalid_request_error", "param": nil, "code": "invalid_api_key"}}))
-}
-
 // --- Gemini API: POST /v1beta/models/{model}:generateContent ---
 
 type geminiWire struct{}
@@ -475,7 +342,7 @@ func containsAnswerSchema(s string) bool {
 
 // cite grounds the Gemini way: each chunk's uri is an opaque redirect and
 // its title the site's domain.
-func (geminiWire) cite(_ string, sources []Source) []domain.Source {
+func (geminiWire) cite(_ Call, sources []Source) []domain.Source {
 	out := make([]domain.Source, len(sources))
 	for i, s := range sources {
 		u, _ := url.Parse(s.URL)
