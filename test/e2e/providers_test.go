@@ -351,3 +351,31 @@ func mustMarshal(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestOpenAIModelThatCannotSearch: an OPENAI_MODEL without the web_search
+// tool is refused before any call, with a line naming the setting; with
+// CODECHECK_OPENAI_ALLOW_UNGROUNDED=1 it runs without search, and every
+// section is ungrounded, its findings without references.
+func TestOpenAIModelThatCannotSearch(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		srv := startFake(t, providerfake.OpenAI, nil)
+		env, _ := providerEnv(t, srv, providerKey, "OPENAI_MODEL=gpt-4.1-nano")
+		r, _ := checkReport(t, env, providerfake.OpenAI)
+		require.NotEqual(t, 0, r.code)
+		require.Contains(t, r.stderr, "OPENAI_MODEL")
+		require.Contains(t, r.stderr, "CODECHECK_OPENAI_ALLOW_UNGROUNDED=1")
+		require.Empty(t, srv.Calls())
+	})
+	t.Run("allowed ungrounded", func(t *testing.T) {
+		t.Parallel()
+		want := providerExpect{model: "gpt-4.1-nano", search: false, grounded: false,
+			jurisdictionIDs: [][]int{nil, nil}, otherIDs: [][]int{nil}}
+		srv := startFake(t, providerfake.OpenAI, nil)
+		env, _ := providerEnv(t, srv, providerKey, "OPENAI_MODEL=gpt-4.1-nano", "CODECHECK_OPENAI_ALLOW_UNGROUNDED=1")
+		r, rep := checkReport(t, env, providerfake.OpenAI)
+		require.Equal(t, 0, r.code, r.stderr)
+		requireRequests(t, srv.Calls(), want)
+		requireFullReport(t, providerfake.OpenAI, rep, want)
+	})
+}
