@@ -26,6 +26,7 @@ type job struct {
 	Status         domain.JobStatus `json:"status"`
 	Attempt        int              `json:"attempt"`
 	Sections       []string         `json:"sections"`
+	Project        *domain.Project  `json:"project,omitempty"`
 	Done           int              `json:"done"`
 	Executor       string           `json:"executor,omitempty"`
 	ExecutorRef    string           `json:"executor_ref,omitempty"`
@@ -39,7 +40,7 @@ type job struct {
 
 func (j job) domain() domain.Job {
 	return domain.Job{ID: j.ID, Address: j.Address, Provider: j.LLMProvider, Status: j.Status, Attempt: j.Attempt,
-		Sections: j.Sections, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
+		Sections: j.Sections, Project: j.Project, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
 		FinishedAt: j.FinishedAt}
 }

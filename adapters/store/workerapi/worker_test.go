@@ -412,3 +412,18 @@ type discard struct{}
 func (discard) Header() http.Header         { return http.Header{} }
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 func (discard) WriteHeader(int)             {}
+
+// A worker over the API sees the job's project, which goes into its
+// prompts.
+func TestWorkerSeesTheProject(t *testing.T) {
+	st := openSQLite(t, nil)
+	a := serve(t, st, nil, nil)
+	stories := 2
+	job, _, err := st.Create(t.Context(), domain.Job{ID: uuid.Must(uuid.NewV7()).String(),
+		Address: "100 N 1st St, Springfield, IL 62701", Provider: fake.Name, Sections: domain.SectionKeys(),
+		Project: &domain.Project{Use: "duplex", Scope: domain.ScopeNew, Stories: &stories}})
+	require.NoError(t, err)
+	got, err := a.client(t).Get(t.Context(), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.Project, got.Project)
+}
