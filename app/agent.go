@@ -32,12 +32,15 @@ var answerSchema = json.RawMessage(`{
     "confidence_reason": {"type": "string"},
     "findings": {"type": "array", "items": {
       "type": "object", "additionalProperties": false,
-      "required": ["label", "value", "code_reference", "source_ids"],
+      "required": ["label", "value", "code_reference", "source_ids", "quote", "code_edition", "effective_date"],
       "properties": {
         "label": {"type": "string", "description": "What the fact is, e.g. 'Front setback'."},
         "value": {"type": "string", "description": "The fact, with units."},
         "code_reference": {"type": "string", "description": "Code section, e.g. 'SJMC 20.30.100', or empty."},
-        "source_ids": {"type": "array", "items": {"type": "integer"}, "description": "Numbers of the search results that support it."}
+        "source_ids": {"type": "array", "items": {"type": "integer"}, "description": "Numbers of the search results that support it; at least one."},
+        "quote": {"type": "string", "description": "A short verbatim quote (under 200 characters) from a cited search result that states the fact."},
+        "code_edition": {"type": ["string", "null"], "description": "For building-code requirements: the code and edition it comes from, e.g. '2022 California Building Code'; else null."},
+        "effective_date": {"type": ["string", "null"], "description": "For building-code requirements: when that edition took effect locally, YYYY-MM-DD; else null."}
       }}},
     "needs_verification": {"type": "boolean", "description": "True when the answer should be confirmed with the office before relying on it."},
     "verify_with": {"type": "string", "description": "The office to confirm with, e.g. 'City of San Jose Planning Division', or empty."}
@@ -51,10 +54,13 @@ type answer struct {
 	Confidence       string `json:"confidence"`
 	ConfidenceReason string `json:"confidence_reason"`
 	Findings         []struct {
-		Label         string `json:"label"`
-		Value         string `json:"value"`
-		CodeReference string `json:"code_reference"`
-		SourceIDs     []int  `json:"source_ids"`
+		Label         string  `json:"label"`
+		Value         string  `json:"value"`
+		CodeReference string  `json:"code_reference"`
+		SourceIDs     []int   `json:"source_ids"`
+		Quote         string  `json:"quote"`
+		CodeEdition   *string `json:"code_edition"`
+		EffectiveDate *string `json:"effective_date"`
 	} `json:"findings"`
 	NeedsVerification bool   `json:"needs_verification"`
 	VerifyWith        string `json:"verify_with"`
@@ -67,7 +73,8 @@ Rules:
 - Prefer official sources: the jurisdiction's own websites (city, county, state agencies), its published municipal code, and adopted model codes. Use secondary sources only to find official ones.
 - Report what applies to this specific property. Give concrete values with units and the code section they come from.
 - Never invent a value, a code section or a source. If something cannot be determined, say so and use outcome "not_found"; if the jurisdiction has no rule on it, use "not_codified"; if it does not apply to this property, use "not_applicable".
-- In each finding, source_ids are the numbers of the search results that support it.
+- In each finding, source_ids are the numbers of the search results that support it, and quote is a short verbatim extract of one of them that states the fact. A finding you cannot cite is unsupported and lowers the section's confidence.
+- For building-code requirements, give the code edition in force and its local effective date when the sources state them.
 - Set needs_verification when the answer rests on secondary sources, is older than the current code cycle, or is uncertain, and name the office to confirm with in verify_with.
 - Answer with one JSON object that follows the given schema, and nothing else.`
 
@@ -187,29 +194,154 @@ func parseAnswer(content string) (answer, error) {
 
 // applyAnswer fills r from a validated answer and the provider's sources:
 // sources are deduplicated by URL and numbered 1..n, finding references are
-// remapped to the new numbers (unknown ones dropped), official domains are
-// flagged, and a section without sources needs verification.
+// remapped to the new numbers (unknown ones dropped) and joined by the
+// provider's grounding spans, each finding is judged supported or not,
+// official domains are flagged, confidence is capped by the support found,
+// and a section without sources needs verification.
 func applyAnswer(r *domain.SectionResult, a answer, resp ports.SectionResponse) {
 	sources, remap := numberSources(resp.Sources)
+	spans := remapSpans(resp.Spans, remap)
 	r.Summary = strings.TrimSpace(a.Summary)
 	r.Outcome = domain.Outcome(a.Outcome)
 	r.Confidence = domain.Confidence(a.Confidence)
 	r.ConfidenceReason = a.ConfidenceReason
 	r.Sources = sources
 	r.Findings = make([]domain.Finding, 0, len(a.Findings))
-	for _, f := range a.Findings {
-		var ids []int
-		for _, id := range f.SourceIDs {
-			if n, ok := remap[id]; ok && !slices.Contains(ids, n) {
-				ids = append(ids, n)
+	codeSection := domain.IsCodeSection(r.Key)
+	for _, af := range a.Findings {
+		f := domain.Finding{Label: af.Label, Value: af.Value, CodeReference: af.CodeReference,
+			Quote: strings.TrimSpace(af.Quote)}
+		for _, id := range af.SourceIDs {
+			if n, ok := remap[id]; ok && !slices.Contains(f.SourceIDs, n) {
+				f.SourceIDs = append(f.SourceIDs, n)
 			}
 		}
-		r.Findings = append(r.Findings, domain.Finding{Label: f.Label, Value: f.Value, CodeReference: f.CodeReference, SourceIDs: ids})
+		matched := spansFor(f, spans)
+		for _, sp := range matched {
+			for _, n := range sp.SourceIDs {
+				if !slices.Contains(f.SourceIDs, n) {
+					f.SourceIDs = append(f.SourceIDs, n)
+				}
+			}
+		}
+		f.Supported = supported(f, sources, matched)
+		if codeSection {
+			f.CodeEdition, f.EffectiveDate = deref(af.CodeEdition), deref(af.EffectiveDate)
+		}
+		r.Findings = append(r.Findings, f)
 	}
+	capConfidence(r)
 	r.Grounded = resp.Grounded && len(sources) > 0
 	r.NeedsVerification = a.NeedsVerification || len(sources) == 0 || r.Confidence == domain.ConfidenceLow
 	r.VerifyWith = a.VerifyWith
 	r.Model = resp.Model
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return strings.TrimSpace(*s)
+}
+
+// remapSpans renumbers the spans' source ids as numberSources did, dropping
+// unknown ones and spans left without sources.
+func remapSpans(in []ports.GroundingSpan, remap map[int]int) []ports.GroundingSpan {
+	var out []ports.GroundingSpan
+	for _, sp := range in {
+		var ids []int
+		for _, id := range sp.SourceIDs {
+			if n, ok := remap[id]; ok && !slices.Contains(ids, n) {
+				ids = append(ids, n)
+			}
+		}
+		if len(ids) > 0 && normalizeText(sp.Text) != "" {
+			out = append(out, ports.GroundingSpan{Text: sp.Text, SourceIDs: ids})
+		}
+	}
+	return out
+}
+
+// spansFor returns the spans whose text overlaps the finding: the span
+// holds its quote or its value, or lies within its quote.
+func spansFor(f domain.Finding, spans []ports.GroundingSpan) []ports.GroundingSpan {
+	quote, value := normalizeText(f.Quote), normalizeText(f.Value)
+	var out []ports.GroundingSpan
+	for _, sp := range spans {
+		text := normalizeText(sp.Text)
+		if (quote != "" && (strings.Contains(text, quote) || strings.Contains(quote, text))) ||
+			(value != "" && strings.Contains(text, value)) {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// supported reports whether f cites a source and, when the provider gave
+// text to check against (snippets of the cited sources, or grounding spans
+// for the finding), whether its quote is found in that text.
+func supported(f domain.Finding, sources []domain.Source, spans []ports.GroundingSpan) bool {
+	if len(f.SourceIDs) == 0 {
+		return false
+	}
+	var evidence []string
+	for _, s := range sources {
+		if s.Snippet != "" && slices.Contains(f.SourceIDs, s.ID) {
+			evidence = append(evidence, s.Snippet)
+		}
+	}
+	for _, sp := range spans {
+		evidence = append(evidence, sp.Text)
+	}
+	if len(evidence) == 0 {
+		return true // nothing to check the quote against
+	}
+	quote := normalizeText(f.Quote)
+	return quote != "" && slices.ContainsFunc(evidence, func(e string) bool {
+		return strings.Contains(normalizeText(e), quote)
+	})
+}
+
+// normalizeText lower-cases s, collapses white space and drops the quotes
+// and trailing ellipses that snippets and answers add around extracts.
+func normalizeText(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	s = strings.Trim(s, " \"'“”‘’")
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "…"), "...")
+	return strings.TrimSpace(s)
+}
+
+// capConfidence holds confidence to what the citations bear: low without
+// sources, at most medium when a found section has unsupported findings.
+func capConfidence(r *domain.SectionResult) {
+	if len(r.Sources) == 0 {
+		if r.Confidence != domain.ConfidenceLow {
+			r.Confidence = domain.ConfidenceLow
+			r.ConfidenceReason = joinReason(r.ConfidenceReason, "Capped at low: the answer has no web sources.")
+		}
+		return
+	}
+	if r.Outcome != domain.OutcomeFound || r.Confidence != domain.ConfidenceHigh {
+		return
+	}
+	unsupported := 0
+	for _, f := range r.Findings {
+		if !f.Supported {
+			unsupported++
+		}
+	}
+	if unsupported > 0 {
+		r.Confidence = domain.ConfidenceMedium
+		r.ConfidenceReason = joinReason(r.ConfidenceReason,
+			fmt.Sprintf("Capped at medium: %d of %d findings are not supported by a cited source.", unsupported, len(r.Findings)))
+	}
+}
+
+func joinReason(reason, cap string) string {
+	if reason = strings.TrimSpace(reason); reason == "" {
+		return cap
+	}
+	return reason + " " + cap
 }
 
 // numberSources deduplicates sources by normalised URL and numbers them from

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,5 +75,18 @@ func TestProgressAndReport(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestIsCodeSectionNamesTheFiveCodeSections(t *testing.T) {
+	var got []string
+	for _, s := range Catalogue() {
+		if IsCodeSection(s.Key) {
+			got = append(got, s.Key)
+		}
+	}
+	want := []string{"adopted_codes", "occupancy_construction", "fire_life_safety", "accessibility", "energy_code"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("code sections = %v, want %v", got, want)
 	}
 }

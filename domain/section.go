@@ -38,21 +38,47 @@ const (
 var Confidences = []Confidence{ConfidenceHigh, ConfidenceMedium, ConfidenceLow}
 
 // Finding is one fact of a section, pointing at the sources that support it.
+// Supported is true only when it cites at least one of the section's sources
+// and, where the provider gave snippets or grounding spans for them, its
+// quote is found in one.
 type Finding struct {
 	Label         string `json:"label"`
 	Value         string `json:"value"`
 	CodeReference string `json:"code_reference,omitempty"`
 	SourceIDs     []int  `json:"source_ids,omitempty"`
+	// Quote is a short verbatim extract of a cited source.
+	Quote     string `json:"quote,omitempty"`
+	Supported bool   `json:"supported"`
+	// CodeEdition and EffectiveDate are set on findings of the code
+	// sections (see IsCodeSection) when the research found them, e.g.
+	// "2022 California Building Code" and "2023-01-01".
+	CodeEdition   string `json:"code_edition,omitempty"`
+	EffectiveDate string `json:"effective_date,omitempty"`
 }
 
-// Source is one cited web page, numbered within its section.
+// Source is one cited web page, numbered within its section. Published and
+// LastUpdated are the dates as the provider gives them (e.g. "2026-10-01"),
+// empty when it gives none.
 type Source struct {
-	ID       int    `json:"id"`
-	URL      string `json:"url"`
-	Title    string `json:"title,omitempty"`
-	Snippet  string `json:"snippet,omitempty"`
-	Official bool   `json:"official"`
+	ID          int    `json:"id"`
+	URL         string `json:"url"`
+	Title       string `json:"title,omitempty"`
+	Snippet     string `json:"snippet,omitempty"`
+	Published   string `json:"published,omitempty"`
+	LastUpdated string `json:"last_updated,omitempty"`
+	Official    bool   `json:"official"`
 }
+
+// codeSections are the sections whose findings are code requirements, so
+// they carry a code edition and its effective date.
+var codeSections = map[string]bool{
+	"adopted_codes": true, "occupancy_construction": true, "fire_life_safety": true,
+	"accessibility": true, "energy_code": true,
+}
+
+// IsCodeSection reports whether the section key's findings carry a code
+// edition and effective date.
+func IsCodeSection(key string) bool { return codeSections[key] }
 
 // Usage is the token use and, when the provider reports it, the cost of
 // producing a section.

@@ -34,8 +34,18 @@ type SectionResponse struct {
 	Usage    domain.Usage
 	Model    string
 	Grounded bool
+	// Spans are the provider's grounding spans (Gemini's
+	// groundingSupports): pieces of Content and the ids of the Sources that
+	// support them. Empty when the provider gives none.
+	Spans []GroundingSpan
 	// Truncated: the provider stopped early (e.g. max output tokens).
 	Truncated bool
+}
+
+// GroundingSpan ties a piece of an answer's text to the sources behind it.
+type GroundingSpan struct {
+	Text      string
+	SourceIDs []int
 }
 
 // LLM is one provider.

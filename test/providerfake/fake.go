@@ -284,6 +284,10 @@ type Finding struct {
 	Value         string `json:"value"`
 	CodeReference string `json:"code_reference"`
 	SourceIDs     []int  `json:"source_ids"`
+	// Quote is found in the snippet of a cited source (see Sources).
+	Quote         string  `json:"quote"`
+	CodeEdition   *string `json:"code_edition"`
+	EffectiveDate *string `json:"effective_date"`
 }
 
 // JurisdictionSummary is the summary of the jurisdiction answer; the other
@@ -300,8 +304,9 @@ func ValidAnswer(section string) Answer {
 			Summary: JurisdictionSummary, Outcome: "found", Confidence: "high",
 			ConfidenceReason: "Stated on the city's own site.",
 			Findings: []Finding{
-				{Label: "Jurisdiction", Value: "City of San Jose (incorporated)", SourceIDs: []int{1}},
-				{Label: "Building office", Value: "City of San Jose Building Division", CodeReference: "SJMC 24.02.100", SourceIDs: []int{2, 3}},
+				{Label: "Jurisdiction", Value: "City of San Jose (incorporated)", SourceIDs: []int{1}, Quote: "PBCE reviews development"},
+				{Label: "Building office", Value: "City of San Jose Building Division", CodeReference: "SJMC 24.02.100", SourceIDs: []int{2, 3},
+					Quote: "Title 20 zoning"},
 			},
 			VerifyWith: "City of San Jose Permit Center",
 		}
@@ -310,7 +315,8 @@ func ValidAnswer(section string) Answer {
 		Summary: "Fake research result for the " + section + " section.", Outcome: "found", Confidence: "high",
 		ConfidenceReason: "Taken from the municipal code.",
 		Findings: []Finding{
-			{Label: "Rule for " + section, Value: "42 ft", CodeReference: "SJMC 20.30.100", SourceIDs: []int{3, 4}},
+			{Label: "Rule for " + section, Value: "42 ft", CodeReference: "SJMC 20.30.100", SourceIDs: []int{3, 4},
+				Quote: "Setbacks for detached ADUs"},
 		},
 		VerifyWith: "City of San Jose Planning Division",
 	}
