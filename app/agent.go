@@ -224,7 +224,7 @@ func applyAnswer(r *domain.SectionResult, a answer, resp ports.SectionResponse) 
 				}
 			}
 		}
-		f.Supported = supported(f, sources, matched)
+		f.Supported = supported(f, sources, spans)
 		if codeSection {
 			f.CodeEdition, f.EffectiveDate = deref(af.CodeEdition), deref(af.EffectiveDate)
 		}
@@ -279,21 +279,25 @@ func spansFor(f domain.Finding, spans []ports.GroundingSpan) []ports.GroundingSp
 
 // supported reports whether f cites a source and, when the provider gave
 // text to check against (snippets of the cited sources, or grounding spans
-// for the finding), whether its quote is found in that text.
+// at all), whether its quote is found in a cited source's snippet or in a
+// span grounded on a cited source.
 func supported(f domain.Finding, sources []domain.Source, spans []ports.GroundingSpan) bool {
 	if len(f.SourceIDs) == 0 {
 		return false
 	}
+	cited := func(id int) bool { return slices.Contains(f.SourceIDs, id) }
 	var evidence []string
 	for _, s := range sources {
-		if s.Snippet != "" && slices.Contains(f.SourceIDs, s.ID) {
+		if s.Snippet != "" && cited(s.ID) {
 			evidence = append(evidence, s.Snippet)
 		}
 	}
 	for _, sp := range spans {
-		evidence = append(evidence, sp.Text)
+		if slices.ContainsFunc(sp.SourceIDs, cited) {
+			evidence = append(evidence, sp.Text)
+		}
 	}
-	if len(evidence) == 0 {
+	if len(evidence) == 0 && len(spans) == 0 {
 		return true // nothing to check the quote against
 	}
 	quote := normalizeText(f.Quote)

@@ -366,7 +366,7 @@ func (geminiWire) success(c Completion, truncated bool) []byte {
 			chunks = append(chunks, map[string]any{"web": map[string]any{"uri": s.URL, "title": s.Title}})
 		}
 		cand["groundingMetadata"] = map[string]any{"webSearchQueries": []string{"san jose zoning"},
-			"groundingChunks": chunks, "groundingSupports": []any{}}
+			"groundingChunks": chunks, "groundingSupports": geminiSupports(text, len(chunks))}
 	}
 	return []byte(mustJSON(map[string]any{
 		"candidates": []any{cand},
@@ -374,6 +374,35 @@ func (geminiWire) success(c Completion, truncated bool) []byte {
 			"totalTokenCount": c.Usage.InputTokens + c.Usage.OutputTokens},
 		"modelVersion": c.Model, "responseId": "resp-fake",
 	}))
+}
+
+// geminiSupports grounds each finding's quote in the answer text on the
+// chunks its source_ids name (1-based ids, 0-based chunk indices), as
+// Gemini's groundingSupports tie a segment of the text to chunks.
+func geminiSupports(text string, chunks int) []any {
+	var a struct {
+		Findings []struct {
+			Quote     string `json:"quote"`
+			SourceIDs []int  `json:"source_ids"`
+		} `json:"findings"`
+	}
+	_ = json.Unmarshal([]byte(strings.Trim(strings.TrimSpace(text), "`json\n")), &a)
+	supports := []any{}
+	for _, f := range a.Findings {
+		start := strings.Index(text, f.Quote)
+		var idx []int
+		for _, id := range f.SourceIDs {
+			if id >= 1 && id <= chunks {
+				idx = append(idx, id-1)
+			}
+		}
+		if f.Quote == "" || start < 0 || len(idx) == 0 {
+			continue
+		}
+		supports = append(supports, map[string]any{"groundingChunkIndices": idx,
+			"segment": map[string]any{"startIndex": start, "endIndex": start + len(f.Quote), "text": f.Quote}})
+	}
+	return supports
 }
 
 // GeminiRedirectURL is the grounding chunk uri the Gemini fake serves for

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,9 +200,11 @@ func (c *Client) parse(resp *genai.GenerateContentResponse) (ports.SectionRespon
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name,
 			Message: "answer withheld: " + string(cand.FinishReason)}
 	}
+	srcs, chunkIDs := sources(cand.GroundingMetadata)
 	out := ports.SectionResponse{
 		Content:   stripFences(candidateText(cand)),
-		Sources:   sources(cand.GroundingMetadata),
+		Sources:   srcs,
+		Spans:     spans(cand.GroundingMetadata, chunkIDs),
 		Usage:     usage(resp.UsageMetadata),
 		Model:     cmp.Or(resp.ModelVersion, c.model),
 		Truncated: cand.FinishReason == genai.FinishReasonMaxTokens,
@@ -253,21 +256,51 @@ func stripFences(s string) string {
 
 // sources maps the web grounding chunks, one per URI, numbered 1..n. The
 // Gemini API gives redirect URIs and the site's domain as title, so the
-// title also counts when deciding whether a source is official.
-func sources(gm *genai.GroundingMetadata) []domain.Source {
+// title also counts when deciding whether a source is official. chunkIDs
+// maps a chunk's index to its source's id.
+func sources(gm *genai.GroundingMetadata) (out []domain.Source, chunkIDs map[int]int) {
 	if gm == nil {
-		return nil
+		return nil, nil
 	}
-	var out []domain.Source
-	seen := map[string]bool{}
-	for _, ch := range gm.GroundingChunks {
-		if ch == nil || ch.Web == nil || ch.Web.URI == "" || seen[ch.Web.URI] {
+	chunkIDs = map[int]int{}
+	byURI := map[string]int{}
+	for i, ch := range gm.GroundingChunks {
+		if ch == nil || ch.Web == nil || ch.Web.URI == "" {
 			continue
 		}
-		seen[ch.Web.URI] = true
+		if id, ok := byURI[ch.Web.URI]; ok {
+			chunkIDs[i] = id
+			continue
+		}
 		w := ch.Web
 		official := domain.IsOfficialURL(w.URI) || (looksLikeHost(w.Title) && domain.IsOfficialURL("https://"+w.Title))
 		out = append(out, domain.Source{ID: len(out) + 1, URL: w.URI, Title: w.Title, Official: official})
+		byURI[w.URI], chunkIDs[i] = len(out), len(out)
+	}
+	return out, chunkIDs
+}
+
+// spans maps groundingSupports to the answer's text spans and the ids of
+// the sources their groundingChunkIndices point at; supports without text
+// or without a web source are left out.
+func spans(gm *genai.GroundingMetadata, chunkIDs map[int]int) []ports.GroundingSpan {
+	if gm == nil {
+		return nil
+	}
+	var out []ports.GroundingSpan
+	for _, sup := range gm.GroundingSupports {
+		if sup == nil || sup.Segment == nil || strings.TrimSpace(sup.Segment.Text) == "" {
+			continue
+		}
+		var ids []int
+		for _, ci := range sup.GroundingChunkIndices {
+			if id, ok := chunkIDs[int(ci)]; ok && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			out = append(out, ports.GroundingSpan{Text: sup.Segment.Text, SourceIDs: ids})
+		}
 	}
 	return out
 }

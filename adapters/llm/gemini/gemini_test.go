@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/codecheck/codecheck/adapters/llm/gemini"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/llmtest"
 	"github.com/codecheck/codecheck/test/providerfake"
@@ -192,4 +193,35 @@ func TestThoughtsAndToolTokens(t *testing.T) {
 	require.Len(t, resp.Sources, 2, "one source per URI")
 	require.True(t, resp.Sources[0].Official, "the domain in the title marks an official source")
 	require.False(t, resp.Sources[1].Official)
+}
+
+func TestGroundingSupportsBecomeSpans(t *testing.T) {
+	// Chunk 2 repeats chunk 0's page; a support naming a chunk without a web
+	// source or with no text is left out.
+	body := []byte(`{"candidates":[{"finishReason":"STOP","content":{"role":"model","parts":[{"text":"{\"findings\":[]}"}]},
+	  "groundingMetadata":{"groundingChunks":[
+	    {"web":{"uri":"https://r.example/a","title":"sanjoseca.gov"}},
+	    {"web":{"uri":"https://r.example/b","title":"blog.example.com"}},
+	    {"web":{"uri":"https://r.example/a","title":"sanjoseca.gov"}},
+	    {"retrievedContext":{"uri":"gs://x"}}],
+	  "groundingSupports":[
+	    {"segment":{"startIndex":0,"endIndex":20,"text":"Front setback 20 ft"},"groundingChunkIndices":[2,1]},
+	    {"segment":{"text":"only a non-web chunk"},"groundingChunkIndices":[3]},
+	    {"segment":{"text":""},"groundingChunkIndices":[0]}]}}],
+	  "modelVersion":"gemini-2.5-flash"}`)
+	c, _ := serve(t, 200, body)
+	resp, pe := research(t, c)
+	require.Nil(t, pe)
+	require.Len(t, resp.Sources, 2)
+	require.Equal(t, []ports.GroundingSpan{{Text: "Front setback 20 ft", SourceIDs: []int{1, 2}}}, resp.Spans)
+}
+
+func TestFakeGroundsEachQuoteOnItsChunks(t *testing.T) {
+	content := `{"findings":[{"label":"Setback","value":"20 ft","quote":"front setback of 20 feet","source_ids":[2]},` +
+		`{"label":"Height","value":"30 ft","quote":"","source_ids":[1]}]}`
+	srcs := []domain.Source{{URL: "https://www.sanjoseca.gov/a", Title: "A"}, {URL: "https://blog.example.com/b", Title: "B"}}
+	c, _ := serve(t, 200, providerfake.Gemini.Success(providerfake.Completion{Content: content, Sources: srcs}))
+	resp, pe := research(t, c)
+	require.Nil(t, pe)
+	require.Equal(t, []ports.GroundingSpan{{Text: "front setback of 20 feet", SourceIDs: []int{2}}}, resp.Spans)
 }

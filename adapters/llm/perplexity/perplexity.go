@@ -233,20 +233,25 @@ func outputText(items []outputItem) string {
 	return strings.TrimSpace(b.String())
 }
 
-// sources maps the results of the search_results items, in order, numbered
-// 1..n. The agent renumbers and de-duplicates across a section later.
+// sources maps the results of the search_results items, in order, with
+// their dates. A result keeps the id Perplexity gave it, which is the number
+// the model cites; results without one are numbered by position (1-based)
+// among all results. The agent renumbers and de-duplicates across a section
+// later.
 func sources(items []outputItem) []domain.Source {
 	var out []domain.Source
+	n := 0
 	for _, it := range items {
 		if it.Type != "search_results" {
 			continue
 		}
 		for _, r := range it.Results {
+			n++
 			if r.URL == "" {
 				continue
 			}
-			out = append(out, domain.Source{ID: len(out) + 1, URL: r.URL, Title: r.Title,
-				Snippet: r.Snippet, Official: domain.IsOfficialURL(r.URL)})
+			out = append(out, domain.Source{ID: cmp.Or(r.ID, n), URL: r.URL, Title: r.Title, Snippet: r.Snippet,
+				Published: r.Date, LastUpdated: r.LastUpdated, Official: domain.IsOfficialURL(r.URL)})
 		}
 	}
 	return out

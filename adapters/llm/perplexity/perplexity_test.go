@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/codecheck/codecheck/adapters/llm/perplexity"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/llmtest"
 	"github.com/codecheck/codecheck/test/providerfake"
@@ -184,12 +185,40 @@ func TestSourcesFromSeveralSearchSteps(t *testing.T) {
 	require.Equal(t, `{"a":1}`, resp.Content)
 	require.True(t, resp.Grounded)
 	require.Len(t, resp.Sources, 2)
-	require.Equal(t, 1, resp.Sources[0].ID)
-	require.Equal(t, 2, resp.Sources[1].ID)
+	require.Equal(t, 7, resp.Sources[0].ID, "Perplexity's result id is the number the model cites")
+	require.Equal(t, 3, resp.Sources[1].ID)
 	require.Equal(t, "https://b.example/y", resp.Sources[1].URL)
 	require.True(t, resp.Sources[0].Official)
 	require.False(t, resp.Sources[1].Official)
 	require.Nil(t, resp.Usage.CostUSD, "no cost reported, none invented")
+}
+
+func TestSourcesKeepResultIDsAndDates(t *testing.T) {
+	sources := []domain.Source{{ID: 4, URL: "https://www.sanjoseca.gov/zoning", Title: "Zoning", Snippet: "R-1-8"},
+		{ID: 9, URL: "https://blog.example.com/adu", Title: "ADU guide", Snippet: "Setbacks"}}
+	c, _ := answer(t, 200, nil, providerfake.Perplexity.Success(providerfake.Completion{Content: "{}", Sources: sources}))
+	resp, pe := research(t, c)
+	require.Nil(t, pe)
+	require.Len(t, resp.Sources, 2)
+	for i, s := range resp.Sources {
+		require.Equal(t, sources[i].ID, s.ID)
+		require.Equal(t, sources[i].Snippet, s.Snippet)
+		require.Equal(t, "2026-10-01", s.Published, "search_results[].date")
+		require.Equal(t, "2026-10-15", s.LastUpdated, "search_results[].last_updated")
+	}
+}
+
+func TestResultsWithoutIDsOrDates(t *testing.T) {
+	body := []byte(`{"status":"completed","model":"perplexity/sonar","output":[
+	  {"type":"search_results","results":[{"url":"https://a.gov/x","title":"A"},{"url":"https://b.example/y","title":"B","date":"2025-03-02"}]},
+	  {"type":"message","content":[{"type":"output_text","text":"{}"}]}]}`)
+	c, _ := answer(t, 200, nil, body)
+	resp, pe := research(t, c)
+	require.Nil(t, pe)
+	require.Equal(t, []int{1, 2}, []int{resp.Sources[0].ID, resp.Sources[1].ID}, "numbered by position")
+	require.Empty(t, resp.Sources[0].Published)
+	require.Empty(t, resp.Sources[0].LastUpdated)
+	require.Equal(t, "2025-03-02", resp.Sources[1].Published)
 }
 
 func TestUngroundedAnswer(t *testing.T) {

@@ -63,11 +63,15 @@ type contentPart struct {
 	Text string `json:"text"`
 }
 
+// searchResult is one web result. id is the number the model cites; date is
+// the publication date and last_updated the page's last change, when known.
 type searchResult struct {
-	URL     string `json:"url"`
-	Title   string `json:"title"`
-	Snippet string `json:"snippet"`
-	Date    string `json:"date"`
+	ID          int    `json:"id"`
+	URL         string `json:"url"`
+	Title       string `json:"title"`
+	Snippet     string `json:"snippet"`
+	Date        string `json:"date"`
+	LastUpdated string `json:"last_updated"`
 }
 
 type usage struct {
