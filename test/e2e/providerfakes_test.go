@@ -124,6 +124,8 @@ type reportFinding struct {
 	Value         string `json:"value"`
 	CodeReference string `json:"code_reference"`
 	SourceIDs     []int  `json:"source_ids"`
+	Quote         string `json:"quote"`
+	Supported     bool   `json:"supported"`
 }
 
 type reportSource struct {

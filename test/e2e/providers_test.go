@@ -163,6 +163,8 @@ func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport
 			require.Equal(t, answer.Findings[i].Value, f.Value, s.Key)
 			require.Equal(t, answer.Findings[i].CodeReference, f.CodeReference, s.Key)
 			require.Equal(t, ids[i], f.SourceIDs, "%s finding %d: source ids", s.Key, i)
+			require.Equal(t, answer.Findings[i].Quote, f.Quote, s.Key)
+			require.Equal(t, want.grounded, f.Supported, "%s finding %d: grounded findings quoting their sources are supported", s.Key, i)
 		}
 		require.Equal(t, int64(providerfake.InputTokens), s.Usage.InputTokens, s.Key)
 		require.Equal(t, int64(providerfake.OutputTokens), s.Usage.OutputTokens, s.Key)
