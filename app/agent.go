@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -47,6 +48,127 @@ var answerSchema = json.RawMessage(`{
   }
 }`)
 
+// jurisdictionSchema is answerSchema with the typed jurisdiction the
+// jurisdiction section returns besides its findings.
+var jurisdictionSchema = withProperty(answerSchema, "jurisdiction", json.RawMessage(`{
+  "type": "object", "additionalProperties": false,
+  "required": ["city", "county", "state", "apn", "zoning_district", "official_domains", "code_host_url", "offices"],
+  "properties": {
+    "city": {"type": ["string", "null"], "description": "The incorporated city, or null when the property is unincorporated."},
+    "county": {"type": ["string", "null"]},
+    "state": {"type": ["string", "null"], "description": "Two-letter state code, e.g. 'CA'."},
+    "apn": {"type": ["string", "null"], "description": "The assessor's parcel number, or null when not found."},
+    "zoning_district": {"type": ["string", "null"], "description": "The zoning district code, e.g. 'RH-1', or null when not found."},
+    "official_domains": {"type": "array", "items": {"type": "string"},
+      "description": "Host names of the jurisdiction's own websites (city, county, planning and building departments), e.g. 'sfplanning.org'; no scheme or path."},
+    "code_host_url": {"type": ["string", "null"], "description": "Where the adopted municipal code is published, e.g. its Municode page."},
+    "offices": {"type": "array", "items": {
+      "type": "object", "additionalProperties": false,
+      "required": ["name", "role", "phone", "url", "portal"],
+      "properties": {
+        "name": {"type": "string"},
+        "role": {"type": "string", "description": "building, planning, fire, floodplain, public works or other."},
+        "phone": {"type": ["string", "null"]},
+        "url": {"type": ["string", "null"]},
+        "portal": {"type": ["string", "null"], "description": "The office's online permit portal, if any."}
+      }}}
+  }
+}`))
+
+// withProperty returns schema with one more required property.
+func withProperty(schema json.RawMessage, name string, prop json.RawMessage) json.RawMessage {
+	var s struct {
+		Type                 string                     `json:"type"`
+		AdditionalProperties bool                       `json:"additionalProperties"`
+		Required             []string                   `json:"required"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(schema, &s); err != nil {
+		panic(err) // the schemas are constants
+	}
+	s.Required = append(s.Required, name)
+	s.Properties[name] = prop
+	out, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// schemaFor is the answer schema of a section.
+func schemaFor(key string) json.RawMessage {
+	if key == domain.JurisdictionKey {
+		return jurisdictionSchema
+	}
+	return answerSchema
+}
+
+// jurisdictionAnswer is the jurisdiction object of the jurisdiction
+// section's answer.
+type jurisdictionAnswer struct {
+	City            *string  `json:"city"`
+	County          *string  `json:"county"`
+	State           *string  `json:"state"`
+	APN             *string  `json:"apn"`
+	ZoningDistrict  *string  `json:"zoning_district"`
+	OfficialDomains []string `json:"official_domains"`
+	CodeHostURL     *string  `json:"code_host_url"`
+	Offices         []struct {
+		Name   string  `json:"name"`
+		Role   string  `json:"role"`
+		Phone  *string `json:"phone"`
+		URL    *string `json:"url"`
+		Portal *string `json:"portal"`
+	} `json:"offices"`
+}
+
+// toDomain returns the jurisdiction with its domains normalised, web
+// addresses kept only when they are http(s) URLs and offices without a name
+// dropped; nil when nothing is known.
+func (j *jurisdictionAnswer) toDomain() *domain.Jurisdiction {
+	if j == nil {
+		return nil
+	}
+	d := &domain.Jurisdiction{City: deref(j.City), County: deref(j.County), State: deref(j.State),
+		APN: deref(j.APN), ZoningDistrict: deref(j.ZoningDistrict),
+		OfficialDomains: domain.NormalizeDomains(j.OfficialDomains), CodeHostURL: webURL(deref(j.CodeHostURL))}
+	for _, o := range j.Offices {
+		if name := strings.TrimSpace(o.Name); name != "" {
+			d.Offices = append(d.Offices, domain.JurisdictionOffice{Name: name, Role: strings.TrimSpace(o.Role),
+				Phone: deref(o.Phone), URL: webURL(deref(o.URL)), Portal: webURL(deref(o.Portal))})
+		}
+	}
+	if reflect.ValueOf(*d).IsZero() {
+		return nil
+	}
+	return d
+}
+
+// webURL returns raw when it is an http(s) URL with a host, else "".
+func webURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return raw
+}
+
+// searchDomains are the hosts a section's search is narrowed to: the
+// jurisdiction's official domains and its code host.
+func searchDomains(j *domain.Jurisdiction) []string {
+	if j == nil || len(j.OfficialDomains) == 0 {
+		return nil
+	}
+	return domain.NormalizeDomains(append(slices.Clone(j.OfficialDomains), j.CodeHostURL))
+}
+
+// markOfficial flags the sources on the jurisdiction's own domains.
+func markOfficial(sources []domain.Source, j *domain.Jurisdiction) {
+	for i := range sources {
+		sources[i].Official = sources[i].Official || domain.IsOfficialFor(sources[i].URL, j)
+	}
+}
+
 // answer is the JSON a provider returns for a section.
 type answer struct {
 	Summary          string `json:"summary"`
@@ -64,6 +186,8 @@ type answer struct {
 	} `json:"findings"`
 	NeedsVerification bool   `json:"needs_verification"`
 	VerifyWith        string `json:"verify_with"`
+	// Jurisdiction is in the jurisdiction section's answer only.
+	Jurisdiction *jurisdictionAnswer `json:"jurisdiction"`
 }
 
 const systemPrompt = `You are a building-code, zoning and permitting researcher preparing one section of a due-diligence report for an architect.
@@ -235,6 +359,10 @@ func applyAnswer(r *domain.SectionResult, a answer, resp ports.SectionResponse) 
 	r.NeedsVerification = a.NeedsVerification || len(sources) == 0 || r.Confidence == domain.ConfidenceLow
 	r.VerifyWith = a.VerifyWith
 	r.Model = resp.Model
+	if r.Key == domain.JurisdictionKey {
+		r.Jurisdiction = a.Jurisdiction.toDomain()
+		markOfficial(r.Sources, r.Jurisdiction)
+	}
 }
 
 func deref(s *string) string {

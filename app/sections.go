@@ -17,12 +17,12 @@ import (
 // runSections runs jurisdiction first, then the others in parallel, each
 // told what the jurisdiction section found.
 func (r *run) runSections(ctx context.Context) {
-	// jurisdictionNotes condenses what the jurisdiction section found, for
-	// the other sections' prompts.
-	jurisdictionNotes := ""
+	// prior is what the jurisdiction section found, for the others'
+	// prompts, searches and official sources.
+	var prior priorJurisdiction
 	if slices.Contains(r.job.Sections, domain.JurisdictionKey) {
 		spec, _ := domain.LookupSection(domain.JurisdictionKey)
-		jurisdictionNotes = jurisdictionContext(r.section(ctx, spec, ""))
+		prior = priorFrom(r.section(ctx, spec, priorJurisdiction{}))
 	}
 	slots := make(chan struct{}, r.w.cfg.SectionConcurrency)
 	var wg sync.WaitGroup
@@ -41,7 +41,7 @@ func (r *run) runSections(ctx context.Context) {
 		spec, _ := domain.LookupSection(key)
 		wg.Go(func() {
 			defer func() { <-slots }()
-			r.section(ctx, spec, jurisdictionNotes)
+			r.section(ctx, spec, prior)
 		})
 	}
 	wg.Wait()
@@ -49,7 +49,7 @@ func (r *run) runSections(ctx context.Context) {
 
 // section runs one section unless an earlier attempt completed it, and
 // returns its result.
-func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdictionNotes string) domain.SectionResult {
+func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) domain.SectionResult {
 	r.mu.Lock()
 	prev := r.results[spec.Key]
 	r.mu.Unlock()
@@ -72,7 +72,7 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, jurisdiction
 	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
 		h(r.job, spec.Key)
 	}
-	r.research(ctx, spec, jurisdictionNotes, &res)
+	r.research(ctx, spec, prior, &res)
 	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errJobTimeout) {
 		// Canceled, taken over or shut down hard: leave no verdict; a
 		// later attempt runs the section again.
@@ -138,37 +138,80 @@ const (
 	maxSaveBackoff = 2 * time.Second
 )
 
-// research asks the provider, repairs an unusable answer once, and fills
-// res with the outcome: completed, or failed with the error.
-func (r *run) research(ctx context.Context, spec domain.SectionSpec, jurisdictionNotes string, res *domain.SectionResult) {
+// priorJurisdiction is what the jurisdiction section gives the others.
+type priorJurisdiction struct {
+	notes string               // condensed for their prompts
+	data  *domain.Jurisdiction // nil when it found none
+}
+
+func priorFrom(s domain.SectionResult) priorJurisdiction {
+	p := priorJurisdiction{notes: jurisdictionContext(s)}
+	if s.Status == domain.SectionCompleted {
+		p.data = s.Jurisdiction
+	}
+	return p
+}
+
+// research asks the provider, with the search narrowed to the
+// jurisdiction's domains when it has some, and fills res with the outcome:
+// completed, or failed with the error. A narrowed search that gave no
+// sources is asked once more on the open web; the narrowed answer stays if
+// that one fails.
+func (r *run) research(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, res *domain.SectionResult) {
 	req := ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
-		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, r.job.Project, jurisdictionNotes), Schema: answerSchema, SchemaName: answerSchemaName}
+		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, r.job.Project, prior.notes),
+		Schema: schemaFor(spec.Key), SchemaName: answerSchemaName}
+	if spec.Key != domain.JurisdictionKey {
+		req.AllowedDomains = searchDomains(prior.data)
+	}
+	searched := r.ask(ctx, req, res)
+	if len(req.AllowedDomains) > 0 && searched && res.Status == domain.SectionCompleted && len(res.Sources) == 0 && ctx.Err() == nil {
+		r.log.Info("no sources on the jurisdiction's domains; searching the open web", "section", spec.Key,
+			"domains", req.AllowedDomains)
+		req.AllowedDomains = nil
+		open := *res
+		r.ask(ctx, req, &open)
+		if open.Status != domain.SectionCompleted {
+			open.Status, open.Error = res.Status, res.Error
+			open.Summary, open.Findings, open.Sources = res.Summary, res.Findings, res.Sources
+		}
+		*res = open
+	}
+	if spec.Key != domain.JurisdictionKey {
+		markOfficial(res.Sources, prior.data)
+	}
+}
+
+// ask makes one request, repairing an unusable answer once, and fills res;
+// it reports whether the provider searched the web for the answer.
+func (r *run) ask(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) (searched bool) {
 	resp, err := r.call(ctx, req, res)
 	if err != nil {
 		r.fail(ctx, res, err)
-		return
+		return false
 	}
 	ans, problem := parseOrTruncated(resp)
 	if problem != nil {
-		r.log.Warn("section answer unusable; asking once more", "section", spec.Key, "problem", problem)
+		r.log.Warn("section answer unusable; asking once more", "section", req.Section.Key, "problem", problem)
 		r.hookCall("invalid_output", domain.Usage{}, 0)
 		repair := req
 		repair.User = buildRepairPrompt(req.User, resp.Content, problem)
 		first := resp
 		if resp, err = r.call(ctx, repair, res); err != nil {
 			r.fail(ctx, res, err)
-			return
+			return false
 		}
 		if len(resp.Sources) == 0 {
 			resp.Sources, resp.Grounded = first.Sources, first.Grounded
 		}
 		if ans, problem = parseOrTruncated(resp); problem != nil {
 			r.fail(ctx, res, fmt.Errorf("answer still unusable after one repair attempt: %w", problem))
-			return
+			return false
 		}
 	}
 	applyAnswer(res, ans, resp)
 	res.Status = domain.SectionCompleted
+	return resp.Grounded
 }
 
 // parseOrTruncated parses the provider's answer; a truncated one is

@@ -126,7 +126,8 @@ func TestJobCompletesJurisdictionFirstWithContext(t *testing.T) {
 	require.Equal(t, domain.JurisdictionKey, calls[0].Section.Key)
 	for _, c := range calls[1:] {
 		require.Contains(t, c.User, "<jurisdiction>\nAnswer for jurisdiction\n- Fact: 42 ft (§ 1)\n</jurisdiction>")
-		require.JSONEq(t, string(calls[0].Schema), string(c.Schema))
+		require.JSONEq(t, string(calls[1].Schema), string(c.Schema))
+		require.NotContains(t, string(c.Schema), `"jurisdiction"`, "only the jurisdiction section returns the typed object")
 	}
 	r := e.report(t, job.ID)
 	for _, s := range r.Sections {

@@ -127,8 +127,10 @@ type SectionResult struct {
 	LatencyMS         int64         `json:"latency_ms"`
 	Attempts          int           `json:"attempts"`
 	Error             string        `json:"error,omitempty"`
-	StartedAt         *time.Time    `json:"started_at,omitempty"`
-	FinishedAt        *time.Time    `json:"finished_at,omitempty"`
+	// Jurisdiction is set on the jurisdiction section only.
+	Jurisdiction *Jurisdiction `json:"jurisdiction,omitempty"`
+	StartedAt    *time.Time    `json:"started_at,omitempty"`
+	FinishedAt   *time.Time    `json:"finished_at,omitempty"`
 }
 
 // NewSectionResult returns a pending result for spec.

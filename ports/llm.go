@@ -23,6 +23,11 @@ type SectionRequest struct {
 	// it for providers that want a name.
 	Schema     json.RawMessage
 	SchemaName string
+	// AllowedDomains, when not empty, narrows the web search to these hosts
+	// and their subdomains (as domain.NormalizeDomains returns them):
+	// OpenAI's filters.allowed_domains, Perplexity's search_domain_filter,
+	// a site-restricted wording of the prompt for Gemini.
+	AllowedDomains []string
 }
 
 // SectionResponse is a provider's answer to a SectionRequest.
