@@ -58,20 +58,21 @@ func researchedAt(job Job, sections []SectionResult) *time.Time {
 func (r Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	j := r.Job
-	fmt.Fprintf(&b, "# Building code report: %s\n\n", j.Address)
+	fmt.Fprintf(&b, "# Building code report: %s\n\n", mdText(j.Address))
 	fmt.Fprintf(&b, "- Job: `%s`\n- Status: %s (%s sections)\n- Provider: %s\n", j.ID, j.Status, j.Progress(), j.Provider)
 	writeProjectMarkdown(&b, j.Project)
 	if r.ResearchedAt != nil {
 		fmt.Fprintf(&b, "- Researched: %s\n", r.ResearchedAt.UTC().Format(time.RFC3339))
 	}
 	if j.Error != "" {
-		fmt.Fprintf(&b, "- Error: %s\n", j.Error)
+		fmt.Fprintf(&b, "- Error: %s\n", mdText(j.Error))
 	}
 	fmt.Fprintf(&b, "- Tokens: %d in, %d out", r.Usage.InputTokens, r.Usage.OutputTokens)
 	if r.Usage.CostUSD != nil {
 		fmt.Fprintf(&b, "; cost $%.4f", *r.Usage.CostUSD)
 	}
 	b.WriteString("\n")
+	writeSummaryMarkdown(&b, r.Summary(), r.Sections)
 	for _, s := range r.Sections {
 		writeSectionMarkdown(&b, s)
 	}
@@ -100,19 +101,19 @@ func mdText(s string) string {
 }
 
 func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
-	fmt.Fprintf(b, "\n## %d. %s\n\n", s.Ordinal, s.Title)
+	fmt.Fprintf(b, "\n## %d. %s\n\n", s.Ordinal, mdText(s.Title))
 	if s.Status != SectionCompleted {
 		fmt.Fprintf(b, "_Status: %s_", s.Status)
 		if s.Error != "" {
-			fmt.Fprintf(b, " — %s", s.Error)
+			fmt.Fprintf(b, " — %s", mdText(s.Error))
 		}
 		b.WriteString("\n")
 		return
 	}
-	fmt.Fprintf(b, "%s\n\n", s.Summary)
+	fmt.Fprintf(b, "%s\n\n", mdText(s.Summary))
 	fmt.Fprintf(b, "_Outcome: %s · confidence: %s", s.Outcome, s.Confidence)
 	if s.ConfidenceReason != "" {
-		fmt.Fprintf(b, " (%s)", s.ConfidenceReason)
+		fmt.Fprintf(b, " (%s)", mdText(s.ConfidenceReason))
 	}
 	grounded := "not grounded in web sources"
 	if s.Grounded {
@@ -128,12 +129,12 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 		if with == "" {
 			with = "the local building department"
 		}
-		fmt.Fprintf(b, "\n> **Verify** with %s before relying on this section.\n", with)
+		fmt.Fprintf(b, "\n> **Verify** with %s before relying on this section.\n", mdText(with))
 	}
 	if len(s.Findings) > 0 {
 		b.WriteString("\n| Item | Value | Code reference | Sources |\n|---|---|---|---|\n")
 		for _, f := range s.Findings {
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(f.Label), mdCell(f.Value), mdCell(f.CodeReference), sourceRefs(f.SourceIDs))
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(f.Label), mdCell(f.Value), mdCell(f.CodeReference), sourceRefs(f.SourceIDs, s.Sources))
 		}
 	}
 	if len(s.Sources) > 0 {
@@ -147,20 +148,83 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 			if src.Official {
 				official = " (official)"
 			}
-			fmt.Fprintf(b, "%d. [%s](%s)%s\n", src.ID, mdCell(title), src.URL, official)
+			fmt.Fprintf(b, "%d. %s%s\n", src.ID, mdLink(mdCell(title), src.URL), official)
 		}
 	}
 }
 
-func sourceRefs(ids []int) string {
+// sourceRefs links each cited id to its source: [1](url). An id with no
+// source, or a source whose URL is not http(s), stays plain text.
+func sourceRefs(ids []int, sources []Source) string {
 	parts := make([]string, len(ids))
 	for i, id := range ids {
-		parts[i] = fmt.Sprintf("[%d]", id)
+		parts[i] = fmt.Sprintf("\\[%d\\]", id)
+		for _, src := range sources {
+			if src.ID == id && linkable(src.URL) {
+				parts[i] = fmt.Sprintf("[%d](%s)", id, mdURL(src.URL))
+			}
+		}
 	}
 	return strings.Join(parts, " ")
 }
 
+// mdLink is [text](url) for an http(s) url, else the text alone.
+func mdLink(text, url string) string {
+	if !linkable(url) {
+		return text
+	}
+	return fmt.Sprintf("[%s](%s)", text, mdURL(url))
+}
+
+func linkable(url string) bool {
+	u := strings.ToLower(url)
+	return strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")
+}
+
+// mdURL percent-encodes what would end or break a Markdown link target.
+func mdURL(url string) string {
+	return strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "|", "%7C", "\n", "", "\r", "").Replace(url)
+}
+
+// mdCell is mdText that can also sit in a table cell.
 func mdCell(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(mdText(s), "|", `\|`)
+}
+
+// simulatedBanner heads a report any of whose sections is simulated.
+const simulatedBanner = "> **⚠ SIMULATED DATA.** Sections %s come from codecheck's simulated provider: they are not research, and nothing in them may be relied on."
+
+// writeSummaryMarkdown writes the banner, key facts, red flags and offices
+// that lead the report.
+func writeSummaryMarkdown(b *strings.Builder, sum Summary, sections []SectionResult) {
+	if sum.Simulated {
+		b.WriteString("\n")
+		fmt.Fprintf(b, simulatedBanner+"\n", mdText(strings.Join(sum.SimulatedSections, ", ")))
+	}
+	sources := map[string][]Source{}
+	for _, s := range sections {
+		sources[s.Key] = s.Sources
+	}
+	b.WriteString("\n## Key facts\n\n| Fact | Value | Section | Sources |\n|---|---|---|---|\n")
+	for _, f := range sum.KeyFacts {
+		value := mdCell(f.Value)
+		if !f.Found {
+			value = "_not found_"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", f.Label, value, mdCell(f.Section), sourceRefs(f.SourceIDs, sources[f.Section]))
+	}
+	b.WriteString("\n## Red flags\n\n")
+	if len(sum.RedFlags) == 0 {
+		b.WriteString("None found.\n")
+	}
+	for _, f := range sum.RedFlags {
+		fmt.Fprintf(b, "- **%s** (%s): %s\n", mdText(f.Section), f.Kind, mdText(f.Message))
+	}
+	b.WriteString("\n## Offices to contact\n\n")
+	if len(sum.Offices) == 0 {
+		b.WriteString("None named.\n")
+	}
+	for _, o := range sum.Offices {
+		fmt.Fprintf(b, "- %s (%s)\n", mdText(o.Name), mdText(strings.Join(o.Sections, ", ")))
+	}
 }

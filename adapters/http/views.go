@@ -53,6 +53,7 @@ type ReportView struct {
 	Sections     []domain.SectionResult `json:"sections" doc:"Every requested section, in report order; unfinished ones are pending."`
 	Usage        domain.Usage           `json:"usage" doc:"Token use and cost summed over the sections."`
 	ResearchedAt *time.Time             `json:"researched_at,omitempty" doc:"When the research finished: the job's finished_at once it ended, else the latest finished_at of its sections; absent before any section finished."`
+	Summary      domain.Summary         `json:"summary" doc:"What the report leads with, derived from the sections: key facts (value 'not found' when no finding gave it), red flags naming their section, the offices to contact, and whether any section is simulated."`
 }
 
 // ProjectBody is what will be built at the address. Every field is
@@ -142,7 +143,7 @@ func newJobView(r domain.Report) JobView {
 }
 
 func newReportView(r domain.Report) ReportView {
-	return ReportView{Job: newJobView(r), Sections: r.Sections, Usage: r.Usage, ResearchedAt: r.ResearchedAt}
+	return ReportView{Job: newJobView(r), Sections: r.Sections, Usage: r.Usage, ResearchedAt: r.ResearchedAt, Summary: r.Summary()}
 }
 
 func newJobList(p ports.JobPage) JobList {

@@ -116,9 +116,10 @@ func answer(req ports.SectionRequest) ports.SectionResponse {
 	body := map[string]any{
 		"summary": fmt.Sprintf("[SIMULATED] %s for %s. This text comes from codecheck's fake provider and is not real research.",
 			req.Section.Title, req.Address),
-		"outcome":           "found",
+		// Never "found": nothing was researched, so nothing was found.
+		"outcome":           "not_found",
 		"confidence":        "low",
-		"confidence_reason": "simulated answer from the fake provider",
+		"confidence_reason": "simulated answer from the fake provider: nothing was researched",
 		"findings": []map[string]any{{
 			"label": req.Section.Question, "value": "[SIMULATED] see the official source",
 			"code_reference": "", "source_ids": []int{1},

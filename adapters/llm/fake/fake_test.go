@@ -58,3 +58,16 @@ func TestFailRateAndCallLog(t *testing.T) {
 	_, err = fake.New(fake.Config{FailRate: 1.5})
 	require.ErrorContains(t, err, "CODECHECK_FAKE_LLM_FAIL_RATE")
 }
+
+func TestAnswerIsNeverFound(t *testing.T) {
+	p := newFake(t, fake.Config{Latency: -1})
+	resp, err := p.Research(context.Background(), llmtest.Request())
+	require.NoError(t, err)
+	var body struct {
+		Outcome          string `json:"outcome"`
+		ConfidenceReason string `json:"confidence_reason"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Content), &body))
+	require.Equal(t, "not_found", body.Outcome)
+	require.Contains(t, body.ConfidenceReason, "simulated")
+}
