@@ -80,7 +80,13 @@ type Call struct {
 	Jurisdiction    string
 	HasJurisdiction bool
 	SearchTool      bool // the provider's web search tool was requested
-	SchemaOK        bool // the section answer schema was sent the provider's way
+	// AllowedDomains are the domains the search was narrowed to, the
+	// provider's way: OpenAI's web_search filters.allowed_domains,
+	// Perplexity's web_search filters.search_domain_filter (allowlist),
+	// Gemini's site: operators in the user prompt. Served sources are
+	// limited to them and their subdomains.
+	AllowedDomains []string
+	SchemaOK       bool // the section answer schema was sent the provider's way
 	// Problems lists the ways the request broke the provider's documented
 	// API; such requests are answered 400.
 	Problems []string
@@ -114,6 +120,9 @@ type Reply struct {
 	// Content is the answer text; empty means the valid answer for the
 	// call's section (ValidAnswer).
 	Content string
+	// Sources, when not nil, are the search results served instead of
+	// Sources(); still limited to the call's AllowedDomains.
+	Sources []Source
 }
 
 // Script decides the reply to a call. It runs on the server's goroutines.
@@ -239,8 +248,12 @@ func (s *Server) respond(h http.Header, c Call) (int, []byte) {
 		content = mustJSON(ValidAnswer(c.Section))
 	}
 	cost := CostUSD
+	served := Sources()
+	if reply.Sources != nil {
+		served = reply.Sources
+	}
 	return http.StatusOK, s.wire.success(Completion{Model: c.Model, Content: content,
-		Sources: s.wire.cite(c, Sources()),
+		Sources: s.wire.cite(c, onDomains(served, c.AllowedDomains)),
 		Usage:   domain.Usage{InputTokens: InputTokens, OutputTokens: OutputTokens, CostUSD: &cost}}, false)
 }
 
@@ -339,6 +352,21 @@ func Sources() []Source {
 		{URL: "https://www.adu-guide-blog.example.com/san-jose", Title: "A homeowner's guide to San Jose ADUs",
 			Snippet: "Setbacks for detached ADUs..."},
 	}
+}
+
+// onDomains keeps the sources on domains or their subdomains; all of them
+// when domains is empty.
+func onDomains(sources []Source, domains []string) []Source {
+	if len(domains) == 0 {
+		return sources
+	}
+	var out []Source
+	for _, s := range sources {
+		if domain.HostIn(s.URL, domains) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func mustJSON(v any) string {

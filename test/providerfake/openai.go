@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/codecheck/codecheck/domain"
 )
@@ -140,6 +141,22 @@ func decodeOpenAITool(raw json.RawMessage, c *Call) {
 	c.SearchTool = true
 	for f := range tool {
 		expect(c, slices.Contains(openaiWebSearchFields, f), "tools[web_search]: unknown parameter %q", f)
+	}
+	if raw, ok := tool["filters"]; ok {
+		var filters map[string]json.RawMessage
+		expect(c, json.Unmarshal(raw, &filters) == nil, "tools[web_search].filters: not an object")
+		for f := range filters {
+			expect(c, f == "allowed_domains", "tools[web_search].filters: unknown parameter %q", f)
+		}
+		var domains []string
+		if d, ok := filters["allowed_domains"]; ok {
+			expect(c, json.Unmarshal(d, &domains) == nil, "filters.allowed_domains: not a list of strings")
+		}
+		expect(c, len(domains) <= 100, "filters.allowed_domains: at most 100 domains")
+		for _, d := range domains {
+			expect(c, !strings.Contains(d, "://"), "filters.allowed_domains: %q has a scheme", d)
+		}
+		c.AllowedDomains = domains
 	}
 }
 

@@ -171,17 +171,51 @@ func (perplexityWire) decode(r *http.Request, body []byte, c *Call) {
 	expect(c, req.MaxOutputTokens == nil || *req.MaxOutputTokens >= 1, "max_output_tokens must be >= 1")
 	expect(c, req.Stream == nil || !*req.Stream, "a streamed answer was asked for")
 	for _, raw := range req.Tools {
-		var tl struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(raw, &tl) == nil && tl.Type == "web_search" {
-			c.SearchTool = true
-		}
+		decodePerplexityTool(raw, c)
 	}
 	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
 		expect(c, perplexitySchemaName.MatchString(rf.JSONSchema.Name), "json_schema.name %q: 1-64 alphanumerics", rf.JSONSchema.Name)
 		c.Schema = rf.JSONSchema.Schema
 		c.SchemaOK = isAnswerSchema(c.Schema)
+	}
+}
+
+// decodePerplexityTool reads a tool, refusing unknown web_search fields as
+// the API does; search_domain_filter is an allowlist or (entries with a "-"
+// prefix) a denylist, never both, of at most 20 domains.
+func decodePerplexityTool(raw json.RawMessage, c *Call) {
+	var kind struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(raw, &kind) != nil || kind.Type != "web_search" {
+		return
+	}
+	c.SearchTool = true
+	var tl struct {
+		Type    string `json:"type"`
+		Filters *struct {
+			SearchDomainFilter  []string `json:"search_domain_filter"`
+			SearchRecencyFilter string   `json:"search_recency_filter"`
+			SearchAfterDate     string   `json:"search_after_date_filter"`
+			SearchBeforeDate    string   `json:"search_before_date_filter"`
+		} `json:"filters"`
+	}
+	decodeStrict(raw, &tl, c)
+	if tl.Filters == nil {
+		return
+	}
+	domains := tl.Filters.SearchDomainFilter
+	expect(c, len(domains) <= 20, "search_domain_filter: at most 20 domains")
+	deny := 0
+	for _, d := range domains {
+		if strings.HasPrefix(d, "-") {
+			deny++
+		}
+		expect(c, !strings.Contains(d, "://"), "search_domain_filter: %q has a scheme", d)
+	}
+	expect(c, deny == 0 || deny == len(domains), "search_domain_filter: allowlist and denylist entries mixed")
+	if deny == 0 {
+		c.AllowedDomains = domains
 	}
 }
 
@@ -280,6 +314,10 @@ type geminiContent struct {
 	} `json:"parts"`
 }
 
+// siteOperator is a site-restricted query term in a Gemini prompt: Google
+// Search grounding has no domain filter, so the prompt asks for these.
+var siteOperator = regexp.MustCompile(`\bsite:([a-z0-9][a-z0-9.-]*[a-z0-9])`)
+
 func (geminiWire) decode(r *http.Request, body []byte, c *Call) {
 	m := geminiPath.FindStringSubmatch(r.URL.Path)
 	expect(c, r.Method == http.MethodPost && m != nil, "want POST /v1beta/models/{model}:generateContent, got %s %s", r.Method, r.URL.Path)
@@ -314,6 +352,11 @@ func (geminiWire) decode(r *http.Request, body []byte, c *Call) {
 	for _, tl := range req.Tools {
 		if _, ok := tl["googleSearch"]; ok {
 			c.SearchTool = true
+		}
+	}
+	for _, m := range siteOperator.FindAllStringSubmatch(c.User, -1) {
+		if !slices.Contains(c.AllowedDomains, m[1]) {
+			c.AllowedDomains = append(c.AllowedDomains, m[1])
 		}
 	}
 	for _, f := range []string{"responseMimeType", "responseSchema", "responseJsonSchema"} {

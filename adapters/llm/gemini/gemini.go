@@ -105,11 +105,26 @@ func (c *Client) Research(ctx context.Context, req ports.SectionRequest) (ports.
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ex := &exchange{}
-	resp, err := c.api.Models.GenerateContent(withExchange(reqCtx, ex), c.model, genai.Text(req.User), config(req))
+	resp, err := c.api.Models.GenerateContent(withExchange(reqCtx, ex), c.model, genai.Text(userPrompt(req)), config(req))
 	if err != nil {
 		return ports.SectionResponse{}, c.classifyErr(ctx, reqCtx, ex, err)
 	}
 	return c.parse(resp)
+}
+
+// userPrompt is the user prompt with, when the search is to be narrowed,
+// site-restricted query wording: Google Search grounding has no domain
+// filter of its own.
+func userPrompt(req ports.SectionRequest) string {
+	if len(req.AllowedDomains) == 0 {
+		return req.User
+	}
+	sites := make([]string, len(req.AllowedDomains))
+	for i, d := range req.AllowedDomains {
+		sites[i] = "site:" + d
+	}
+	return req.User + "\nSearch the jurisdiction's official sites only: add (" + strings.Join(sites, " OR ") +
+		") to every search query, and cite only pages from those sites.\n"
 }
 
 func config(req ports.SectionRequest) *genai.GenerateContentConfig {

@@ -59,7 +59,7 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 		t.Errorf("the request breaks the Gemini API: %s", p)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: c.Key, Model: c.Model,
-		HasSchema: strings.Contains(c.System, string(llmtest.Schema)), HasSearchTool: c.SearchTool,
+		HasSchema: strings.Contains(c.System, string(llmtest.Schema)), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
 		Prompt: c.System + "\n" + c.User}
 }
 
@@ -224,4 +224,18 @@ func TestFakeGroundsEachQuoteOnItsChunks(t *testing.T) {
 	resp, pe := research(t, c)
 	require.Nil(t, pe)
 	require.Equal(t, []ports.GroundingSpan{{Text: "front setback of 20 feet", SourceIDs: []int{2}}}, resp.Spans)
+}
+
+// Google Search grounding has no domain filter: the prompt asks for
+// site-restricted queries, and the search tool stays on.
+func TestAllowedDomainsBecomeSiteRestrictedQueries(t *testing.T) {
+	c, got := serve(t, 200, providerfake.Gemini.Success(providerfake.Completion{Content: "{}"}))
+	req := llmtest.Request()
+	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
+	_, err := c.Research(context.Background(), req)
+	require.NoError(t, err)
+	require.Contains(t, got.User, llmtest.UserMarker)
+	require.Contains(t, got.User, "(site:sfplanning.org OR site:sfdbi.org)")
+	require.Equal(t, []string{"sfplanning.org", "sfdbi.org"}, got.AllowedDomains)
+	require.True(t, got.SearchTool)
 }

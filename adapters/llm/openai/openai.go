@@ -145,7 +145,12 @@ func (c *Client) buildRequest(req ports.SectionRequest) goopenai.CreateResponseR
 		Store:           &store,
 	}
 	if c.search {
-		r.Tools = []goopenai.ResponseTool{{Type: goopenai.ToolTypeWebSearch}}
+		search := goopenai.ResponseTool{Type: goopenai.ToolTypeWebSearch}
+		if len(req.AllowedDomains) > 0 {
+			// Subdomains of an allowed domain are searched too.
+			search.Parameters = map[string]any{"filters": map[string]any{"allowed_domains": req.AllowedDomains}}
+		}
+		r.Tools = []goopenai.ResponseTool{search}
 		r.Include = []goopenai.ResponseInclude{goopenai.ResponseIncludeWebSearchCallActionSources}
 	}
 	return r

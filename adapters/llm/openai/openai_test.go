@@ -72,7 +72,7 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 		t.Errorf("want the system prompt as instructions and the user prompt as input, got %q and %q", c.System, c.User)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: r.Header.Get("Authorization"),
-		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool,
+		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
 		Prompt: c.System + "\n" + c.User}
 }
 
@@ -321,4 +321,16 @@ func TestToolNotSupportedNamesModel(t *testing.T) {
 	require.False(t, pe.Retryable)
 	require.Equal(t, openai.ModelEnvVar, pe.EnvVar)
 	require.Contains(t, pe.Message, "web_search")
+}
+
+// The jurisdiction's domains narrow the web_search tool:
+// filters.allowed_domains, subdomains included by the API.
+func TestAllowedDomainsFilterTheSearch(t *testing.T) {
+	c, got := serve(t, searchModel, 200, providerfake.OpenAI.Success(providerfake.Completion{Model: searchModel, Content: "{}"}))
+	req := llmtest.Request()
+	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
+	_, err := c.Research(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, []any{map[string]any{"type": "web_search",
+		"filters": map[string]any{"allowed_domains": []any{"sfplanning.org", "sfdbi.org"}}}}, (*got)["tools"])
 }

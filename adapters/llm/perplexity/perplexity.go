@@ -121,12 +121,23 @@ func (c *Client) buildRequest(req ports.SectionRequest) agentRequest {
 		Model:        c.model,
 		Instructions: req.System,
 		Input:        req.User,
-		Tools:        []tool{{Type: "web_search"}},
+		Tools:        []tool{searchTool(req.AllowedDomains)},
 		ResponseFormat: &responseFormat{Type: "json_schema", JSONSchema: jsonSchema{
 			Name: schemaName(req.SchemaName), Schema: req.Schema,
 		}},
 		MaxOutputTokens: maxOutputTokens,
 	}
+}
+
+// searchTool is the web_search tool, limited to domains (and their
+// subdomains) when there are some: an allowlist in
+// tools[].filters.search_domain_filter.
+func searchTool(domains []string) tool {
+	t := tool{Type: "web_search"}
+	if len(domains) > 0 {
+		t.Filters = &toolFilters{SearchDomainFilter: domains}
+	}
+	return t
 }
 
 // post sends body and reads the whole response under ctx, so a response

@@ -53,7 +53,7 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 		t.Errorf("the request breaks the Agent API: %s\n%s", p, body)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: r.Header.Get("Authorization"),
-		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool,
+		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
 		Prompt: c.System + "\n" + c.User}
 }
 
@@ -261,4 +261,16 @@ func TestConnectionRefusedIsRetryable(t *testing.T) {
 	_, pe := research(t, c)
 	require.True(t, pe.Retryable)
 	require.True(t, strings.HasPrefix(pe.Error(), "perplexity: connection failed"), pe.Error())
+}
+
+// The jurisdiction's domains narrow the web_search tool: an allowlist in
+// tools[].filters.search_domain_filter.
+func TestAllowedDomainsFilterTheSearch(t *testing.T) {
+	c, got := answer(t, 200, nil, providerfake.Perplexity.Success(providerfake.Completion{Content: "{}"}))
+	req := llmtest.Request()
+	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
+	_, err := c.Research(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, []any{map[string]any{"type": "web_search",
+		"filters": map[string]any{"search_domain_filter": []any{"sfplanning.org", "sfdbi.org"}}}}, (*got)["tools"])
 }

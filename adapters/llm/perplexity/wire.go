@@ -15,7 +15,14 @@ type agentRequest struct {
 }
 
 type tool struct {
-	Type string `json:"type"`
+	Type    string       `json:"type"`
+	Filters *toolFilters `json:"filters,omitempty"`
+}
+
+// toolFilters narrow the web_search tool. Entries of search_domain_filter
+// without a "-" prefix are an allowlist.
+type toolFilters struct {
+	SearchDomainFilter []string `json:"search_domain_filter,omitempty"`
 }
 
 type responseFormat struct {

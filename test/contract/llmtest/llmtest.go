@@ -77,6 +77,9 @@ type CapturedRequest struct {
 	HasSchema     bool   // the JSON schema (or an instruction carrying it) is present
 	HasSearchTool bool   // a web-search tool was requested
 	Prompt        string // all prompt text sent (system and user), concatenated
+	// AllowedDomains are the domains the web search was narrowed to, read
+	// the provider's way (a filter field, or site: operators in the prompt).
+	AllowedDomains []string
 }
 
 // Wire encodes one provider's HTTP protocol for the fake server.
@@ -206,6 +209,7 @@ func newGeneric(t *testing.T, p Provider) ports.LLM {
 
 func exerciseWire(t *testing.T, p Provider) {
 	t.Run("SuccessWithSources", func(t *testing.T) { successWithSources(t, p) })
+	t.Run("DomainFilterSent", func(t *testing.T) { domainFilterSent(t, p) })
 	t.Run("RateLimitedWithRetryAfter", func(t *testing.T) {
 		f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "7")
@@ -413,6 +417,32 @@ func successWithSources(t *testing.T, p Provider) {
 		}
 	}
 	require.True(t, resp.Sources[0].Official, "a .gov source is flagged official")
+}
+
+// domainFilterSent: a request with AllowedDomains narrows the provider's web
+// search to them; one without sends no filter.
+func domainFilterSent(t *testing.T, p Provider) {
+	if !p.Expect.SearchTool {
+		t.Skip("the provider does not search: there is nothing to narrow")
+	}
+	a := sampleAnswer(p)
+	f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
+		status, body := p.Wire.RenderSuccess(a)
+		writeJSON(w, status, body)
+	})
+	req := Request()
+	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
+	_, err := f.llm.Research(context.Background(), req)
+	require.NoError(t, err)
+	_, err = f.llm.Research(context.Background(), Request())
+	require.NoError(t, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Len(t, f.requests, 2)
+	require.Equal(t, req.AllowedDomains, f.requests[0].AllowedDomains)
+	require.True(t, f.requests[0].HasSearchTool, "narrowed, the search still happens")
+	require.Contains(t, f.requests[0].Prompt, UserMarker)
+	require.Empty(t, f.requests[1].AllowedDomains, "no domains, no filter")
 }
 
 func sampleAnswer(p Provider) Answer {
