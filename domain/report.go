@@ -100,6 +100,14 @@ func mdText(s string) string {
 	return strings.NewReplacer("\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", "\\*", "[", "\\[", "]", "\\]").Replace(s)
 }
 
+// mdProse is mdText for a section's summary: a "]" is escaped only where it
+// would close a link, image or reference ("](", "][", "]:"), so the
+// "[SIMULATED]" a simulated summary starts with stays readable.
+func mdProse(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", "\\*",
+		"](", "\\](", "][", "\\][", "]:", "\\]:").Replace(s)
+}
+
 func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 	fmt.Fprintf(b, "\n## %d. %s\n\n", s.Ordinal, mdText(s.Title))
 	if s.Status != SectionCompleted {
@@ -110,7 +118,7 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 		b.WriteString("\n")
 		return
 	}
-	fmt.Fprintf(b, "%s\n\n", mdText(s.Summary))
+	fmt.Fprintf(b, "%s\n\n", mdProse(s.Summary))
 	fmt.Fprintf(b, "_Outcome: %s · confidence: %s", s.Outcome, s.Confidence)
 	if s.ConfidenceReason != "" {
 		fmt.Fprintf(b, " (%s)", mdText(s.ConfidenceReason))
