@@ -165,8 +165,23 @@ func searchDomains(j *domain.Jurisdiction) []string {
 // markOfficial flags the sources on the jurisdiction's own domains.
 func markOfficial(sources []domain.Source, j *domain.Jurisdiction) {
 	for i := range sources {
-		sources[i].Official = sources[i].Official || domain.IsOfficialFor(sources[i].URL, j)
+		sources[i].Official = sources[i].Official || domain.IsOfficialFor(siteURL(sources[i]), j)
 	}
+}
+
+// groundingRedirectHost serves Gemini's grounding links: opaque redirects
+// whose title is the domain of the site they lead to.
+const groundingRedirectHost = "vertexaisearch.cloud.google.com"
+
+// siteURL is the address of the site a source is on: its URL, or for a
+// grounding redirect the site its title names.
+func siteURL(s domain.Source) string {
+	u, err := url.Parse(s.URL)
+	title := strings.TrimSpace(s.Title)
+	if err == nil && strings.EqualFold(u.Hostname(), groundingRedirectHost) && title != "" && !strings.ContainsAny(title, " /:") {
+		return "https://" + title + "/"
+	}
+	return s.URL
 }
 
 // answer is the JSON a provider returns for a section.

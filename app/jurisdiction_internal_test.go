@@ -70,3 +70,16 @@ func TestApplyAnswerReadsTheJurisdiction(t *testing.T) {
 	applyAnswer(&r, a, ports.SectionResponse{})
 	require.Nil(t, r.Jurisdiction)
 }
+
+func TestGroundingRedirectsAreJudgedByTheSiteTheyNameInTheirTitle(t *testing.T) {
+	j := &domain.Jurisdiction{OfficialDomains: []string{"sjpermits.org"}}
+	sources := []domain.Source{
+		{URL: "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZ1", Title: "sjpermits.org"},
+		{URL: "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZ2", Title: "cheap-permits.us"},
+		{URL: "https://example.com/sjpermits", Title: "sjpermits.org"}, // only redirects are read by their title
+	}
+	markOfficial(sources, j)
+	require.True(t, sources[0].Official)
+	require.False(t, sources[1].Official)
+	require.False(t, sources[2].Official)
+}

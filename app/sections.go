@@ -164,8 +164,8 @@ func (r *run) research(ctx context.Context, spec domain.SectionSpec, prior prior
 	if spec.Key != domain.JurisdictionKey {
 		req.AllowedDomains = searchDomains(prior.data)
 	}
-	searched := r.ask(ctx, req, res)
-	if len(req.AllowedDomains) > 0 && searched && res.Status == domain.SectionCompleted && len(res.Sources) == 0 && ctx.Err() == nil {
+	r.ask(ctx, req, res)
+	if len(req.AllowedDomains) > 0 && res.Status == domain.SectionCompleted && len(res.Sources) == 0 && ctx.Err() == nil {
 		r.log.Info("no sources on the jurisdiction's domains; searching the open web", "section", spec.Key,
 			"domains", req.AllowedDomains)
 		req.AllowedDomains = nil
@@ -182,13 +182,12 @@ func (r *run) research(ctx context.Context, spec domain.SectionSpec, prior prior
 	}
 }
 
-// ask makes one request, repairing an unusable answer once, and fills res;
-// it reports whether the provider searched the web for the answer.
-func (r *run) ask(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) (searched bool) {
+// ask makes one request, repairing an unusable answer once, and fills res.
+func (r *run) ask(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) {
 	resp, err := r.call(ctx, req, res)
 	if err != nil {
 		r.fail(ctx, res, err)
-		return false
+		return
 	}
 	ans, problem := parseOrTruncated(resp)
 	if problem != nil {
@@ -199,19 +198,18 @@ func (r *run) ask(ctx context.Context, req ports.SectionRequest, res *domain.Sec
 		first := resp
 		if resp, err = r.call(ctx, repair, res); err != nil {
 			r.fail(ctx, res, err)
-			return false
+			return
 		}
 		if len(resp.Sources) == 0 {
 			resp.Sources, resp.Grounded = first.Sources, first.Grounded
 		}
 		if ans, problem = parseOrTruncated(resp); problem != nil {
 			r.fail(ctx, res, fmt.Errorf("answer still unusable after one repair attempt: %w", problem))
-			return false
+			return
 		}
 	}
 	applyAnswer(res, ans, resp)
 	res.Status = domain.SectionCompleted
-	return resp.Grounded
 }
 
 // parseOrTruncated parses the provider's answer; a truncated one is
