@@ -233,6 +233,19 @@ func writeSummaryMarkdown(b *strings.Builder, sum Summary, sections []SectionRes
 		b.WriteString("None named.\n")
 	}
 	for _, o := range sum.Offices {
-		fmt.Fprintf(b, "- %s (%s)\n", mdText(o.Name), mdText(strings.Join(o.Sections, ", ")))
+		line := mdText(o.Name)
+		var details []string
+		for _, d := range []string{o.Role, o.Phone} {
+			if d != "" {
+				details = append(details, mdText(d))
+			}
+		}
+		if o.URL != "" {
+			details = append(details, mdLink(mdText(o.URL), o.URL))
+		}
+		if len(details) > 0 {
+			line += " — " + strings.Join(details, ", ")
+		}
+		fmt.Fprintf(b, "- %s (%s)\n", line, mdText(strings.Join(o.Sections, ", ")))
 	}
 }

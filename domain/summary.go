@@ -7,8 +7,9 @@ import (
 
 // Summary is what a report leads with: key facts, red flags, the offices to
 // contact, and whether any of it is simulated. It is derived from the
+// jurisdiction section's typed Jurisdiction where it has one, else from the
 // sections' findings by keyword heuristics (see factRules, Summarize); it
-// never adds a value that no finding gave.
+// never adds a value that the research did not give.
 type Summary struct {
 	// Simulated is true when any section came from the simulated provider.
 	Simulated         bool      `json:"simulated"`
@@ -50,9 +51,14 @@ type RedFlag struct {
 	Message string `json:"message"`
 }
 
-// Office is an office to contact, with the sections that name it.
+// Office is an office to contact, with the sections that name it. Role,
+// Phone and URL are set when the jurisdiction section's typed Jurisdiction
+// lists it.
 type Office struct {
 	Name     string   `json:"name"`
+	Role     string   `json:"role,omitempty"`
+	Phone    string   `json:"phone,omitempty"`
+	URL      string   `json:"url,omitempty"`
 	Sections []string `json:"sections"`
 }
 
@@ -113,8 +119,13 @@ func Summarize(sections []SectionResult) Summary {
 			usable = append(usable, s)
 		}
 	}
+	juris := typedJurisdiction(usable)
 	for _, rule := range factRules {
-		sum.KeyFacts = append(sum.KeyFacts, rule.find(usable))
+		fact, ok := typedFact(rule, juris)
+		if !ok {
+			fact = rule.find(usable)
+		}
+		sum.KeyFacts = append(sum.KeyFacts, fact)
 	}
 	sum.RedFlags = []RedFlag{}
 	for _, s := range sections {
@@ -122,6 +133,61 @@ func Summarize(sections []SectionResult) Summary {
 	}
 	sum.Offices = offices(sections)
 	return sum
+}
+
+// typedJurisdiction is the completed, non-simulated jurisdiction section
+// among usable when it carries a typed Jurisdiction.
+func typedJurisdiction(usable []SectionResult) *SectionResult {
+	for i, s := range usable {
+		if s.Key == JurisdictionKey && s.Jurisdiction != nil {
+			return &usable[i]
+		}
+	}
+	return nil
+}
+
+// typedFact is the key fact of rule taken from the typed Jurisdiction of s
+// (jurisdiction, zoning district, APN); ok is false when s is nil, the rule
+// is not one of these, or the Jurisdiction leaves it empty. The fact cites
+// the section's findings whose value contains the typed value.
+func typedFact(rule factRule, s *SectionResult) (KeyFact, bool) {
+	if s == nil {
+		return KeyFact{}, false
+	}
+	j := s.Jurisdiction
+	var parts, values []string
+	switch rule.key {
+	case "jurisdiction":
+		for _, p := range [][2]string{{"City", j.City}, {"County", j.County}, {"State", j.State}} {
+			if v := strings.TrimSpace(p[1]); v != "" {
+				parts = append(parts, p[0]+": "+v)
+				values = append(values, v)
+			}
+		}
+	case "zoning_district":
+		if v := strings.TrimSpace(j.ZoningDistrict); v != "" {
+			parts, values = []string{v}, []string{v}
+		}
+	case "apn":
+		if v := strings.TrimSpace(j.APN); v != "" {
+			parts, values = []string{v}, []string{v}
+		}
+	}
+	if len(parts) == 0 {
+		return KeyFact{}, false
+	}
+	var ids []int
+	for _, f := range s.Findings {
+		fv := strings.ToLower(f.Value)
+		for _, v := range values {
+			if strings.Contains(fv, strings.ToLower(v)) {
+				ids = appendNew(ids, f.SourceIDs...)
+				break
+			}
+		}
+	}
+	return KeyFact{Key: rule.key, Label: rule.label, Value: strings.Join(parts, "; "), Found: true,
+		Section: s.Key, SourceIDs: ids}, true
 }
 
 func (rule factRule) find(sections []SectionResult) KeyFact {
@@ -255,14 +321,17 @@ func unsupportedCount(s SectionResult) int {
 // officeWords pick the jurisdiction section's findings that name an office.
 var officeWords = []string{"office", "department", "division", "authority", "agency", "ahj", "fire marshal", "administrator", "bureau", "permit center"}
 
-// offices lists the jurisdiction's offices and every section's verify_with,
-// deduplicated case- and punctuation-insensitively, in first-seen order.
+// offices lists the jurisdiction's offices, then every section's
+// verify_with, deduplicated case- and punctuation-insensitively, in
+// first-seen order. The jurisdiction's offices are those of its typed
+// Jurisdiction (with role, phone and URL) when it lists any, else the
+// findings that name an office.
 func offices(sections []SectionResult) []Office {
 	out := []Office{}
 	index := map[string]int{}
-	add := func(name, section string) {
-		name = strings.TrimSpace(name)
-		k := officeKey(name)
+	add := func(o Office, section string) {
+		o.Name = strings.TrimSpace(o.Name)
+		k := officeKey(o.Name)
 		if k == "" {
 			return
 		}
@@ -270,26 +339,46 @@ func offices(sections []SectionResult) []Office {
 			if !containsString(out[i].Sections, section) {
 				out[i].Sections = append(out[i].Sections, section)
 			}
+			out[i].Role = cmpOr(out[i].Role, o.Role)
+			out[i].Phone = cmpOr(out[i].Phone, o.Phone)
+			out[i].URL = cmpOr(out[i].URL, o.URL)
 			return
 		}
 		index[k] = len(out)
-		out = append(out, Office{Name: name, Sections: []string{section}})
+		o.Sections = []string{section}
+		out = append(out, o)
 	}
 	for _, s := range sections {
-		if s.Key == JurisdictionKey && s.Status == SectionCompleted && !IsSimulated(s) {
-			for _, f := range s.Findings {
-				if containsAny(strings.ToLower(f.Label), officeWords) {
-					add(f.Value, s.Key)
-				}
+		if s.Key != JurisdictionKey || s.Status != SectionCompleted || IsSimulated(s) {
+			continue
+		}
+		if s.Jurisdiction != nil && len(s.Jurisdiction.Offices) > 0 {
+			for _, o := range s.Jurisdiction.Offices {
+				add(Office{Name: o.Name, Role: strings.TrimSpace(o.Role), Phone: strings.TrimSpace(o.Phone),
+					URL: strings.TrimSpace(cmpOr(o.URL, o.Portal))}, s.Key)
+			}
+			continue
+		}
+		for _, f := range s.Findings {
+			if containsAny(strings.ToLower(f.Label), officeWords) {
+				add(Office{Name: f.Value}, s.Key)
 			}
 		}
 	}
 	for _, s := range sections {
 		if s.Status == SectionCompleted {
-			add(s.VerifyWith, s.Key)
+			add(Office{Name: s.VerifyWith}, s.Key)
 		}
 	}
 	return out
+}
+
+// cmpOr is a unless it is blank, else b.
+func cmpOr(a, b string) string {
+	if strings.TrimSpace(a) != "" {
+		return a
+	}
+	return b
 }
 
 func officeKey(name string) string {
