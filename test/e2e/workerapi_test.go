@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,25 +29,6 @@ func createFakeJob(t *testing.T, dbPath string) string {
 		Provider: "fake", Sections: domain.SectionKeys()})
 	require.NoError(t, err)
 	return job.ID
-}
-
-// runIn runs the binary in dir with exactly env.
-func runIn(t *testing.T, dir string, env []string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env, cmd.Dir = env, dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return result{stdout.String(), stderr.String(), code}
 }
 
 // `codecheck work` with CODECHECK_API_URL and a worker token, and no
