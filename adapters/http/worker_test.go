@@ -15,34 +15,16 @@ import (
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
+	"github.com/codecheck/codecheck/test/contract/storetest"
 )
 
 const workerSecret = "a-worker-secret-of-at-least-32-characters"
-
-// tokenClock is the time the worker tokens read; tests move it to expire
-// them.
-type tokenClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *tokenClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *tokenClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // workerEnv is an API with the worker routes, logging into a buffer.
 type workerEnv struct {
 	*env
 	tokens *app.WorkerTokens
-	clock  *tokenClock
+	clock  *storetest.FakeClock
 	logs   *syncBuffer
 }
 
@@ -65,7 +47,7 @@ func (b *syncBuffer) String() string {
 
 func newWorkerEnv(t *testing.T, opts ...option) *workerEnv {
 	t.Helper()
-	clock := &tokenClock{now: time.Now()}
+	clock := storetest.NewFakeClock(time.Now())
 	tokens, err := app.NewWorkerTokens(workerSecret, clock.Now)
 	require.NoError(t, err)
 	logs := &syncBuffer{}

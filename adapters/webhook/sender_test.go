@@ -25,36 +25,22 @@ import (
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
+	"github.com/codecheck/codecheck/test/contract/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// clock is a settable clock shared by the store and the sender, so that
+// newClock is a settable clock shared by the store and the sender, so that
 // retry times are reached by advancing it, not by sleeping.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 5, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newClock() *storetest.FakeClock {
+	return storetest.NewFakeClock(time.Date(2026, 11, 5, 10, 0, 0, 0, time.UTC))
 }
 
 // openStore opens the SQLite store at path (a new file when path is "")
 // reading time from clk (real time when nil), closed at the end of the test.
-func openStore(t *testing.T, path string, clk *clock) *sqlite.Store {
+func openStore(t *testing.T, path string, clk *storetest.FakeClock) *sqlite.Store {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "codecheck.db")
@@ -148,7 +134,7 @@ const secret = "a-raw-signing-secret"
 
 // newSender returns a Sender on store with opts (quiet, and on clk when
 // not nil), closed at the end of the test. It is not started.
-func newSender(t *testing.T, store *sqlite.Store, client *http.Client, clk *clock, opts Options) *Sender {
+func newSender(t *testing.T, store *sqlite.Store, client *http.Client, clk *storetest.FakeClock, opts Options) *Sender {
 	t.Helper()
 	opts.Logger = quiet
 	if clk != nil {
