@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ func TestTransitions(t *testing.T) {
 	allowed := map[[2]JobStatus]bool{
 		{JobPending, JobProcessing}: true, {JobPending, JobCanceled}: true, {JobPending, JobFailed}: true,
 		{JobProcessing, JobCompleted}: true, {JobProcessing, JobFailed}: true, {JobProcessing, JobCanceled}: true,
-		{JobProcessing, JobPending}: true, {JobFailed, JobPending}: true,
+		{JobProcessing, JobPending}: true, {JobFailed, JobPending}: true, {JobCanceled, JobPending}: true,
 	}
 	for _, from := range JobStatuses {
 		for _, to := range JobStatuses {
@@ -36,6 +37,19 @@ func TestNormalizeAddress(t *testing.T) {
 		if !errors.As(err, &ve) || ve.Field != "address" || !errors.Is(err, ErrInvalid) {
 			t.Errorf("NormalizeAddress(%q) = %v, want a validation error on address", bad, err)
 		}
+	}
+	// Invisible format (Cf) and line/paragraph separator (Zl, Zp)
+	// characters would reach the prompts unseen.
+	for _, r := range []rune{'\u202e', '\u200b', '\ufeff', '\u2028', '\u2029'} {
+		bad := "1 Main St" + string(r) + ", Springfield"
+		_, err := NormalizeAddress(bad)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != "address" || !strings.Contains(ve.Rule, "Cf, Zl, Zp") || !strings.Contains(ve.Rule, fmt.Sprintf("%U", r)) {
+			t.Errorf("NormalizeAddress with %U = %v, want a validation error naming the rule and the character", r, err)
+		}
+	}
+	if _, err := NormalizeAddress("1 Rue de l’Église, Montréal"); err != nil {
+		t.Errorf("accented letters and typographic quotes are fine: %v", err)
 	}
 }
 
@@ -75,6 +89,24 @@ func TestProgressAndReport(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// A canceled job's report shows no section running or pending, even for
+// sections the store left so (jobs canceled before it closed them).
+func TestReportOfCanceledJob(t *testing.T) {
+	job := Job{ID: "j", Address: "1 Main St", Sections: []string{JurisdictionKey, "zoning_use", "energy_code"}, Done: 1, Status: JobCanceled}
+	r := NewReport(job, []SectionResult{{Key: JurisdictionKey, Status: SectionCompleted}, {Key: "zoning_use", Status: SectionRunning}})
+	got := []SectionStatus{r.Sections[0].Status, r.Sections[1].Status, r.Sections[2].Status}
+	if !slices.Equal(got, []SectionStatus{SectionCompleted, SectionCanceled, SectionCanceled}) {
+		t.Fatalf("got %v", got)
+	}
+	var b strings.Builder
+	if err := r.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "running") || !strings.Contains(b.String(), "_Status: canceled_") {
+		t.Errorf("markdown:\n%s", b.String())
 	}
 }
 

@@ -8,13 +8,14 @@ type EventType string
 const (
 	// EventJob: the job's status, progress, attempt or error changed.
 	EventJob EventType = "job"
-	// EventSection: a section finished (completed or failed).
+	// EventSection: a section started (running) or ended (completed,
+	// failed, or canceled with its job).
 	EventSection EventType = "section"
 )
 
 // Event is one entry of a job's change history, as streamed to clients.
-// Seq increases with every event the store records, so a client that saw
-// event n can resume from there.
+// Seq numbers the job's events 1, 2, 3... in the order they were recorded,
+// so a client that saw the job's event n can resume from there.
 type Event struct {
 	Seq      int64     `json:"id"`
 	JobID    string    `json:"job_id"`
@@ -33,14 +34,22 @@ func JobEventOf(j Job, errMsg string) Event {
 	return Event{JobID: j.ID, Type: EventJob, Status: string(j.Status), Progress: j.Progress(), Attempt: j.Attempt, Error: errMsg}
 }
 
+// SectionEventOf is the event recording that the job's section sec changed
+// to its status.
+func SectionEventOf(j Job, sec SectionResult) Event {
+	return Event{JobID: j.ID, Type: EventSection, Status: string(sec.Status),
+		Progress: j.Progress(), Attempt: j.Attempt, Section: sec.Key, Error: sec.Error}
+}
+
 // SectionSavedEvents are the events a saved section produces: a section
-// event when it finished, and a job event when it moved the job's progress
-// (before and after are the job around the save).
+// event when it started (running) or finished, and a job event when it
+// moved the job's progress (before and after are the job around the save).
+// The started event comes from the same write that marks the section
+// running, so it costs no statement of its own.
 func SectionSavedEvents(before, after Job, sec SectionResult) []Event {
 	var out []Event
-	if sec.Status == SectionCompleted || sec.Status == SectionFailed {
-		out = append(out, Event{JobID: after.ID, Type: EventSection, Status: string(sec.Status),
-			Progress: after.Progress(), Attempt: after.Attempt, Section: sec.Key, Error: sec.Error})
+	if sec.Status == SectionRunning || sec.Status.Finished() {
+		out = append(out, SectionEventOf(after, sec))
 	}
 	if after.Done != before.Done {
 		out = append(out, JobEventOf(after, ""))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // JobStatus is the lifecycle state of a job.
@@ -23,11 +24,13 @@ var JobStatuses = []JobStatus{JobPending, JobProcessing, JobCompleted, JobFailed
 
 // transitions is the whole lifecycle: pending -> processing -> completed |
 // failed | canceled; processing -> pending when a worker gives a job back or
-// its lease expired; failed -> pending only through an explicit retry.
+// its lease expired; failed or canceled -> pending only through an explicit
+// retry.
 var transitions = map[JobStatus][]JobStatus{
 	JobPending:    {JobProcessing, JobCanceled, JobFailed},
 	JobProcessing: {JobCompleted, JobFailed, JobCanceled, JobPending},
 	JobFailed:     {JobPending},
+	JobCanceled:   {JobPending},
 }
 
 // Valid reports whether s is a known status.
@@ -110,7 +113,10 @@ const (
 )
 
 // NormalizeAddress trims the address and checks it: required, 5 to 300
-// characters, no control characters.
+// characters, no control characters, and no invisible format (Unicode Cf,
+// e.g. U+202E, which reverses the text shown) or line and paragraph
+// separator (Zl, Zp: U+2028, U+2029) characters, which would reach the
+// prompts and the report unseen.
 func NormalizeAddress(address string) (string, error) {
 	a := strings.TrimSpace(address)
 	n := len([]rune(a))
@@ -120,9 +126,16 @@ func NormalizeAddress(address string) (string, error) {
 	case n < AddressMinLen || n > AddressMaxLen:
 		return "", Invalid("address", fmt.Sprintf("must be %d to %d characters after trimming, got %d", AddressMinLen, AddressMaxLen, n))
 	}
+	if !utf8.ValidString(a) {
+		// Postgres refuses such text, and JSON would alter it.
+		return "", Invalid("address", "must be valid UTF-8 text")
+	}
 	for _, r := range a {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return "", Invalid("address", "must not contain control characters")
+		case unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			return "", Invalid("address", fmt.Sprintf("must not contain invisible format or line/paragraph separator characters (Unicode Cf, Zl, Zp), got %U", r))
 		}
 	}
 	return a, nil

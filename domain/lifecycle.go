@@ -80,29 +80,79 @@ func (j Job) CheckCancel() error {
 	return nil
 }
 
-// CheckRetry reports whether the job may be retried: only a failed job may
-// go back to pending through a retry.
+// CheckRetry reports whether the job may be retried: a failed or canceled
+// job may go back to pending through a retry, which runs only its sections
+// that are not completed.
 func (j Job) CheckRetry() error {
-	if j.Status != JobFailed {
-		return fmt.Errorf("job %s is %s; only failed jobs can be retried: %w", j.ID, j.Status, ErrConflict)
+	if j.Status != JobFailed && j.Status != JobCanceled {
+		return fmt.Errorf("job %s is %s; only failed or canceled jobs can be retried: %w", j.ID, j.Status, ErrConflict)
 	}
 	return nil
 }
 
-// SectionOrdinal validates a section result before it is saved for the job
-// and returns its position (from 1) in the job's sections.
+// SectionOrdinal validates a section result a worker saves for the job and
+// returns its position (from 1) in the job's sections. A worker never saves
+// a section canceled: only a cancel of the job does.
 func (j Job) SectionOrdinal(s SectionResult) (int, error) {
 	switch s.Status {
 	case SectionPending, SectionRunning, SectionCompleted, SectionFailed:
 	default:
-		return 0, Invalid("status", fmt.Sprintf("unknown section status %q", s.Status))
+		return 0, Invalid("status", fmt.Sprintf("a worker saves a section pending, running, completed or failed, not %q", s.Status))
 	}
-	for i, k := range j.Sections {
-		if k == s.Key {
-			return i + 1, nil
-		}
+	if n := j.sectionPosition(s.Key); n > 0 {
+		return n, nil
 	}
 	return 0, Invalid("key", fmt.Sprintf("job %s does not include section %q", j.ID, s.Key))
+}
+
+// sectionPosition is key's position (from 1) in the job's sections, or 0.
+func (j Job) sectionPosition(key string) int {
+	for i, k := range j.Sections {
+		if k == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// ClosedSection is a section result a job's end changes, and its position
+// (from 1) in the job's sections.
+type ClosedSection struct {
+	Ordinal int
+	Result  SectionResult
+}
+
+// CloseSections returns the sections that must change when the job (as it
+// is now) has just ended at `at`, so that none of them still looks alive: a
+// canceled job's unfinished sections, saved (pending, running) or never
+// started, become canceled; a failed job's running sections become failed,
+// since their worker is gone. saved are the job's stored results.
+func (j Job) CloseSections(saved []SectionResult, at time.Time) []ClosedSection {
+	byKey := make(map[string]SectionResult, len(saved))
+	for _, s := range saved {
+		byKey[s.Key] = s
+	}
+	var out []ClosedSection
+	for i, key := range j.Sections {
+		s, ok := byKey[key]
+		if !ok {
+			spec, _ := LookupSection(key)
+			s = NewSectionResult(spec)
+		}
+		switch {
+		case j.Status == JobCanceled && !s.Status.Finished():
+			s.Status, s.Error = SectionCanceled, "the job was canceled before the section finished"
+		case j.Status == JobFailed && s.Status == SectionRunning:
+			s.Status, s.Error = SectionFailed, "the job ended before the section finished"
+		default:
+			continue
+		}
+		if s.StartedAt != nil {
+			s.FinishedAt = &at
+		}
+		out = append(out, ClosedSection{Ordinal: i + 1, Result: s})
+	}
+	return out
 }
 
 // ResetForRetry is the section as a retry of its job runs it again: pending,

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -32,7 +34,7 @@ func TestCancelRetryFinishFollowTheLifecycle(t *testing.T) {
 		if err := j.CheckCancel(); (err == nil) != (s == JobPending || s == JobProcessing) {
 			t.Errorf("cancel from %s: %v", s, err)
 		}
-		if err := j.CheckRetry(); (err == nil) != (s == JobFailed) {
+		if err := j.CheckRetry(); (err == nil) != (s == JobFailed || s == JobCanceled) {
 			t.Errorf("retry from %s: %v", s, err)
 		}
 		if err := CheckFinish(s); (err == nil) != (s == JobCompleted || s == JobFailed) {
@@ -74,9 +76,83 @@ func TestSectionOrdinal(t *testing.T) {
 	if n, err := j.SectionOrdinal(SectionResult{Key: "zoning_use", Status: SectionCompleted}); err != nil || n != 2 {
 		t.Fatalf("got %d, %v", n, err)
 	}
-	for _, bad := range []SectionResult{{Key: "energy_code", Status: SectionCompleted}, {Key: "zoning_use", Status: "bogus"}} {
+	for _, bad := range []SectionResult{{Key: "energy_code", Status: SectionCompleted}, {Key: "zoning_use", Status: "bogus"},
+		{Key: "zoning_use", Status: SectionCanceled}} {
 		if _, err := j.SectionOrdinal(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}
+
+func TestCloseSections(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	started := at.Add(-time.Minute)
+	keys := []string{JurisdictionKey, "zoning_use", "energy_code", "accessibility", "utilities_site"}
+	saved := []SectionResult{
+		{Key: JurisdictionKey, Status: SectionCompleted},
+		{Key: "zoning_use", Status: SectionRunning, StartedAt: &started},
+		{Key: "energy_code", Status: SectionFailed, Error: "provider said no"},
+		{Key: "accessibility", Status: SectionPending},
+		// utilities_site was never saved
+	}
+	statuses := func(cs []ClosedSection) map[string]SectionStatus {
+		out := map[string]SectionStatus{}
+		for _, c := range cs {
+			if keys[c.Ordinal-1] != c.Result.Key {
+				t.Errorf("%s: ordinal %d", c.Result.Key, c.Ordinal)
+			}
+			out[c.Result.Key] = c.Result.Status
+		}
+		return out
+	}
+
+	canceled := Job{ID: "j", Status: JobCanceled, Sections: keys}.CloseSections(saved, at)
+	want := map[string]SectionStatus{"zoning_use": SectionCanceled, "accessibility": SectionCanceled, "utilities_site": SectionCanceled}
+	if got := statuses(canceled); !maps.Equal(got, want) {
+		t.Errorf("canceled job: got %v, want %v", got, want)
+	}
+	for _, c := range canceled {
+		if c.Result.Key == "zoning_use" && (c.Result.FinishedAt == nil || !c.Result.FinishedAt.Equal(at) || c.Result.StartedAt != &started) {
+			t.Errorf("a started section keeps its start and ends at the cancel: %+v", c.Result)
+		}
+		if c.Result.Key == "utilities_site" && (c.Result.Title == "" || c.Result.FinishedAt != nil) {
+			t.Errorf("a section never started gets its catalogue entry and no times: %+v", c.Result)
+		}
+	}
+
+	failed := Job{ID: "j", Status: JobFailed, Sections: keys}.CloseSections(saved, at)
+	if got := statuses(failed); !maps.Equal(got, map[string]SectionStatus{"zoning_use": SectionFailed}) {
+		t.Errorf("failed job: got %v", got)
+	}
+	if got := (Job{ID: "j", Status: JobCompleted, Sections: keys}).CloseSections(saved, at); len(got) != 0 {
+		t.Errorf("completed job: got %v", got)
+	}
+}
+
+func TestSectionSavedEvents(t *testing.T) {
+	before := Job{ID: "j", Sections: []string{JurisdictionKey, "zoning_use"}, Attempt: 1}
+	after := before
+	for _, c := range []struct {
+		status SectionStatus
+		done   int
+		want   []EventType
+	}{
+		{SectionPending, 0, nil},
+		{SectionRunning, 0, []EventType{EventSection}},
+		{SectionFailed, 0, []EventType{EventSection}},
+		{SectionCompleted, 1, []EventType{EventSection, EventJob}},
+	} {
+		after.Done = c.done
+		evs := SectionSavedEvents(before, after, SectionResult{Key: "zoning_use", Status: c.status})
+		var got []EventType
+		for _, e := range evs {
+			got = append(got, e.Type)
+			if e.Type == EventSection && (e.Status != string(c.status) || e.Section != "zoning_use") {
+				t.Errorf("%s: %+v", c.status, e)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.status, got, c.want)
 		}
 	}
 }

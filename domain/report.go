@@ -19,7 +19,9 @@ type Report struct {
 }
 
 // NewReport assembles the report of job from the saved results. Sections the
-// job asked for that have no saved result yet appear as pending.
+// job asked for that have no saved result yet appear as pending. A canceled
+// job's unfinished sections appear canceled, even where the store has them
+// otherwise (a job canceled before the store closed its sections).
 func NewReport(job Job, saved []SectionResult) Report {
 	byKey := make(map[string]SectionResult, len(saved))
 	for _, s := range saved {
@@ -31,6 +33,9 @@ func NewReport(job Job, saved []SectionResult) Report {
 		if !ok {
 			spec, _ := LookupSection(key)
 			s = NewSectionResult(spec)
+		}
+		if job.Status == JobCanceled && !s.Status.Finished() {
+			s.Status = SectionCanceled
 		}
 		r.Usage = r.Usage.Add(s.Usage)
 		r.Sections = append(r.Sections, s)
@@ -142,7 +147,11 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 	if len(s.Findings) > 0 {
 		b.WriteString("\n| Item | Value | Code reference | Sources |\n|---|---|---|---|\n")
 		for _, f := range s.Findings {
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(f.Label), mdCell(f.Value), mdCell(f.CodeReference), sourceRefs(f.SourceIDs, s.Sources))
+			refs := sourceRefs(f.SourceIDs, s.Sources)
+			if !f.Supported {
+				refs = strings.TrimSpace(refs + " ⚠ unsupported")
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(f.Label), mdCell(f.Value), mdCell(codeCell(f)), refs)
 		}
 	}
 	if len(s.Sources) > 0 {
@@ -152,13 +161,36 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 			if title == "" {
 				title = src.URL
 			}
-			official := ""
+			notes := ""
 			if src.Official {
-				official = " (official)"
+				notes = " (official)"
 			}
-			fmt.Fprintf(b, "%d. %s%s\n", src.ID, mdLink(mdCell(title), src.URL), official)
+			if src.Published != "" {
+				notes += " · published " + mdText(src.Published)
+			}
+			if src.LastUpdated != "" {
+				notes += " · updated " + mdText(src.LastUpdated)
+			}
+			fmt.Fprintf(b, "%d. %s%s\n", src.ID, mdLink(mdCell(title), src.URL), notes)
 		}
 	}
+}
+
+// codeCell is a finding's code reference with the edition and effective
+// date the research found for it: "SJMC 24.02.100 (2025 California
+// Building Code, effective 2026-01-01)".
+func codeCell(f Finding) string {
+	var edition []string
+	if f.CodeEdition != "" {
+		edition = append(edition, f.CodeEdition)
+	}
+	if f.EffectiveDate != "" {
+		edition = append(edition, "effective "+f.EffectiveDate)
+	}
+	if len(edition) == 0 {
+		return f.CodeReference
+	}
+	return strings.TrimSpace(f.CodeReference + " (" + strings.Join(edition, ", ") + ")")
 }
 
 // sourceRefs links each cited id to its source: [1](url). An id with no

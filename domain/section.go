@@ -10,7 +10,20 @@ const (
 	SectionRunning   SectionStatus = "running"
 	SectionCompleted SectionStatus = "completed"
 	SectionFailed    SectionStatus = "failed"
+	// SectionCanceled: the job was canceled before the section finished.
+	// Only the store sets it, when the cancel lands; a retry runs the
+	// section again.
+	SectionCanceled SectionStatus = "canceled"
 )
+
+// SectionStatuses lists every section status.
+var SectionStatuses = []SectionStatus{SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionCanceled}
+
+// Finished reports whether no worker will change a section in this status
+// within the current attempt.
+func (s SectionStatus) Finished() bool {
+	return s == SectionCompleted || s == SectionFailed || s == SectionCanceled
+}
 
 // Outcome says what the research found for a section.
 type Outcome string

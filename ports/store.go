@@ -134,14 +134,19 @@ type JobStore interface {
 	List(ctx context.Context, f ListFilter) (JobPage, error)
 
 	// Cancel moves a pending or processing job to canceled and returns it.
-	// domain.ErrNotFound, or domain.ErrConflict from a terminal status.
+	// In the same transaction its unfinished sections (pending, running, or
+	// never started) become canceled; completed and failed ones stay. The
+	// canceled attempt's lease is lost: its worker's later writes are
+	// refused. domain.ErrNotFound, or domain.ErrConflict from a terminal
+	// status.
 	Cancel(ctx context.Context, id string) (domain.Job, error)
 
-	// Retry moves a failed job back to pending, resetting its failed
-	// sections to pending and keeping completed ones, and returns it. The
-	// count of attempts against maxAttempts starts again, while the attempt
-	// number itself keeps increasing so that old leases stay fenced.
-	// domain.ErrNotFound, or domain.ErrConflict unless the job is failed.
+	// Retry moves a failed or canceled job back to pending, resetting its
+	// sections that are not completed to pending and keeping completed
+	// ones, and returns it. The count of attempts against maxAttempts
+	// starts again, while the attempt number itself keeps increasing so
+	// that old leases stay fenced. domain.ErrNotFound, or
+	// domain.ErrConflict unless the job is failed or canceled.
 	Retry(ctx context.Context, id string) (domain.Job, error)
 
 	// ReserveHandoffs reserves for r.Owner, until r.Hold from now, up to
@@ -182,11 +187,13 @@ type JobStore interface {
 	RescueExpired(ctx context.Context, maxAttempts int) (Rescue, error)
 
 	// Events returns the job's events with Seq > afterSeq, oldest first, at
-	// most limit (<= 0: all). The store records them in the same transaction
-	// as the change they describe: a job event on every status, progress,
-	// attempt or error change (create, claim, section completed, finish,
-	// release, cancel, retry, rescue) and a section event for every section
-	// saved as completed or failed. domain.ErrNotFound for an unknown job.
+	// most limit (<= 0: all). Seq numbers each job's events 1, 2, 3... The
+	// store records them in the same transaction as the change they
+	// describe: a job event on every status, progress, attempt or error
+	// change (create, claim, section completed, finish, release, cancel,
+	// retry, rescue) and a section event for every section saved as
+	// running, completed or failed, or closed when its job ended (canceled,
+	// or failed while running). domain.ErrNotFound for an unknown job.
 	Events(ctx context.Context, jobID string, afterSeq int64, limit int) ([]domain.Event, error)
 
 	// Ping checks the store is reachable.

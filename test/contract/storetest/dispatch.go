@@ -18,6 +18,7 @@ var dispatchTests = map[string]func(*testing.T, Harness){
 	"ReservationsAreExclusive":      testReservationsExclusive,
 	"ConcurrentReserversNeverShare": testConcurrentReservers,
 	"MarkDispatchedOnce":            testMarkDispatchedOnce,
+	"RetryHandsOffAgain":            testRetryHandsOffAgain,
 	"DispatchAfterRescue":           testDispatchAfterRescue,
 	"HandoffFailedHoldsUntilRetry":  testHandoffFailed,
 	"RedispatchStale":               testRedispatchStale,
@@ -332,4 +333,18 @@ func testStaleHandoffsRunOut(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		require.Empty(t, r.Failed)
 	}
+}
+
+// A job canceled after its hand-off, before any worker claimed it, had its
+// call canceled with it: once retried it is handed off again at once.
+func testRetryHandsOffAgain(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "a", 10)))
+	require.NoError(t, h.Store.MarkDispatched(ctx(t), job.ID, 1, "modal", "fc-1"))
+	_, err := h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	_, err = h.Store.Retry(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "a", 10)), "dispatchable again without waiting for the hand-off timeout")
 }

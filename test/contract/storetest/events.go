@@ -15,6 +15,7 @@ var eventTests = map[string]func(*testing.T, Harness){
 	"AfterSeqLimit": testEventsAfterSeqAndLimit,
 	"UnknownJob":    testEventsUnknownJob,
 	"PerJob":        testEventsPerJob,
+	"PerJobSeq":     testEventsPerJobSeq,
 }
 
 // ev is the part of an event the suite compares.
@@ -46,7 +47,8 @@ func testEventsLifecycle(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.create("zoning_use", "energy_code") // 3 sections
 	first := f.claim(job.ID)
-	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionRunning) // no event
+	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionPending) // no event
+	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionRunning)
 	f.save(leaseOf(first), domain.JurisdictionKey, domain.SectionCompleted)
 	f.save(leaseOf(first), "zoning_use", domain.SectionFailed)
 	require.NoError(t, h.Store.Heartbeat(ctx(t), leaseOf(first), lease)) // no event
@@ -61,11 +63,13 @@ func testEventsLifecycle(t *testing.T, h Harness) {
 
 	evs := events(t, h, job.ID)
 	got := summarize(evs)
-	require.Len(t, got, 10)
-	got[5].Error = "" // the release event may carry the reason; the suite does not insist
+	require.Len(t, got, 13)
+	got[6].Error = "" // the release event may carry the reason; the suite does not insist
+	canceled := "the job was canceled before the section finished"
 	require.Equal(t, []ev{
 		{domain.EventJob, "pending", "0/3", 0, "", ""},
 		{domain.EventJob, "processing", "0/3", 1, "", ""},
+		{domain.EventSection, "running", "0/3", 1, domain.JurisdictionKey, ""},
 		{domain.EventSection, "completed", "1/3", 1, domain.JurisdictionKey, ""},
 		{domain.EventJob, "processing", "1/3", 1, "", ""},
 		{domain.EventSection, "failed", "1/3", 1, "zoning_use", "provider said no"},
@@ -73,14 +77,15 @@ func testEventsLifecycle(t *testing.T, h Harness) {
 		{domain.EventJob, "processing", "1/3", 2, "", ""},
 		{domain.EventJob, "failed", "1/3", 2, "", "sections failed: zoning_use"},
 		{domain.EventJob, "pending", "1/3", 2, "", ""},
+		// The cancel closes the sections the retry reopened, then ends the job.
+		{domain.EventSection, "canceled", "1/3", 2, "zoning_use", canceled},
+		{domain.EventSection, "canceled", "1/3", 2, "energy_code", canceled},
 		{domain.EventJob, "canceled", "1/3", 2, "", ""},
 	}, got)
 	for i, e := range evs {
 		require.Equal(t, job.ID, e.JobID)
 		require.True(t, usec(h.Clock.Now()).Equal(e.At), "event %d at %s", i, e.At)
-		if i > 0 {
-			require.Greater(t, e.Seq, evs[i-1].Seq, "seq increases")
-		}
+		require.Equal(t, int64(i+1), e.Seq, "a job's events are numbered 1, 2, 3...")
 	}
 }
 
@@ -101,12 +106,12 @@ func testEventsRescue(t *testing.T, h Harness) {
 
 func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
 	f := newFixture(t, h)
-	job := f.claim(f.create().ID)
+	job := f.claim(f.create("zoning_use").ID)
 	h.Clock.Advance(time.Second)
 	_, err := h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)
 	all := events(t, h, job.ID)
-	require.Len(t, all, 3)
+	require.Len(t, all, 5) // pending, processing, 2 sections canceled, canceled
 
 	after, err := h.Store.Events(ctx(t), job.ID, all[0].Seq, 0)
 	require.NoError(t, err)
@@ -116,7 +121,7 @@ func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Equal(t, all[:2], limited)
 
-	none, err := h.Store.Events(ctx(t), job.ID, all[2].Seq, 10)
+	none, err := h.Store.Events(ctx(t), job.ID, all[4].Seq, 10)
 	require.NoError(t, err)
 	require.Empty(t, none)
 }
@@ -136,4 +141,34 @@ func testEventsPerJob(t *testing.T, h Harness) {
 	for _, e := range evs {
 		require.Equal(t, b.ID, e.JobID)
 	}
+}
+
+// Event ids count within their job, whatever happens to other jobs in
+// between: a client's Last-Event-ID means "after the job's n-th event".
+func testEventsPerJobSeq(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	a := f.create()
+	b := f.create()
+	la := leaseOf(f.claim(a.ID))
+	lb := leaseOf(f.claim(b.ID))
+	f.save(lb, domain.JurisdictionKey, domain.SectionRunning)
+	f.save(la, domain.JurisdictionKey, domain.SectionRunning)
+	f.save(lb, domain.JurisdictionKey, domain.SectionCompleted)
+	for _, id := range []string{a.ID, b.ID} {
+		evs := events(t, h, id)
+		for i, e := range evs {
+			require.Equal(t, int64(i+1), e.Seq, "job %s event %d", id, i)
+		}
+	}
+	after, err := h.Store.Events(ctx(t), b.ID, 2, 0)
+	require.NoError(t, err)
+	require.Equal(t, []ev{
+		{domain.EventSection, "running", "0/13", 1, domain.JurisdictionKey, ""},
+		{domain.EventSection, "completed", "1/13", 1, domain.JurisdictionKey, ""},
+		{domain.EventJob, "processing", "1/13", 1, "", ""},
+	}, summarize(after))
+	require.Equal(t, int64(3), after[0].Seq)
+	none, err := h.Store.Events(ctx(t), a.ID, 3, 0)
+	require.NoError(t, err)
+	require.Empty(t, none, "job a has 3 events, whatever b's count")
 }

@@ -14,13 +14,15 @@ func (x *txn) jobEvent(ctx context.Context, j domain.Job, errMsg string) error {
 	return x.events(ctx, domain.JobEventOf(j, errMsg))
 }
 
-// events inserts es and marks their jobs changed. Every caller has locked
-// the job's row first (or the engine has one writer), so a job's sequence
-// numbers are taken, and committed, in order.
+// events inserts es, each numbered after the job's last event, and marks
+// their jobs changed. Every caller has locked the job's row first (or the
+// engine has one writer), so a job's sequence numbers are taken, and
+// committed, in order; the unique index on (job_id, job_seq) turns a caller
+// that did not into an error rather than a duplicate id.
 func (x *txn) events(ctx context.Context, es ...domain.Event) error {
 	for _, e := range es {
-		_, err := x.db.Exec(ctx, `INSERT INTO events (job_id, type, status, progress, attempt, section, error, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		_, err := x.db.Exec(ctx, `INSERT INTO events (job_id, job_seq, type, status, progress, attempt, section, error, at)
+			VALUES ($1, (SELECT coalesce(max(job_seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4, $5, $6, $7, $8)`,
 			e.JobID, string(e.Type), e.Status, e.Progress, e.Attempt, e.Section, e.Error, x.now)
 		if err != nil {
 			return x.sql.wrap(err, "record %s event of %s", e.Type, e.JobID)
@@ -30,11 +32,16 @@ func (x *txn) events(ctx context.Context, es ...domain.Event) error {
 	return nil
 }
 
-// ended reads a job that just reached a terminal status, records its event
-// with its error, and owes its webhook delivery.
+// ended reads a job that just reached a terminal status, closes its
+// sections that still look alive (domain.Job.CloseSections) with a section
+// event each, records the job's event with its error, and owes its webhook
+// delivery.
 func (x *txn) ended(ctx context.Context, id string) (domain.Job, error) {
 	job, err := x.get(ctx, id)
 	if err != nil {
+		return domain.Job{}, err
+	}
+	if err := x.closeSections(ctx, job); err != nil {
 		return domain.Job{}, err
 	}
 	if err := x.jobEvent(ctx, job, job.Error); err != nil {
@@ -43,7 +50,25 @@ func (x *txn) ended(ctx context.Context, id string) (domain.Job, error) {
 	return job, x.oweWebhook(ctx, job)
 }
 
-// Events implements ports.JobStore.
+// closeSections stores the sections the job's end changes.
+func (x *txn) closeSections(ctx context.Context, job domain.Job) error {
+	saved, err := x.sql.sections(ctx, x.db, job.ID, "")
+	if err != nil {
+		return err
+	}
+	for _, c := range job.CloseSections(saved, x.now) {
+		if err := x.putSection(ctx, job.ID, c.Ordinal, c.Result); err != nil {
+			return err
+		}
+		if err := x.events(ctx, domain.SectionEventOf(job, c.Result)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events implements ports.JobStore. Seq is the event's number within its
+// job (job_seq).
 func (s *Store) Events(ctx context.Context, jobID string, afterSeq int64, limit int) ([]domain.Event, error) {
 	if limit <= 0 {
 		limit = math.MaxInt32
@@ -53,8 +78,8 @@ func (s *Store) Events(ctx context.Context, jobID string, afterSeq int64, limit 
 		err = r.Scan(&e.Seq, &e.JobID, &typ, &e.Status, &e.Progress, &e.Attempt, &e.Section, &e.Error, &e.At)
 		e.Type = domain.EventType(typ)
 		return e, err
-	}, `SELECT seq, job_id, type, status, progress, attempt, section, error, at
-		FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, jobID, afterSeq, limit)
+	}, `SELECT job_seq, job_id, type, status, progress, attempt, section, error, at
+		FROM events WHERE job_id = $1 AND job_seq > $2 ORDER BY job_seq LIMIT $3`, jobID, afterSeq, limit)
 	if err != nil {
 		return nil, s.sql.wrap(err, "events of %s", jobID)
 	}

@@ -32,7 +32,11 @@ func (s *Store) Cancel(ctx context.Context, id string) (domain.Job, error) {
 
 // Retry implements ports.JobStore. attempt_floor remembers the attempt the
 // retry started from, so RescueExpired counts attempts afresh while the
-// attempt number, the fencing token, keeps increasing.
+// attempt number, the fencing token, keeps increasing. A hand-off of the
+// next attempt that no worker claimed (a job canceled, or failed, while it
+// waited for its worker) is void: its call was canceled with the job, so
+// dispatched_attempt goes back and the dispatcher hands the attempt off
+// again at once.
 func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
@@ -45,7 +49,9 @@ func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 		}
 		_, err = x.db.Exec(ctx, `UPDATE jobs SET status = 'pending', error = '', attempt_floor = attempt,
 			lease_expires_at = NULL, finished_at = NULL, dispatch_error = '', handoffs = 0, handoff_owner = '',
-			handoff_until = NULL, updated_at = $2 WHERE id = $1`, id, x.now)
+			handoff_until = NULL, updated_at = $2,
+			dispatched_attempt = CASE WHEN dispatched_attempt > attempt THEN attempt ELSE dispatched_attempt END
+			WHERE id = $1`, id, x.now)
 		if err != nil {
 			return x.sql.wrap(err, "retry %s", id)
 		}
@@ -54,8 +60,12 @@ func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 			return err
 		}
 		for _, sec := range unfinished {
-			ordinal, _ := cur.SectionOrdinal(sec)
-			if err := x.putSection(ctx, id, ordinal, sec.ResetForRetry()); err != nil {
+			sec = sec.ResetForRetry()
+			ordinal, err := cur.SectionOrdinal(sec)
+			if err != nil {
+				return err
+			}
+			if err := x.putSection(ctx, id, ordinal, sec); err != nil {
 				return err
 			}
 		}
