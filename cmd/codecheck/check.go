@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/fx"
 
 	"github.com/codecheck/codecheck/adapters/llm/fake"
@@ -14,34 +16,73 @@ import (
 	"github.com/codecheck/codecheck/domain"
 )
 
-func runCheck(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("check")
-	provider := fs.String("provider", "", "LLM provider: perplexity, openai, gemini or fake")
-	format := fs.String("format", "md", "report format: md or json")
-	out := fs.String("out", "", "write the report to this file instead of standard output")
-	sections := fs.String("sections", "", "comma-separated section keys (default: all 13)")
-	pf := addProjectFlags(fs)
-	positional, err := parseInterleaved(fs, args)
-	if err != nil {
+func newCheckCommand(env *environment) *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [flags] ADDRESS",
+		Short: "Run one check in this process and print its report",
+		Long: `check researches ADDRESS (the words of the arguments, joined) in this process: it creates
+a job in the configured store (DATABASE_URL), runs its sections with a live
+progress display, and prints the report.
+
+Standard output carries the report alone: Markdown, or with --format json the
+same document as GET /jobs/{id}/report. The job id ("job ID") and the progress
+go to standard error: on a terminal a display with the address, a bar, a timer
+and every section by title; otherwise one line per finished section. With --out
+the report goes to that file and standard error says so.
+
+Interrupted (Ctrl-C), the job goes back to pending and check prints the command
+that resumes it without redoing finished sections.`,
+		Example: `  codecheck check --provider fake "1600 Pennsylvania Ave NW, Washington, DC 20500"
+  codecheck check --format json "1 Main St, Springfield, IL" | jq '.summary.key_facts'
+  codecheck check --out report.md --sections zoning_use,dimensional_standards "1 Main St, Berkeley, CA"
+  codecheck check --use "single-family dwelling" --scope adu --stories 1 "1 Main St, Berkeley, CA"`,
+		Annotations: map[string]string{
+			envAnnotation:  envList(storeEnv, listenEnv, providerEnv, runEnv, logEnv),
+			exitAnnotation: exitCodesJob,
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, env, args) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.provider, "provider", "", "LLM provider: perplexity, openai, gemini or fake (default: CODECHECK_DEFAULT_PROVIDER)")
+	fs.StringVar(&o.format, "format", "md", "report format: md or json (the API's report document)")
+	fs.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
+	fs.StringVar(&o.sections, "sections", "", "comma-separated section keys (default: all 13; codecheck sections lists them)")
+	o.project = addProjectFlags(fs)
+	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions("md", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("provider", fixedCompletions(knownProviderList()...))
+	_ = cmd.RegisterFlagCompletionFunc("sections", fixedCompletions(domain.SectionKeys()...))
+	_ = cmd.RegisterFlagCompletionFunc("scope", fixedCompletions(scopeNames()...))
+	return cmd
+}
+
+// checkOptions are check's flags.
+type checkOptions struct {
+	provider, format, out, sections string
+	project                         projectFlags
+}
+
+func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) error {
+	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	address := strings.Join(positional, " ")
+	address := strings.Join(args, " ")
 	if _, err := domain.NormalizeAddress(address); err != nil {
 		return usageError{err}
 	}
-	project := pf.project(fs)
+	project := o.project.project(cmd.Flags())
 	if _, err := domain.NormalizeProject(project); err != nil {
 		return projectUsageError(err)
 	}
-	if *provider == "fake" {
+	if err := env.load(true); err != nil {
+		return err
+	}
+	if o.provider == "fake" {
 		// --provider fake enables the simulated provider by itself.
 		env.cfg.FakeLLM = true
 	}
-
-	display := newProgressDisplay(env.stderr)
+	ctx := cmd.Context()
+	display := newProgress(env)
 	var (
 		svc    *app.Service
 		worker *app.Worker
@@ -54,8 +95,8 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	}
 	defer stop()
 
-	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: *provider,
-		Sections: splitList(*sections), Project: project})
+	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: o.provider,
+		Sections: splitList(o.sections), Project: project})
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError{err}
@@ -63,10 +104,12 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "job %s\n", job.ID)
-	display.start(job)
+	fmt.Fprintf(env.stderr, "job %s\n", job.ID)
+	display.Start(jobState{ID: job.ID, Address: job.Address, Provider: job.Provider, Status: string(job.Status),
+		Total: len(job.Sections), Started: time.Now(), Sections: sectionsOf(job.Sections)},
+		fmt.Sprintf("researching %d sections for %s with %s", len(job.Sections), job.Address, job.Provider))
 	final, err := worker.Work(ctx, job.ID, true)
-	display.stop()
+	display.Stop(string(final.Status))
 	if err != nil {
 		if errors.Is(err, app.ErrReleased) || ctx.Err() != nil {
 			return exitError{exitStopped, fmt.Sprintf("interrupted; job %s was given back to pending; resume it with: %s",
@@ -74,11 +117,12 @@ func runCheck(ctx context.Context, env *environment, args []string) error {
 		}
 		return err
 	}
-	report, err := svc.Get(context.WithoutCancel(ctx), job.ID)
+	api, closeAPI, err := localAPI(env, svc)
 	if err != nil {
 		return err
 	}
-	if err := writeReport(env.stdout, *out, *format, report); err != nil {
+	defer closeAPI()
+	if err := printReport(context.WithoutCancel(ctx), env, api, job.ID, o.format, o.out); err != nil {
 		return err
 	}
 	return jobOutcome(final)
@@ -96,7 +140,7 @@ var projectFlagNames = map[string]string{
 	"project.floor_area_sqft": "floor-area", "project.description": "description",
 }
 
-func addProjectFlags(fs *flag.FlagSet) projectFlags {
+func addProjectFlags(fs *pflag.FlagSet) projectFlags {
 	return projectFlags{
 		use:         fs.String("use", "", "project: intended use or occupancy, e.g. \"single-family dwelling\""),
 		scope:       fs.String("scope", "", "project: new, addition, alteration, adu, tenant_improvement or change_of_use"),
@@ -109,14 +153,12 @@ func addProjectFlags(fs *flag.FlagSet) projectFlags {
 // project is the project the flags describe, nil when none was given. A
 // number is set only when its flag was given, so --stories 0 is refused
 // rather than ignored.
-func (p projectFlags) project(fs *flag.FlagSet) *domain.Project {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+func (p projectFlags) project(fs *pflag.FlagSet) *domain.Project {
 	pr := &domain.Project{Use: *p.use, Scope: domain.Scope(*p.scope), Description: *p.description}
-	if given["stories"] {
+	if fs.Changed("stories") {
 		pr.Stories = p.stories
 	}
-	if given["floor-area"] {
+	if fs.Changed("floor-area") {
 		pr.FloorAreaSqFt = p.floorArea
 	}
 	if *pr == (domain.Project{}) {
@@ -134,6 +176,21 @@ func projectUsageError(err error) error {
 		}
 	}
 	return usageError{err}
+}
+
+// fixedCompletions completes a flag with fixed values.
+func fixedCompletions(values ...string) cobra.CompletionFunc {
+	return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+}
+
+func knownProviderList() []string { return strings.Split(knownProviderNames(), ", ") }
+
+func scopeNames() []string {
+	out := make([]string, len(domain.Scopes))
+	for i, s := range domain.Scopes {
+		out[i] = string(s)
+	}
+	return out
 }
 
 // jobOutcome turns a finished job into the command's exit status.

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
 	"github.com/codecheck/codecheck/domain"
@@ -48,10 +49,9 @@ func TestShellQuote(t *testing.T) {
 
 func TestProjectFlags(t *testing.T) {
 	parse := func(args ...string) *domain.Project {
-		fs := newFlagSet("check")
+		fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 		pf := addProjectFlags(fs)
-		_, err := parseInterleaved(fs, args)
-		require.NoError(t, err)
+		require.NoError(t, fs.Parse(args))
 		return pf.project(fs)
 	}
 	require.Nil(t, parse("1 Main St"), "no project flags, no project")

@@ -86,7 +86,9 @@ var (
 	envWorkerSecret = setting{Name: "CODECHECK_WORKER_SECRET", Unset: "off",
 		Meaning: "`serve`: turns on the worker API (`/worker/jobs/...`) and signs the per-job token each hand-off carries (HMAC; at least 32 characters, the same on every replica)"}
 	envAPIURL = setting{Name: "CODECHECK_API_URL", Unset: "`DATABASE_URL` is used",
-		Meaning: "`work`: base URL of a `serve` with `CODECHECK_WORKER_SECRET`, as the worker reaches it; the worker then runs its job through the worker API and needs no database"}
+		Meaning: "base URL of a `serve`. `list`, `watch`, `cancel`, `retry` and `report` then act on that server's jobs through its API instead of the local store; `work` (with `CODECHECK_WORKER_SECRET` on the server) runs its job through the worker API and needs no database"}
+	envAPIKey = setting{Name: "CODECHECK_API_KEY", Unset: "none",
+		Meaning: "with `CODECHECK_API_URL`: the key `list`, `watch`, `cancel`, `retry` and `report` send (one of the server's `CODECHECK_API_KEYS`)"}
 	envWorkerToken = setting{Name: "CODECHECK_WORKER_TOKEN", Unset: "none",
 		Meaning: "`work` with `CODECHECK_API_URL`: the job's worker token (the Modal spawn's fourth argument); environment only, never the command line"}
 	envAPIKeys = setting{Name: "CODECHECK_API_KEYS", Unset: "empty",
@@ -137,7 +139,7 @@ var settings = []setting{
 	envDatabaseURL, envListenDatabaseURL, envDBPooler, envDBMaxConns, envDBSchema, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
-	envWorkerSecret, envAPIURL, envWorkerToken,
+	envWorkerSecret, envAPIURL, envAPIKey, envWorkerToken,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
 	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model, envOpenAIAllowUngrounded,
@@ -209,7 +211,8 @@ type config struct {
 	WebhookAllowPrivate bool
 
 	WorkerSecret string // "" = no worker API
-	APIURL       string // "" = work uses DATABASE_URL
+	APIURL       string // "" = the local store (DATABASE_URL)
+	APIKey       string
 	WorkerToken  string
 
 	LogFormat, LogLevel string
@@ -266,6 +269,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WebhookAllowPrivate: r.bool(envWebhookAllowPrivate),
 		WorkerSecret:        r.str(envWorkerSecret),
 		APIURL:              r.str(envAPIURL),
+		APIKey:              r.str(envAPIKey),
 		WorkerToken:         r.str(envWorkerToken),
 		LogFormat:           r.str(envLogFormat),
 		LogLevel:            r.str(envLogLevel),

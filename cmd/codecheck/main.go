@@ -1,5 +1,6 @@
 // Command codecheck is the codecheck service: API server, worker, the entry
-// point run inside Modal, and a command-line tool that runs one check.
+// point run inside Modal, and a command-line tool that runs one check and
+// lists, watches, cancels and retries jobs, locally or on a server.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/dig"
 )
 
@@ -24,12 +26,15 @@ var version = "dev"
 const (
 	exitOK      = 0
 	exitFailed  = 1 // the job failed or an operation failed
-	exitUsage   = 2 // bad flags, arguments or configuration
+	exitUsage   = 2 // bad flags, arguments or configuration; database or server unreachable at start-up
 	exitStopped = 3 // stopped before the job was done (released to pending)
 )
 
-// usageError is a mistake in the command line or configuration.
+// usageError is a mistake in the command line or configuration, or a
+// database or server that cannot be reached at start-up.
 type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
@@ -42,38 +47,8 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.msg }
 
-const usage = `codecheck researches building-code, zoning and permitting facts for an address.
-
-Usage:
-  codecheck check [--provider P] [--format md|json] [--out FILE] [--sections a,b] "ADDRESS"
-                  [--use TEXT] [--scope new|addition|alteration|adu|tenant_improvement|change_of_use]
-                  [--stories N] [--floor-area SQFT] [--description TEXT]   the project, optional
-  codecheck serve                 API server (with the local executor it also runs workers)
-  codecheck worker                workers only, pulling jobs from the store until SIGTERM
-  codecheck work --job-id ID      run one job and exit (the Modal entry point)
-  codecheck report --job-id ID [--format md|json]
-  codecheck migrate               apply database migrations
-  codecheck openapi [--yaml]      print the OpenAPI spec
-  codecheck version
-
-Configuration comes from environment variables; see README.md.
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, osGetenv))
-}
-
-type command func(ctx context.Context, env *environment, args []string) error
-
-var commands = map[string]command{
-	"check":   runCheck,
-	"serve":   runServe,
-	"worker":  runWorker,
-	"work":    runWork,
-	"report":  runReport,
-	"migrate": runMigrate,
-	"openapi": runOpenAPI,
-	"version": runVersion,
 }
 
 // environment is what every command gets: output streams and configuration.
@@ -82,32 +57,38 @@ type environment struct {
 	getenv         func(string) string
 	cfg            config
 	log            *slog.Logger
+	// logOut is where logs go: standard error, or above the progress
+	// display while it runs.
+	logOut *logSwitch
 }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "codecheck: unknown command %q (codecheck help lists the commands)\n", args[0])
-		return exitUsage
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil && args[0] != "version" && args[0] != "openapi" {
-		fmt.Fprintf(stderr, "codecheck: %v\n", err)
-		return exitUsage
-	}
-	if args[0] == "check" && getenv(envLogLevel.Name) == "" {
-		// The progress display speaks for check; logs only for trouble.
-		cfg.LogLevel = "warn"
-	}
-	env := &environment{stdout: stdout, stderr: stderr, getenv: getenv, cfg: cfg, log: newLogger(stderr, cfg)}
-	slog.SetDefault(env.log)
+	env := &environment{stdout: stdout, stderr: stderr, getenv: getenv, logOut: &logSwitch{w: stderr}}
+	env.log = newLogger(env.logOut, config{LogLevel: "info", LogFormat: "text"})
+	root := newRootCommand(env)
+	root.SetArgs(normalizeArgs(root, args))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return exitCode(stderr, cmd(ctx, env, args[1:]))
+	return exitCode(stderr, root.ExecuteContext(ctx))
+}
+
+// load reads and checks the configuration for a command. Commands whose
+// output speaks for them (check, the job commands, work on a terminal)
+// log only trouble unless CODECHECK_LOG_LEVEL says otherwise.
+func (env *environment) load(quiet bool) error {
+	cfg, err := loadConfig(env.getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	if quiet && env.getenv(envLogLevel.Name) == "" {
+		cfg.LogLevel = "warn"
+	}
+	env.cfg = cfg
+	env.log = newLogger(env.logOut, cfg)
+	slog.SetDefault(env.log)
+	return nil
 }
 
 func exitCode(stderr io.Writer, err error) int {
@@ -140,13 +121,29 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runVersion(_ context.Context, env *environment, _ []string) error {
+// versionText is the build's version: -ldflags "-X main.version=...", else
+// the module version Go recorded, else "dev".
+func versionText() string {
 	v := version
 	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		v = info.Main.Version
 	}
-	fmt.Fprintf(env.stdout, "codecheck %s\n", v)
-	return nil
+	return v
+}
+
+func newVersionCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version (the same as codecheck --version)",
+		Args:  noArgs,
+		Example: `  codecheck version
+  codecheck --version`,
+		Annotations: map[string]string{exitAnnotation: exitCodesSimple},
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(env.stdout, "codecheck %s\n", versionText())
+			return nil
+		},
+	}
 }
 
 // oneLine folds a multi-line error (drivers like to list every address they

@@ -4,109 +4,430 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/term"
 
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
 
-// progressDisplay shows a running check: on a terminal, a progress bar with
-// the sections being researched; otherwise one line per finished section.
-type progressDisplay struct {
-	w   io.Writer
-	tty bool
+// The progress display of check, work and watch, on standard error. On a
+// terminal it is a bubbletea program: the address, a bar with the count and
+// a ticking timer, and every section by title with a spinner while it runs;
+// each line is cut to the terminal's width, so nothing ever wraps. Elsewhere
+// it writes one line per finished section.
 
-	mu      sync.Mutex
-	active  bool
-	total   int
-	done    int
-	running []string
-	started time.Time
+// jobState is what the display shows of a job.
+type jobState struct {
+	ID, Address, Provider string
+	Status                string
+	Done, Total           int
+	// Base is the count of sections finished before this display started
+	// that Sections does not show as completed (work resuming a job).
+	Base     int
+	Started  time.Time  // when the timer starts
+	Finished *time.Time // when it stopped, once the job ended
+	Sections []sectionView
 }
 
-func newProgressDisplay(w io.Writer) *progressDisplay {
-	return &progressDisplay{w: w, tty: isTerminal(w)}
+// sectionView is one section's line.
+type sectionView struct {
+	Key, Title, Status, Error string
+	Started                   time.Time
+	Took                      time.Duration
+}
+
+// sectionsOf lists the job's sections by title, in report order.
+func sectionsOf(keys []string) []sectionView {
+	out := make([]sectionView, len(keys))
+	for i, k := range keys {
+		out[i] = sectionView{Key: k, Title: sectionTitle(k), Status: string(domain.SectionPending)}
+	}
+	return out
+}
+
+func sectionTitle(key string) string {
+	if spec, ok := domain.LookupSection(key); ok {
+		return spec.Title
+	}
+	return key
+}
+
+// progress is the display. Its methods are safe for concurrent use and do
+// nothing before Start or after Stop.
+type progress struct {
+	out  io.Writer
+	tty  bool
+	logs *logSwitch
+
+	mu      sync.Mutex
+	state   jobState
+	active  bool
+	begun   bool // startOnce ran
+	program *tea.Program
+	ended   chan struct{}
+}
+
+func newProgress(env *environment) *progress {
+	return &progress{out: env.stderr, tty: isTerminal(env.stderr) && os.Getenv("TERM") != "dumb", logs: env.logOut}
 }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(f.Fd())
 }
 
-func (d *progressDisplay) hooks() app.Hooks {
-	return app.Hooks{
-		SectionStarted: func(_ domain.Job, key string) {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			d.running = append(d.running, key)
-			d.draw()
-		},
-		SectionDone: func(_ domain.Job, s domain.SectionResult) {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if i := slices.Index(d.running, s.Key); i >= 0 {
-				d.running = slices.Delete(d.running, i, i+1)
-			}
-			if s.Status == domain.SectionCompleted {
-				d.done++
-			}
-			if !d.active {
-				return
-			}
-			if d.tty {
-				d.draw()
-				return
-			}
-			line := fmt.Sprintf("[%d/%d] %s: %s (%.1fs)", d.done, d.total, s.Key, s.Status, float64(s.LatencyMS)/1000)
-			if s.Error != "" {
-				line += ": " + s.Error
-			}
-			fmt.Fprintln(d.w, line)
-		},
-	}
-}
-
-func (d *progressDisplay) start(job domain.Job) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.active, d.total, d.done, d.started = true, len(job.Sections), job.Done, time.Now()
-	if !d.tty {
-		fmt.Fprintf(d.w, "researching %d sections for %s with %s\n", d.total, job.Address, job.Provider)
-	}
-	d.draw()
-}
-
-func (d *progressDisplay) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.active && d.tty {
-		d.draw()
-		fmt.Fprintln(d.w)
-	}
-	d.active = false
-}
-
-// draw repaints the bar; callers hold mu.
-func (d *progressDisplay) draw() {
-	if !d.active || !d.tty || d.total == 0 {
+// Start shows the job; lines mode writes intro first, if any.
+func (p *progress) Start(s jobState, intro string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state, p.active = s, true
+	if !p.tty {
+		if intro != "" {
+			fmt.Fprintln(p.out, intro)
+		}
 		return
 	}
-	const width = 26
-	filled := width * d.done / d.total
-	doing := strings.Join(d.running, ", ")
-	if len(doing) > 48 {
-		doing = doing[:47] + "…"
+	p.program = tea.NewProgram(newProgressModel(s), tea.WithOutput(p.out), tea.WithInput(nil),
+		tea.WithoutSignalHandler(), tea.WithoutBracketedPaste(), tea.WithoutCatchPanics())
+	p.ended = make(chan struct{})
+	p.logs.to(p.program)
+	go func() {
+		defer close(p.ended)
+		_, _ = p.program.Run()
+	}()
+}
+
+// Section records a section's new status (running, completed, failed,
+// canceled...).
+func (p *progress) Section(key, status, errMsg string, took time.Duration, done int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active {
+		return
 	}
-	if doing != "" {
-		doing = "researching " + doing
+	msg := sectionMsg{key: key, status: status, err: errMsg, took: took, done: done, at: time.Now()}
+	p.state = msg.apply(p.state)
+	if p.tty {
+		p.program.Send(msg)
+		return
 	}
-	fmt.Fprintf(d.w, "\r\033[K[%s%s] %d/%d %5.1fs %s", strings.Repeat("█", filled), strings.Repeat("░", width-filled),
-		d.done, d.total, time.Since(d.started).Seconds(), doing)
+	if status == string(domain.SectionRunning) || status == string(domain.SectionPending) {
+		return
+	}
+	line := fmt.Sprintf("[%d/%d] %s (%s): %s", p.state.Done, p.state.Total, sectionTitle(key), key, status)
+	if took > 0 {
+		line += fmt.Sprintf(" in %.1fs", took.Seconds())
+	}
+	if errMsg != "" {
+		line += ": " + oneLine(errMsg)
+	}
+	fmt.Fprintln(p.out, line)
+}
+
+// Job records the job's status and finished count.
+func (p *progress) Job(status string, done int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active {
+		return
+	}
+	msg := jobMsg{status: status, done: done}
+	p.state = msg.apply(p.state)
+	if p.tty {
+		p.program.Send(msg)
+	}
+}
+
+// Started reports whether Start was called.
+func (p *progress) Started() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active
+}
+
+// Stop shows the final state and ends the display.
+func (p *progress) Stop(status string) {
+	p.mu.Lock()
+	if !p.active {
+		p.mu.Unlock()
+		return
+	}
+	p.active = false
+	program, ended := p.program, p.ended
+	p.mu.Unlock()
+	if program == nil {
+		return
+	}
+	program.Send(stopMsg{status: status, at: time.Now()})
+	<-ended
+	p.logs.to(nil)
+}
+
+// hooks feed the display from the work of this process (check, work).
+func (p *progress) hooks() app.Hooks {
+	return app.Hooks{
+		SectionStarted: func(_ domain.Job, key string) {
+			p.Section(key, string(domain.SectionRunning), "", 0, -1)
+		},
+		SectionDone: func(_ domain.Job, s domain.SectionResult) {
+			p.Section(s.Key, string(s.Status), s.Error, time.Duration(s.LatencyMS)*time.Millisecond, -1)
+		},
+	}
+}
+
+// startingHooks are hooks that start the display at the job's first
+// section (work: the job is known only once claimed).
+func (p *progress) startingHooks() app.Hooks {
+	h := p.hooks()
+	started := h.SectionStarted
+	h.SectionStarted = func(j domain.Job, key string) {
+		p.startOnce(j)
+		started(j, key)
+	}
+	return h
+}
+
+// startOnce starts the display for j unless it was started before.
+func (p *progress) startOnce(j domain.Job) {
+	p.mu.Lock()
+	begun := p.begun
+	p.begun = true
+	p.mu.Unlock()
+	if !begun {
+		p.Start(jobState{ID: j.ID, Address: j.Address, Provider: j.Provider, Status: string(j.Status), Base: j.Done,
+			Done: j.Done, Total: len(j.Sections), Started: time.Now(), Sections: sectionsOf(j.Sections)}, "")
+	}
+}
+
+// Messages of the bubbletea model.
+type (
+	sectionMsg struct {
+		key, status, err string
+		took             time.Duration
+		done             int // the job's count after it, or -1 to count completed sections
+		at               time.Time
+	}
+	jobMsg struct {
+		status string
+		done   int
+	}
+	stopMsg struct {
+		status string
+		at     time.Time
+	}
+)
+
+// apply returns s with the section's new status.
+func (m sectionMsg) apply(s jobState) jobState {
+	secs := append([]sectionView(nil), s.Sections...)
+	for i := range secs {
+		if secs[i].Key != m.key {
+			continue
+		}
+		if m.status == string(domain.SectionRunning) && secs[i].Status != m.status {
+			secs[i].Started = m.at
+		}
+		secs[i].Status, secs[i].Error = m.status, m.err
+		if m.took > 0 {
+			secs[i].Took = m.took
+		} else if !secs[i].Started.IsZero() && m.status != string(domain.SectionRunning) {
+			secs[i].Took = m.at.Sub(secs[i].Started)
+		}
+	}
+	s.Sections = secs
+	if m.done >= 0 {
+		s.Done = m.done
+	} else {
+		s.Done = s.Base
+		for _, sec := range secs {
+			if sec.Status == string(domain.SectionCompleted) {
+				s.Done++
+			}
+		}
+	}
+	return s
+}
+
+func (m jobMsg) apply(s jobState) jobState {
+	s.Status, s.Done = m.status, m.done
+	return s
+}
+
+// progressModel is the bubbletea model of the terminal display.
+type progressModel struct {
+	state         jobState
+	spin          spinner.Model
+	width, height int
+	stopped       bool
+}
+
+func newProgressModel(s jobState) progressModel {
+	return progressModel{state: s, spin: spinner.New(spinner.WithSpinner(spinner.MiniDot))}
+}
+
+func (m progressModel) Init() tea.Cmd { return m.spin.Tick }
+
+func (m progressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case sectionMsg:
+		m.state = msg.apply(m.state)
+	case jobMsg:
+		m.state = msg.apply(m.state)
+	case stopMsg:
+		m.stopped, m.state.Status = true, msg.status
+		if m.state.Finished == nil {
+			m.state.Finished = &msg.at
+		}
+		return m, tea.Quit
+	case spinner.TickMsg:
+		var cmd tea.Cmd
+		m.spin, cmd = m.spin.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+// View draws the display, every line cut to fit: the address, the bar,
+// then the sections (only those running or failed when the terminal is too
+// short for all of them).
+func (m progressModel) View() string {
+	width := m.width - 1 // the last column makes some terminals wrap
+	if width < 1 {
+		width = 79
+	}
+	now := time.Now()
+	lines := []string{m.header(), m.bar(width, now)}
+	secs := m.state.Sections
+	if m.height > 0 && len(secs)+3 > m.height {
+		secs = m.unfinished()
+		if room := max(m.height-3, 0); len(secs) > room {
+			secs = secs[:room]
+		}
+	}
+	for _, s := range secs {
+		lines = append(lines, m.sectionLine(s, width, now))
+	}
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, width, "…")
+	}
+	view := strings.Join(lines, "\n")
+	if m.stopped {
+		// The renderer erases the last line when it stops.
+		view += "\n"
+	}
+	return view
+}
+
+func (m progressModel) header() string {
+	h := m.state.Address
+	if m.state.Provider != "" {
+		h += " · " + m.state.Provider
+	}
+	return h
+}
+
+func (m progressModel) bar(width int, now time.Time) string {
+	s := m.state
+	end := now
+	if s.Finished != nil {
+		end = *s.Finished
+	}
+	elapsed := time.Duration(0)
+	if !s.Started.IsZero() {
+		elapsed = end.Sub(s.Started).Truncate(100 * time.Millisecond)
+	}
+	tail := fmt.Sprintf(" %d/%d %s", s.Done, s.Total, clock(elapsed))
+	if s.Status != "" && s.Status != string(domain.JobProcessing) {
+		tail += " " + s.Status
+	}
+	barWidth := min(30, width-len(tail)-2)
+	if barWidth < 5 || s.Total == 0 {
+		return strings.TrimSpace(tail)
+	}
+	filled := barWidth * s.Done / s.Total
+	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", barWidth-filled) + "]" + tail
+}
+
+// clock writes a duration as 4.2s or 1m05s.
+func clock(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+func (m progressModel) unfinished() []sectionView {
+	var out []sectionView
+	for _, s := range m.state.Sections {
+		if s.Status == string(domain.SectionRunning) || s.Status == string(domain.SectionFailed) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sectionLine is one section: a mark (the spinner while it runs), its
+// title cut to leave room for its time, and its time.
+func (m progressModel) sectionLine(s sectionView, width int, now time.Time) string {
+	mark, after := "·", ""
+	switch domain.SectionStatus(s.Status) {
+	case domain.SectionRunning:
+		mark = m.spin.View()
+		if !s.Started.IsZero() && !m.stopped {
+			after = clock(now.Sub(s.Started).Truncate(100 * time.Millisecond))
+		}
+	case domain.SectionCompleted:
+		mark = "✓"
+		if s.Took > 0 {
+			after = clock(s.Took)
+		}
+	case domain.SectionFailed:
+		mark, after = "✗", "failed"
+	case domain.SectionPending:
+	default:
+		mark, after = "-", s.Status
+	}
+	room := width - 2
+	if after != "" {
+		room -= len(after) + 2
+	}
+	title := ansi.Truncate(s.Title, max(room, 1), "…")
+	line := mark + " " + title
+	if after != "" {
+		line += strings.Repeat(" ", max(width-ansi.StringWidth(line)-len(after), 2)) + after
+	}
+	return line
+}
+
+// logSwitch is the logs' writer: standard error, or while the terminal
+// display runs, lines printed above it.
+type logSwitch struct {
+	mu      sync.Mutex
+	w       io.Writer
+	program *tea.Program
+}
+
+func (l *logSwitch) to(p *tea.Program) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.program = p
+}
+
+func (l *logSwitch) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.program != nil {
+		l.program.Println(strings.TrimRight(string(b), "\n"))
+		return len(b), nil
+	}
+	return l.w.Write(b)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 
 	"github.com/codecheck/codecheck/adapters/executor/modal"
@@ -15,10 +16,41 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
+func newServeCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API server (with the local executor, its workers too)",
+		Long: `serve listens on CODECHECK_ADDR and serves the API (/jobs), its spec (/openapi.json,
+/openapi.yaml), the docs page (/docs), /healthz, /readyz and /metrics. It hands
+pending jobs to CODECHECK_EXECUTOR: with local, its own CODECHECK_WORKERS workers run
+them. On SIGTERM or Ctrl-C it stops accepting requests, lets running sections finish
+within CODECHECK_DRAIN_TIMEOUT, and gives unfinished jobs back to pending.
+
+It refuses to listen on a non-loopback address without CODECHECK_API_KEYS unless
+CODECHECK_INSECURE_NO_AUTH=1.`,
+		Example: `  CODECHECK_FAKE_LLM=1 codecheck serve
+  CODECHECK_ADDR=0.0.0.0:8080 CODECHECK_API_KEYS=$KEY DATABASE_URL=postgres://app@db/codecheck codecheck serve`,
+		Args: noArgs,
+		Annotations: map[string]string{
+			envAnnotation: envList("CODECHECK_ADDR,CODECHECK_API_KEYS,CODECHECK_INSECURE_NO_AUTH", storeEnv, listenEnv,
+				"CODECHECK_EXECUTOR,CODECHECK_WORKERS,CODECHECK_MAX_ATTEMPTS,CODECHECK_DRAIN_TIMEOUT,CODECHECK_DISPATCH_CONCURRENCY,CODECHECK_HANDOFF_TIMEOUT",
+				"CODECHECK_WEBHOOK_SECRET,CODECHECK_WEBHOOK_ALLOW_PRIVATE,CODECHECK_WORKER_SECRET,CODECHECK_MODAL_APP,CODECHECK_MODAL_FUNCTION",
+				runEnv, providerEnv, logEnv),
+			exitAnnotation: exitCodesServer,
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := env.load(false); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), env)
+		},
+	}
+}
+
 // runServe runs the API server, the dispatcher and, with the local
 // executor, the worker pool, until SIGTERM; then it stops accepting, lets
 // running sections drain, and releases unfinished jobs to pending.
-func runServe(ctx context.Context, env *environment, _ []string) error {
+func runServe(ctx context.Context, env *environment) error {
 	cfg := env.cfg
 	if err := httpapi.CheckListenSecurity(cfg.Addr, cfg.APIKeys, cfg.InsecureNoAuth); err != nil {
 		return usageError{err}
@@ -104,16 +136,24 @@ func startServing(in servingIn) {
 	in.LC.Append(listen(hs, in.Cfg.Addr, envAddr.Name, in.Log))
 }
 
-func runOpenAPI(_ context.Context, env *environment, args []string) error {
-	fs := newFlagSet("openapi")
-	asYAML := fs.Bool("yaml", false, "print YAML instead of JSON")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return err
+func newOpenAPICommand(env *environment) *cobra.Command {
+	var asYAML bool
+	cmd := &cobra.Command{
+		Use:         "openapi [--yaml]",
+		Short:       "Print the OpenAPI 3.1 spec of the API",
+		Long:        "openapi prints the spec serve publishes at /openapi.json (or with --yaml /openapi.yaml). It needs no configuration.",
+		Example:     "  codecheck openapi --yaml > api/openapi.yaml",
+		Args:        noArgs,
+		Annotations: map[string]string{exitAnnotation: exitCodesSimple},
+		RunE: func(*cobra.Command, []string) error {
+			spec, err := httpapi.Spec(asYAML)
+			if err != nil {
+				return err
+			}
+			_, err = env.stdout.Write(spec)
+			return err
+		},
 	}
-	spec, err := httpapi.Spec(*asYAML)
-	if err != nil {
-		return err
-	}
-	_, err = env.stdout.Write(spec)
-	return err
+	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print YAML instead of JSON")
+	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -128,13 +127,14 @@ func openStore(ctx context.Context, su storeURL, cfg config, o storeOptions, log
 		}
 		s, err := postgres.Open(ctx, su.URL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: cannot open Postgres at %s: %w", envDatabaseURL.Name, redactURL(su.URL), err)
+			// Unreachable or refused at start-up: a configuration matter.
+			return nil, usagef("%s: cannot open Postgres at %s: %w", envDatabaseURL.Name, redactURL(su.URL), err)
 		}
 		return s, nil
 	}
 	s, err := sqlite.Open(ctx, su.SQLitePath)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot open SQLite database %s: %w", envDatabaseURL.Name, su.SQLitePath, err)
+		return nil, usagef("%s: cannot open SQLite database %s: %w", envDatabaseURL.Name, su.SQLitePath, err)
 	}
 	return s, nil
 }

@@ -242,7 +242,7 @@ func listen(hs *http.Server, addr, variable string, log *slog.Logger) fx.Hook {
 		OnStart: func(context.Context) error {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return fmt.Errorf("%s: cannot listen on %s: %w", variable, addr, err)
+				return usagef("%s: cannot listen on %s: %w", variable, addr, err)
 			}
 			go func() {
 				if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

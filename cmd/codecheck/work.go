@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 
 	"github.com/codecheck/codecheck/adapters/metrics"
@@ -18,26 +19,66 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
+func newWorkCommand(env *environment) *cobra.Command {
+	var (
+		jobID string
+		wait  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "work --job-id ID [--wait=false]",
+		Short: "Run one existing job and exit (the Modal entry point)",
+		Long: `work claims one job, runs its sections that are not completed, and exits; it prints
+"job ID STATUS (DONE/TOTAL)" on standard output when it ends. On a terminal it shows
+the same progress display as check. If another worker holds the job's lease, it
+waits until the lease expires (a crashed worker's job is resumed this way); with
+--wait=false it exits 0 at once instead.
+
+It reaches the job through DATABASE_URL, or with CODECHECK_API_URL and
+CODECHECK_WORKER_TOKEN through a server's worker API (no database needed).`,
+		Example: `  codecheck work --job-id 0195f0a0-6f3a-7c1e-9a4b-2f6d8e0c1a23
+  CODECHECK_API_URL=https://codecheck.example.com CODECHECK_WORKER_TOKEN=$TOKEN codecheck work --job-id ID --wait=false`,
+		Args: noArgs,
+		Annotations: map[string]string{
+			envAnnotation: envList(storeEnv, "CODECHECK_API_URL,CODECHECK_WORKER_TOKEN", runEnv, "CODECHECK_DRAIN_TIMEOUT", providerEnv, logEnv),
+			exitAnnotation: `  0  the job completed, or had already ended (nothing ran), or another worker holds it (--wait=false)
+  1  the job failed or was canceled
+  2  bad flags or configuration, the database or server could not be reached, or the
+     job's provider is not configured here (one line names the variable; the job is
+     left as it was)
+  3  stopped before the end (SIGTERM, a lost lease); the job goes back to pending`,
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if jobID == "" {
+				return usagef("work: --job-id is required")
+			}
+			if err := env.load(isTerminal(env.stderr)); err != nil {
+				return err
+			}
+			return runWork(cmd.Context(), env, jobID, wait)
+		},
+	}
+	cmd.Flags().StringVar(&jobID, "job-id", "", "id of the job to run (required)")
+	cmd.Flags().BoolVar(&wait, "wait", true, "while another worker holds the job's lease, wait for it to expire (false: exit at once)")
+	return cmd
+}
+
 // runWork claims and runs one existing job, then exits: the Modal entry
 // point. Exit 0 when completed (or already finished), 1 when failed, 2 when
 // the job's provider is not configured here (the job is left as it was), 3
 // when stopped before the end.
-func runWork(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("work")
-	jobID := fs.String("job-id", "", "id of the job to run")
-	wait := fs.Bool("wait", true, "while another worker holds the job's lease, wait for it to expire (false: exit at once)")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return err
-	}
-	if *jobID == "" {
-		return usagef("work: --job-id is required")
-	}
+func runWork(ctx context.Context, env *environment, jobIDArg string, waitArg bool) error {
+	jobID, wait := &jobIDArg, &waitArg
+	display := newProgress(env)
 	var (
 		worker *app.Worker
 		sender *webhook.Sender
 		meter  *metrics.Metrics
 	)
 	modules, targets := workModules(), []any{&worker, &sender, &meter}
+	var displayHooks []fx.Option
+	if display.tty {
+		displayHooks = []fx.Option{fx.Supply(fx.Annotate(display.startingHooks(), fx.ResultTags(`group:"hooks"`)))}
+	}
 	if env.cfg.APIURL != "" {
 		if env.cfg.WorkerToken == "" {
 			return usagef("%s: `work` with %s needs the job's worker token", envWorkerToken.Name, envAPIURL.Name)
@@ -45,7 +86,7 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 		// The server delivers the job's webhook: this worker has no outbox.
 		modules, targets = workerAPIModules(), []any{&worker, &meter}
 	}
-	stop, err := startApp(context.Background(), env, quickStop, modules, targets...)
+	stop, err := startApp(context.Background(), env, quickStop, append(modules, displayHooks...), targets...)
 	if err != nil {
 		return err
 	}
@@ -79,6 +120,7 @@ func runWork(ctx context.Context, env *environment, args []string) error {
 	})
 
 	job, err := worker.Work(runCtx, *jobID, *wait)
+	display.Stop(string(job.Status))
 	switch {
 	case errors.Is(err, domain.ErrLeaseHeld):
 		fmt.Fprintf(env.stdout, "job %s is being run by another worker; not waiting (--wait=false)\n", *jobID)
@@ -143,8 +185,32 @@ func workModules() []fx.Option {
 	return append(baseModules(workStore), metricsModule())
 }
 
+func newWorkerCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run workers only, pulling jobs from a shared database until SIGTERM",
+		Long: `worker runs CODECHECK_WORKERS jobs at once in the same pool as serve, woken by new
+jobs and polling as a fallback; it also re-queues jobs whose worker died, and serves
+Prometheus metrics on CODECHECK_METRICS_ADDR. On SIGTERM or Ctrl-C, running sections
+get CODECHECK_DRAIN_TIMEOUT to finish; unfinished jobs go back to pending.`,
+		Example: "  DATABASE_URL=postgres://app@db/codecheck PERPLEXITY_API_KEY=$KEY codecheck worker",
+		Args:    noArgs,
+		Annotations: map[string]string{
+			envAnnotation: envList(storeEnv, listenEnv, "CODECHECK_WORKERS,CODECHECK_MAX_ATTEMPTS,CODECHECK_DRAIN_TIMEOUT,CODECHECK_METRICS_ADDR",
+				"CODECHECK_WEBHOOK_SECRET,CODECHECK_WEBHOOK_ALLOW_PRIVATE", runEnv, providerEnv, logEnv),
+			exitAnnotation: exitCodesServer,
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := env.load(false); err != nil {
+				return err
+			}
+			return runWorker(cmd.Context(), env)
+		},
+	}
+}
+
 // runWorker runs workers that pull jobs from the store until SIGTERM.
-func runWorker(ctx context.Context, env *environment, _ []string) error {
+func runWorker(ctx context.Context, env *environment) error {
 	stop, err := startApp(ctx, env, drainStop(env.cfg), workerModules())
 	if err != nil {
 		return err

@@ -98,8 +98,7 @@ func TestJurisdictionDomainsNarrowSearchesAndMarkSourcesOfficial(t *testing.T) {
 					} `json:"jurisdiction"`
 				} `json:"sections"`
 			}
-			out := r.stdout[strings.Index(r.stdout, "\n")+1:]
-			require.NoError(t, json.Unmarshal([]byte(out), &full))
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &full), "stdout is the report alone")
 			j := full.Sections[0].Jurisdiction
 			require.Equal(t, "jurisdiction", full.Sections[0].Key)
 			require.NotNil(t, j, "the jurisdiction section carries the typed jurisdiction")

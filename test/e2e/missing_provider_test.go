@@ -160,11 +160,9 @@ func TestCheckResumeCommandWorksAsPrinted(t *testing.T) {
 
 	var id string
 	waitFor(t, "check to start the job", 30*time.Second, func() bool {
-		first, _, ok := strings.Cut(stdout.String(), "\n")
-		if !ok {
+		if id = checkJobID(stderr.String()); id == "" {
 			return false
 		}
-		id = strings.TrimPrefix(first, "job ")
 		j, err := st.Get(t.Context(), id)
 		return err == nil && j.Status == domain.JobProcessing
 	})

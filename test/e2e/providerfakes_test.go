@@ -56,10 +56,9 @@ func checkReport(t *testing.T, env []string, p providerfake.Provider, args ...st
 	require.False(t, strings.Contains(r.stdout, providerKey), "the API key leaked to stdout")
 	require.False(t, strings.Contains(r.stderr, providerKey), "the API key leaked to stderr")
 	var rep providerReport
-	first := firstLine(r.stdout)
-	if rest := strings.TrimPrefix(r.stdout, first+"\n"); strings.HasPrefix(first, "job ") && rest != "" {
-		require.NoError(t, json.Unmarshal([]byte(rest), &rep), r.stdout)
-		require.Equal(t, strings.TrimPrefix(first, "job "), rep.Job.ID)
+	if id := checkJobID(r.stderr); id != "" && r.stdout != "" {
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+		require.Equal(t, id, rep.Job.ID)
 	}
 	return r, rep
 }
