@@ -123,7 +123,7 @@ func (p *progress) Section(key, status, errMsg string, took time.Duration, done 
 	}
 	line := fmt.Sprintf("[%d/%d] %s (%s): %s", p.state.Done, p.state.Total, sectionTitle(key), key, status)
 	if took > 0 {
-		line += fmt.Sprintf(" in %.1fs", took.Seconds())
+		line += " in " + took.Round(time.Millisecond).String()
 	}
 	if errMsg != "" {
 		line += ": " + oneLine(errMsg)
@@ -346,7 +346,7 @@ func (m progressModel) bar(width int, now time.Time) string {
 		elapsed = end.Sub(s.Started).Truncate(100 * time.Millisecond)
 	}
 	tail := fmt.Sprintf(" %d/%d %s", s.Done, s.Total, clock(elapsed))
-	if s.Status != "" && s.Status != string(domain.JobProcessing) {
+	if domain.JobStatus(s.Status).Terminal() {
 		tail += " " + s.Status
 	}
 	barWidth := min(30, width-len(tail)-2)
