@@ -123,7 +123,6 @@ func TestProgressWatchOnATerminal(t *testing.T) {
 	require.Contains(t, text, "✓ Zoning district")
 }
 
-
 // work on a terminal shows the same display as check: a job that check
 // left pending when interrupted, resumed by work.
 func TestProgressWorkOnATerminal(t *testing.T) {
