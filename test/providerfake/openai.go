@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/codecheck/codecheck/domain"
 )
@@ -186,16 +187,18 @@ func OpenAIResponse(model, status string, respErr *RunError) []byte {
 
 // openaiResponse renders a response: a reasoning item, the search call with
 // the sources it consulted, the message whose text cites every source with
-// a url_citation annotation, the error if any, and usage.
+// a url_citation annotation (over the quote of the first finding citing it,
+// else an empty span at the end), the error if any, and usage.
 func openaiResponse(status string, c Completion, respErr *RunError) []byte {
 	output := []any{map[string]any{"type": "reasoning", "id": "rs_fake", "summary": []any{}}}
 	annotations := []any{}
 	if len(c.Sources) > 0 {
 		consulted := []any{}
-		for _, s := range c.Sources {
+		for i, s := range c.Sources {
 			consulted = append(consulted, map[string]any{"type": "url", "url": s.URL})
+			start, end := citedSpan(c.Content, i+1)
 			annotations = append(annotations, map[string]any{"type": "url_citation", "url": s.URL, "title": s.Title,
-				"start_index": 0, "end_index": len(c.Content)})
+				"start_index": start, "end_index": end})
 		}
 		output = append(output, map[string]any{"type": "web_search_call", "id": "ws_fake", "status": "completed",
 			"action": map[string]any{"type": "search", "query": "san jose zoning", "queries": []string{"san jose zoning"},
@@ -252,4 +255,20 @@ func (openaiWire) authFailure(gotKey string) (int, []byte) {
 	return http.StatusUnauthorized, []byte(mustJSON(map[string]any{"error": map[string]any{
 		"message": "Incorrect API key provided: " + gotKey + ". You can find your API key at https://platform.openai.com/account/api-keys.",
 		"type":    "invalid_request_error", "param": nil, "code": "invalid_api_key"}}))
+}
+
+// citedSpan is where, in code points as OpenAI counts, the quote of the
+// first finding in content that cites source id lies; an empty span at the
+// end when no finding quotes it, so that the page is cited without
+// vouching for any text.
+func citedSpan(content string, id int) (start, end int) {
+	for _, f := range findingQuotes(content) {
+		at := strings.Index(content, f.Quote)
+		if f.Quote != "" && at >= 0 && slices.Contains(f.SourceIDs, id) {
+			start = utf8.RuneCountInString(content[:at])
+			return start, start + utf8.RuneCountInString(f.Quote)
+		}
+	}
+	n := utf8.RuneCountInString(content)
+	return n, n
 }

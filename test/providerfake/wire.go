@@ -423,15 +423,8 @@ func (geminiWire) success(c Completion, truncated bool) []byte {
 // chunks its source_ids name (1-based ids, 0-based chunk indices), as
 // Gemini's groundingSupports tie a segment of the text to chunks.
 func geminiSupports(text string, chunks int) []any {
-	var a struct {
-		Findings []struct {
-			Quote     string `json:"quote"`
-			SourceIDs []int  `json:"source_ids"`
-		} `json:"findings"`
-	}
-	_ = json.Unmarshal([]byte(strings.Trim(strings.TrimSpace(text), "`json\n")), &a)
 	supports := []any{}
-	for _, f := range a.Findings {
+	for _, f := range findingQuotes(strings.Trim(strings.TrimSpace(text), "`json\n")) {
 		start := strings.Index(text, f.Quote)
 		var idx []int
 		for _, id := range f.SourceIDs {
@@ -446,6 +439,23 @@ func geminiSupports(text string, chunks int) []any {
 			"segment": map[string]any{"startIndex": start, "endIndex": start + len(f.Quote), "text": f.Quote}})
 	}
 	return supports
+}
+
+// findingQuote is what the fakes read of a finding in an answer: its quote
+// and the source ids it cites.
+type findingQuote struct {
+	Quote     string `json:"quote"`
+	SourceIDs []int  `json:"source_ids"`
+}
+
+// findingQuotes reads the findings of an answer's JSON; none when it is not
+// a section answer.
+func findingQuotes(content string) []findingQuote {
+	var a struct {
+		Findings []findingQuote `json:"findings"`
+	}
+	_ = json.Unmarshal([]byte(content), &a)
+	return a.Findings
 }
 
 // GeminiRedirectURL is the grounding chunk uri the Gemini fake serves for

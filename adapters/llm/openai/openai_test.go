@@ -229,6 +229,24 @@ func TestSourcesCitedThenConsulted(t *testing.T) {
 	}, resp.Sources)
 }
 
+// Each url_citation's indices (code points, end exclusive) become a span of
+// the answer tied to its source; broken indices are skipped.
+func TestURLCitationsBecomeSpans(t *testing.T) {
+	c, _ := serve(t, searchModel, 200, response("completed", `[
+	 {"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[{"type":"output_text",
+	  "text":"{\"quote\":\"Zoné R-1\",\"other\":\"Title 17\"}",
+	  "annotations":[{"type":"url_citation","url":"https://a.gov/1","title":"A","start_index":10,"end_index":18},
+	                 {"type":"url_citation","url":"https://b.example/2","title":"B","start_index":10,"end_index":18},
+	                 {"type":"url_citation","url":"https://b.example/2","title":"B","start_index":29,"end_index":37},
+	                 {"type":"url_citation","url":"https://c.example/3","title":"C","start_index":30,"end_index":99}]}]}]`))
+	resp, pe := research(t, c)
+	require.Nil(t, pe)
+	require.Equal(t, []ports.GroundingSpan{
+		{Text: "Zoné R-1", SourceIDs: []int{1, 2}},
+		{Text: "Title 17", SourceIDs: []int{2}},
+	}, resp.Spans)
+}
+
 func TestSearchWithoutSourcesIsUngrounded(t *testing.T) {
 	c, _ := serve(t, searchModel, 200, providerfake.OpenAI.Success(providerfake.Completion{Content: "{}"}))
 	resp, pe := research(t, c)

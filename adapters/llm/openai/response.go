@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -28,6 +29,10 @@ type outputItem struct {
 			Type  string `json:"type"` // "url_citation", "file_citation", ...
 			URL   string `json:"url"`
 			Title string `json:"title"`
+			// StartIndex and EndIndex bound the cited span of Text, in
+			// characters (code points), end exclusive.
+			StartIndex *int `json:"start_index"`
+			EndIndex   *int `json:"end_index"`
 		} `json:"annotations"`
 	} `json:"content"`
 	Action *struct {
@@ -74,6 +79,7 @@ func (c *Client) parse(resp goopenai.CreateResponseResponse) (ports.SectionRespo
 	}
 	if c.search {
 		out.Sources = sources(items)
+		out.Spans = spans(items, out.Sources)
 		out.Grounded = len(out.Sources) > 0
 	}
 	if out.Content == "" && !out.Truncated {
@@ -179,6 +185,45 @@ func sources(items []outputItem) []domain.Source {
 		for _, s := range it.Action.Sources {
 			if s.Type == "" || s.Type == "url" {
 				add(s.URL, "")
+			}
+		}
+	}
+	return out
+}
+
+// spans ties each url_citation's span of the answer text to the source
+// its URL became, so the agent can check a finding's quote against the text
+// the citation covers. Annotations without valid indices are left out.
+func spans(items []outputItem, srcs []domain.Source) []ports.GroundingSpan {
+	ids := make(map[string]int, len(srcs))
+	for _, s := range srcs {
+		ids[s.URL] = s.ID
+	}
+	var out []ports.GroundingSpan
+	for _, it := range items {
+		if it.Type != "message" {
+			continue
+		}
+		for _, p := range it.Content {
+			text := []rune(p.Text)
+			for _, a := range p.Annotations {
+				id, ok := ids[a.URL]
+				if a.Type != "url_citation" || !ok || a.StartIndex == nil || a.EndIndex == nil {
+					continue
+				}
+				start, end := *a.StartIndex, *a.EndIndex
+				if start < 0 || end > len(text) || start >= end {
+					continue
+				}
+				span := strings.TrimSpace(string(text[start:end]))
+				if span == "" {
+					continue
+				}
+				if n := len(out); n > 0 && out[n-1].Text == span && !slices.Contains(out[n-1].SourceIDs, id) {
+					out[n-1].SourceIDs = append(out[n-1].SourceIDs, id) // one span cited by several pages
+					continue
+				}
+				out = append(out, ports.GroundingSpan{Text: span, SourceIDs: []int{id}})
 			}
 		}
 	}

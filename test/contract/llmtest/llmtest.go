@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,6 +210,7 @@ func newGeneric(t *testing.T, p Provider) ports.LLM {
 
 func exerciseWire(t *testing.T, p Provider) {
 	t.Run("SuccessWithSources", func(t *testing.T) { successWithSources(t, p) })
+	t.Run("FindingsMappedToSources", func(t *testing.T) { findingsMappedToSources(t, p) })
 	t.Run("DomainFilterSent", func(t *testing.T) { domainFilterSent(t, p) })
 	t.Run("RateLimitedWithRetryAfter", func(t *testing.T) {
 		f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
@@ -417,6 +419,71 @@ func successWithSources(t *testing.T, p Provider) {
 		}
 	}
 	require.True(t, resp.Sources[0].Official, "a .gov source is flagged official")
+}
+
+// findingsMappedToSources: an answer whose findings quote the sources they
+// cite comes back with what the agent needs to check each quote against a
+// cited source: the source's snippet, or a grounding span of the answer
+// tied to that source (Gemini's groundingSupports, OpenAI's url_citation
+// indices). Every span is text of the answer and names only sources of the
+// response.
+func findingsMappedToSources(t *testing.T, p Provider) {
+	if !p.Caps.Grounded {
+		t.Skip("the provider does not ground its answers")
+	}
+	a := sampleAnswer(p)
+	a.Content = `{"summary":"R-1 zoning under Title 17.","findings":[` +
+		`{"value":"R-1","quote":"District R-1 single-family","source_ids":[1]},` +
+		`{"value":"Title 17 purpose","quote":"17.20.010 Purpose","source_ids":[2]}]}`
+	a.Sources[0].Snippet = "Zoning map: District R-1 single-family residential."
+	a.Sources[1].Snippet = "Chapter 17.20. 17.20.010 Purpose of the residential districts."
+	f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
+		status, body := p.Wire.RenderSuccess(a)
+		writeJSON(w, status, body)
+	})
+	resp, err := f.llm.Research(context.Background(), Request())
+	require.NoError(t, err)
+	require.Equal(t, a.Content, resp.Content)
+
+	ids := map[int]domain.Source{}
+	for _, s := range resp.Sources {
+		ids[s.ID] = s
+	}
+	for _, sp := range resp.Spans {
+		require.Contains(t, resp.Content, sp.Text, "a span is text of the answer")
+		require.NotEmpty(t, sp.SourceIDs)
+		for _, id := range sp.SourceIDs {
+			require.Contains(t, ids, id, "span %q names a source of the response", sp.Text)
+		}
+	}
+	var answer struct {
+		Findings []struct {
+			Quote     string `json:"quote"`
+			SourceIDs []int  `json:"source_ids"`
+		} `json:"findings"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Content), &answer))
+	for _, fd := range answer.Findings {
+		require.True(t, evidenced(fd.Quote, fd.SourceIDs, ids, resp.Spans),
+			"finding quoting %q: no snippet or span of its cited sources %v holds the quote (sources %+v, spans %+v)",
+			fd.Quote, fd.SourceIDs, resp.Sources, resp.Spans)
+	}
+}
+
+// evidenced reports whether quote is in the snippet of one of the cited
+// sources, or in a span tied to one of them.
+func evidenced(quote string, cited []int, sources map[int]domain.Source, spans []ports.GroundingSpan) bool {
+	for _, id := range cited {
+		if s, ok := sources[id]; ok && strings.Contains(s.Snippet, quote) {
+			return true
+		}
+		for _, sp := range spans {
+			if slices.Contains(sp.SourceIDs, id) && strings.Contains(sp.Text, quote) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // domainFilterSent: a request with AllowedDomains narrows the provider's web
