@@ -245,7 +245,8 @@ func factValue(rule factRule, f Finding) string {
 // Hazard and overlay heuristics: a finding of the overlays or hazards
 // section is a red flag unless its value says there is none (or, for
 // flood, a minimal-hazard zone X); any finding mentioning nonconformity is
-// one unless negated. Simulated sections give no such flags.
+// one unless negated. Simulated sections give no flags at all but a
+// failure: the report's banner covers them.
 var (
 	hazardWords     = []string{"flood", "wildfire", "wui", "fire hazard", "landslide", "liquefaction", "fault", "tsunami", "coastal", "sea level", "erosion"}
 	negatedWords    = []string{"none", "no ", "not ", "n/a", "zone x", "minimal"}
@@ -263,13 +264,13 @@ func redFlags(s SectionResult) []RedFlag {
 		}
 		return []RedFlag{flag(FlagFailed, "%s", msg)}
 	}
-	if s.Status != SectionCompleted {
+	// A simulated section's low confidence and unsupported findings are
+	// what simulation means: the banner says so once, not three times a
+	// section.
+	if s.Status != SectionCompleted || IsSimulated(s) {
 		return nil
 	}
-	var flags []RedFlag
-	if !IsSimulated(s) {
-		flags = append(flags, findingFlags(s)...)
-	}
+	flags := findingFlags(s)
 	if s.NeedsVerification {
 		with := s.VerifyWith
 		if with == "" {
@@ -322,7 +323,7 @@ func unsupportedCount(s SectionResult) int {
 var officeWords = []string{"office", "department", "division", "authority", "agency", "ahj", "fire marshal", "administrator", "bureau", "permit center"}
 
 // offices lists the jurisdiction's offices, then every section's
-// verify_with, deduplicated case- and punctuation-insensitively, in
+// verify_with (simulated sections name no office), deduplicated case- and punctuation-insensitively, in
 // first-seen order. The jurisdiction's offices are those of its typed
 // Jurisdiction (with role, phone and URL) when it lists any, else the
 // findings that name an office.
@@ -366,7 +367,7 @@ func offices(sections []SectionResult) []Office {
 		}
 	}
 	for _, s := range sections {
-		if s.Status == SectionCompleted {
+		if s.Status == SectionCompleted && !IsSimulated(s) {
 			add(Office{Name: s.VerifyWith}, s.Key)
 		}
 	}

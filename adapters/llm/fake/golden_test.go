@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,18 +18,58 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/report.golden.md")
+var update = flag.Bool("update", false, "rewrite the golden reports in testdata")
 
 // TestReportMarkdownGolden renders the Markdown report of a job answered by
 // the fake provider (fixed ids and times; one section failed, as the
 // fake's fail rate would make it) and compares it with the golden file:
 // banner, key facts, red flags, offices and linked citations.
 // Regenerate with: go test ./adapters/llm/fake -run Golden -update
+// TestReportMarkdownGolden renders the Markdown report of a job answered by
+// the fake provider (fixed ids and times; one section failed, as the
+// fake's fail rate would make it) and compares it with the golden file:
+// the banner, key facts all "not found" (simulated data is never a fact),
+// the failure as the only red flag, and linked citations.
+// Regenerate with: go test ./adapters/llm/fake -run Golden -update
 func TestReportMarkdownGolden(t *testing.T) {
+	job, saved := fakeReport(t, "1 Main St, Springfield <IL>")
+	requireGolden(t, "report.golden.md", domain.NewReport(job, saved))
+}
+
+// TestMixedReportMarkdownGolden: four sections researched by a grounded
+// provider (testdata/researched_sections.json: a typed jurisdiction with
+// offices, code editions, a historic district, a flood zone) and the rest
+// from the fake. The golden file shows key facts from the typed
+// jurisdiction and the findings, overlay and hazard red flags, the offices
+// with role, phone and link, the banner naming only the simulated sections,
+// and citations linking to their sources.
+func TestMixedReportMarkdownGolden(t *testing.T) {
+	job, saved := fakeReport(t, "200 E Santa Clara St, San Jose, CA 95113")
+	raw, err := os.ReadFile(filepath.Join("testdata", "researched_sections.json"))
+	require.NoError(t, err)
+	var researched []domain.SectionResult
+	require.NoError(t, json.Unmarshal(raw, &researched))
+	for _, r := range researched {
+		i := slices.IndexFunc(saved, func(s domain.SectionResult) bool { return s.Key == r.Key })
+		require.GreaterOrEqual(t, i, 0, r.Key)
+		r.Title, r.Ordinal, r.Status, r.Attempts, r.FinishedAt = saved[i].Title, saved[i].Ordinal, domain.SectionCompleted, 1, saved[i].FinishedAt
+		saved[i] = r
+	}
+	job.Provider = "perplexity"
+	report := domain.NewReport(job, saved)
+	sum := report.Summary()
+	require.True(t, sum.Simulated)
+	require.NotContains(t, sum.SimulatedSections, domain.JurisdictionKey)
+	requireGolden(t, "report_mixed.golden.md", report)
+}
+
+// fakeReport is a completed job at address whose sections the fake
+// answered, but utilities_site, which failed.
+func fakeReport(t *testing.T, address string) (domain.Job, []domain.SectionResult) {
 	p := newFake(t, fake.Config{Latency: -1})
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	keys := domain.SectionKeys()
-	job := domain.Job{ID: "0195f0a0-0000-7000-8000-000000000001", Address: "1 Main St, Springfield <IL>",
+	job := domain.Job{ID: "0195f0a0-0000-7000-8000-000000000001", Address: address,
 		Provider: fake.Name, Status: domain.JobCompleted, Sections: keys, Done: len(keys),
 		CreatedAt: at, FinishedAt: &at}
 	var saved []domain.SectionResult
@@ -45,10 +86,15 @@ func TestReportMarkdownGolden(t *testing.T) {
 		require.NoError(t, err)
 		saved = append(saved, fromAnswer(t, r, resp))
 	}
-	var md bytes.Buffer
-	require.NoError(t, domain.NewReport(job, saved).WriteMarkdown(&md))
+	return job, saved
+}
 
-	golden := filepath.Join("testdata", "report.golden.md")
+// requireGolden compares report's Markdown with testdata/name, or rewrites
+// it with -update.
+func requireGolden(t *testing.T, name string, report domain.Report) {
+	var md bytes.Buffer
+	require.NoError(t, report.WriteMarkdown(&md))
+	golden := filepath.Join("testdata", name)
 	if *update {
 		require.NoError(t, os.MkdirAll("testdata", 0o755))
 		require.NoError(t, os.WriteFile(golden, md.Bytes(), 0o644))
