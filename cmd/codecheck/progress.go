@@ -300,9 +300,9 @@ func (m progressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // then the sections (only those running or failed when the terminal is too
 // short for all of them).
 func (m progressModel) View() string {
-	width := m.width - 1 // the last column makes some terminals wrap
-	if width < 1 {
-		width = 79
+	width := max(m.width-1, 1) // the last column makes some terminals wrap
+	if m.width == 0 {
+		width = 79 // not told yet
 	}
 	now := time.Now()
 	lines := []string{m.header(), m.bar(width, now)}
