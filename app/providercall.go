@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.Se
 		res.Attempts++
 		took := time.Since(start)
 		if err == nil {
+			resp.Usage = r.w.priced(r.llm.Name(), cmp.Or(resp.Model, r.llm.Model()), resp.Usage, r.log)
 			res.Usage = res.Usage.Add(resp.Usage)
 			r.hookCall("ok", resp.Usage, took)
 			return resp, nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
 
@@ -38,8 +39,11 @@ type WorkerConfig struct {
 	// jitter, up to BackoffMax (defaults DefaultBackoffBase and
 	// DefaultBackoffMax). A provider's Retry-After wins when longer.
 	BackoffBase, BackoffMax time.Duration
-	Hooks                   Hooks
-	Logger                  *slog.Logger
+	// Prices prices the provider calls whose provider reports no cost
+	// (default DefaultPrices).
+	Prices domain.PriceTable
+	Hooks  Hooks
+	Logger *slog.Logger
 }
 
 // Worker processes jobs: it claims one, runs its sections with the research
@@ -81,6 +85,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	setDefault(&cfg.SectionAttempts, DefaultSectionAttempts)
 	setDefault(&cfg.BackoffBase, DefaultBackoffBase)
 	setDefault(&cfg.BackoffMax, DefaultBackoffMax)
+	if cfg.Prices.Empty() {
+		cfg.Prices = DefaultPrices()
+	}
 	setDefault(&cfg.Name, DefaultWorkerName)
 	log := cfg.Logger
 	if log == nil {

@@ -93,18 +93,23 @@ var codeSections = map[string]bool{
 // edition and effective date.
 func IsCodeSection(key string) bool { return codeSections[key] }
 
-// Usage is the token use and, when the provider reports it, the cost of
-// producing a section.
+// Usage is the token use, the web searches and the cost of producing a
+// section. The cost is the provider's own figure where it reports one
+// (Perplexity), else computed from the price table; nil when neither is
+// known.
 type Usage struct {
-	InputTokens  int64    `json:"input_tokens"`
-	OutputTokens int64    `json:"output_tokens"`
-	CostUSD      *float64 `json:"cost_usd,omitempty"`
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	// SearchCalls are the web searches the provider reports it ran.
+	SearchCalls int64    `json:"search_calls,omitempty"`
+	CostUSD     *float64 `json:"cost_usd,omitempty"`
 }
 
 // Add returns the sum of u and o. Cost is known only when both are known or
 // one side has no tokens at all.
 func (u Usage) Add(o Usage) Usage {
-	sum := Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+	sum := Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens,
+		SearchCalls: u.SearchCalls + o.SearchCalls}
 	switch {
 	case u.CostUSD != nil && o.CostUSD != nil:
 		c := *u.CostUSD + *o.CostUSD

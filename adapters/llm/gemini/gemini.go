@@ -105,11 +105,26 @@ func (c *Client) Research(ctx context.Context, req ports.SectionRequest) (ports.
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ex := &exchange{}
-	resp, err := c.api.Models.GenerateContent(withExchange(reqCtx, ex), c.model, genai.Text(userPrompt(req)), config(req))
+	resp, err := c.generate(withExchange(reqCtx, ex), req)
 	if err != nil {
 		return ports.SectionResponse{}, c.classifyErr(ctx, reqCtx, ex, err)
 	}
 	return c.parse(resp)
+}
+
+// errUndecodable marks a body the SDK could not turn into a response.
+var errUndecodable = errors.New("undecodable response body")
+
+// generate calls the SDK. Its decoding asserts the JSON's shape and panics
+// on a body such as {"candidates":[null]}; that is a malformed body, not a
+// reason to bring the worker down.
+func (c *Client) generate(ctx context.Context, req ports.SectionRequest) (resp *genai.GenerateContentResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, fmt.Errorf("%w: %v", errUndecodable, r)
+		}
+	}()
+	return c.api.Models.GenerateContent(ctx, c.model, genai.Text(userPrompt(req)), config(req))
 }
 
 // userPrompt is the user prompt with, when the search is to be narrowed,
@@ -143,7 +158,7 @@ func (c *Client) classifyErr(parent, reqCtx context.Context, ex *exchange, err e
 	switch {
 	case errors.As(err, &apiErr):
 		return c.apiError(apiErr, ex)
-	case reqCtx.Err() == nil && isDecodeError(err):
+	case errors.Is(err, errUndecodable), reqCtx.Err() == nil && isDecodeError(err):
 		return c.classify.Malformed(err)
 	default:
 		return c.classify.Transport(parent, c.timeout, err)
@@ -205,7 +220,7 @@ var blockedFinish = map[genai.FinishReason]bool{
 func (c *Client) parse(resp *genai.GenerateContentResponse) (ports.SectionResponse, error) {
 	if fb := resp.PromptFeedback; fb != nil && fb.BlockReason != "" {
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name,
-			Message: "prompt blocked: " + string(fb.BlockReason)}
+			Message: "prompt blocked: " + c.classify.Clean(string(fb.BlockReason))}
 	}
 	if len(resp.Candidates) == 0 || resp.Candidates[0] == nil {
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name, Retryable: true, Message: "response without candidates"}
@@ -225,9 +240,12 @@ func (c *Client) parse(resp *genai.GenerateContentResponse) (ports.SectionRespon
 		Truncated: cand.FinishReason == genai.FinishReasonMaxTokens,
 	}
 	out.Grounded = len(out.Sources) > 0
+	if gm := cand.GroundingMetadata; gm != nil {
+		out.Usage.SearchCalls = int64(len(gm.WebSearchQueries))
+	}
 	if out.Content == "" && !out.Truncated {
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: name, Retryable: true,
-			Message: "empty answer (finish reason " + string(cand.FinishReason) + ")"}
+			Message: "empty answer (finish reason " + c.classify.Clean(string(cand.FinishReason)) + ")"}
 	}
 	return out, nil
 }

@@ -77,6 +77,11 @@ func (c *Client) parse(resp goopenai.CreateResponseResponse) (ports.SectionRespo
 	if resp.Usage != nil {
 		out.Usage = domain.Usage{InputTokens: int64(resp.Usage.InputTokens), OutputTokens: int64(resp.Usage.OutputTokens)}
 	}
+	for _, it := range items {
+		if it.Type == "web_search_call" && (it.Action == nil || it.Action.Type == "" || it.Action.Type == "search") {
+			out.Usage.SearchCalls++ // billed per search; open_page and find are not searches
+		}
+	}
 	if c.search {
 		out.Sources = sources(items)
 		out.Spans = spans(items, out.Sources)
