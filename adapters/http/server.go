@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/codecheck/codecheck/adapters/http/site"
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -111,6 +112,8 @@ func newServer(cfg Config) *Server {
 	s.registerEvents()
 	s.registerHealth()
 	s.registerWorker()
+	documentSubmitExample(s.api)
+	site.Mount(s.mux) // the page at /, /docs and their embedded assets
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
@@ -122,6 +125,8 @@ func apiConfig() huma.Config {
 	// No $schema links in responses: clients get exactly the documented
 	// fields.
 	c.CreateHooks = nil
+	// /docs is served by package site from embedded assets, not a CDN.
+	c.DocsPath = ""
 	c.Info.Description = "Researches the building-code, zoning and permitting facts that apply to one " +
 		"property address and returns them as a 13-section report with sources. Submit a job, then poll " +
 		"it or follow its live event stream.\n\nErrors are RFC 9457 problem documents " +
