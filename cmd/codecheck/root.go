@@ -44,8 +44,31 @@ has them all).`,
 		newServeCommand(env), newWorkerCommand(env), newWorkCommand(env),
 		newMigrateCommand(env), newOpenAPICommand(env), newSectionsCommand(env), newVersionCommand(env),
 	)
-	root.CompletionOptions.HiddenDefaultCmd = false
+	documentBuiltins(root)
 	return root
+}
+
+// documentBuiltins gives cobra's own help and completion commands the
+// examples and exit codes every command's help has.
+func documentBuiltins(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  codecheck help check\n  codecheck check --help"
+		case "completion":
+			c.Example = `  source <(codecheck completion bash)     # add it to ~/.bashrc to keep it
+  codecheck completion zsh > "${fpath[1]}/_codecheck"
+  codecheck completion fish > ~/.config/fish/completions/codecheck.fish`
+		default:
+			continue
+		}
+		c.Annotations = map[string]string{exitAnnotation: exitCodesSimple}
+		for _, sub := range c.Commands() {
+			sub.Annotations = map[string]string{exitAnnotation: exitCodesSimple}
+		}
+	}
 }
 
 // unknownCommand refuses arguments to the root: an unknown command.

@@ -16,19 +16,21 @@ import (
 
 // Every command and the flags its help must list.
 var commandFlags = map[string][]string{
-	"check":    {"--provider", "--format", "--out", "--sections", "--use", "--scope", "--stories", "--floor-area", "--description"},
-	"report":   {"--job-id", "--format", "--out"},
-	"list":     {"--status", "--limit", "--cursor"},
-	"watch":    nil,
-	"cancel":   nil,
-	"retry":    nil,
-	"serve":    nil,
-	"worker":   nil,
-	"work":     {"--job-id", "--wait"},
-	"migrate":  nil,
-	"openapi":  {"--yaml"},
-	"sections": nil,
-	"version":  nil,
+	"check":      {"--provider", "--format", "--out", "--sections", "--use", "--scope", "--stories", "--floor-area", "--description"},
+	"report":     {"--job-id", "--format", "--out"},
+	"list":       {"--status", "--limit", "--cursor"},
+	"watch":      nil,
+	"cancel":     nil,
+	"retry":      nil,
+	"serve":      nil,
+	"worker":     nil,
+	"work":       {"--job-id", "--wait"},
+	"migrate":    nil,
+	"openapi":    {"--yaml"},
+	"sections":   nil,
+	"version":    nil,
+	"completion": nil,
+	"help":       nil,
 }
 
 // Every command's --help exits 0 at once, and lists its flags, its exit
@@ -49,7 +51,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 				require.Contains(t, r.stdout, f)
 			}
 			switch name {
-			case "openapi", "sections", "version":
+			case "openapi", "sections", "version", "completion", "help":
 			default:
 				require.Contains(t, r.stdout, "Environment:")
 			}
