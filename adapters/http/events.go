@@ -19,8 +19,8 @@ import (
 // StreamEventsInput is GET /jobs/{id}/events.
 type StreamEventsInput struct {
 	JobIDInput
-	LastEventID string `header:"Last-Event-ID" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after this event id (sent by EventSource on reconnect)." example:"42"`
-	AfterID     string `query:"last_event_id" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after this event id, for clients that cannot set headers." example:"42"`
+	LastEventID string `header:"Last-Event-ID" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after the job's event with this id (sent by EventSource on reconnect)." example:"7"`
+	AfterID     string `query:"last_event_id" maxLength:"20" pattern:"^[0-9]*$" doc:"Resume after the job's event with this id, for clients that cannot set headers." example:"7"`
 }
 
 // writeTimeout bounds one write to an event stream, whatever the server's
@@ -32,10 +32,11 @@ func (s *Server) registerEvents() {
 		OperationID: "stream-job-events", Method: http.MethodGet, Path: "/jobs/{id}/events", Tags: []string{"jobs"},
 		Summary: "Follow a job's events",
 		Description: "A Server-Sent Events stream. `job` events carry the job's status and progress, `section` " +
-			"events a finished section; each has `id:` = the event's sequence number. Reconnect with " +
-			"`Last-Event-ID` (or `?last_event_id=`) to resume. The stream first replays the events after that " +
-			"id, then follows live, and ends after the job's terminal status event. Idle streams get a " +
-			"comment line every 15 seconds.",
+			"events a section that started (`running`) or ended (`completed`, `failed`, or `canceled` with the job). " +
+			"Each has `id:` = the event's number within the job (1, 2, 3...). Reconnect with " +
+			"`Last-Event-ID` (or `?last_event_id=`) to resume after that event of the job. The stream first " +
+			"replays the events after that id, then follows live, and ends after the job's terminal status event. " +
+			"Idle streams get a comment line every 15 seconds.",
 		Security: bearerAuth, Errors: append([]int{http.StatusUnprocessableEntity}, jobErrors...),
 		Responses: map[string]*huma.Response{"200": {
 			Description: "The event stream.",
@@ -53,7 +54,7 @@ func (s *Server) eventStreamSchema() *huma.Schema {
 		return &huma.Schema{
 			Title: "Event " + event, Type: huma.TypeObject, Required: []string{"id", "event", "data"},
 			Properties: map[string]*huma.Schema{
-				"id":    {Type: huma.TypeInteger, Description: "Event sequence number; send it back as Last-Event-ID."},
+				"id":    {Type: huma.TypeInteger, Description: "The event's number within its job (1, 2, 3...); send it back as Last-Event-ID."},
 				"event": {Type: huma.TypeString, Enum: []any{event}, Description: "The event name."},
 				"data":  reg.Schema(data, true, data.Name()),
 			},
@@ -70,9 +71,9 @@ func (s *Server) eventStreamSchema() *huma.Schema {
 }
 
 func (in *StreamEventsInput) after() (int64, error) {
-	raw := in.LastEventID
+	raw, location := in.LastEventID, "header.Last-Event-ID"
 	if raw == "" {
-		raw = in.AfterID
+		raw, location = in.AfterID, "query.last_event_id"
 	}
 	if raw == "" {
 		return 0, nil
@@ -80,7 +81,7 @@ func (in *StreamEventsInput) after() (int64, error) {
 	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || n < 0 {
 		return 0, huma.Error422UnprocessableEntity("validation failed",
-			&huma.ErrorDetail{Message: "must be a non-negative event id", Location: "header.Last-Event-ID", Value: raw})
+			&huma.ErrorDetail{Message: "must be a non-negative event id", Location: location, Value: raw})
 	}
 	return n, nil
 }
@@ -100,6 +101,9 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput) (*huma
 		return nil, s.problem(ctx, err)
 	}
 	first, err := s.svc.Events(ctx, in.ID, after)
+	if err == nil && len(first) == 0 && after > 0 {
+		first, after, err = s.staleResume(ctx, in.ID, after)
+	}
 	if err != nil {
 		stopWatch()
 		return nil, s.problem(ctx, err)
@@ -110,6 +114,18 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput) (*huma
 		st.start(hctx)
 		st.run(first)
 	}}, nil
+}
+
+// staleResume handles a Last-Event-ID beyond the job's last event, which no
+// client of this job can have seen: an id from before event ids were
+// numbered per job, or a wrong one. Rather than wait forever for an event
+// that far on, the stream starts again from the job's first event.
+func (s *Server) staleResume(ctx context.Context, jobID string, after int64) ([]domain.Event, int64, error) {
+	all, err := s.svc.Events(ctx, jobID, 0)
+	if err != nil || len(all) == 0 || all[len(all)-1].Seq >= after {
+		return nil, after, err
+	}
+	return all, 0, nil
 }
 
 // stream is one client's event stream.

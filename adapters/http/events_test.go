@@ -245,3 +245,75 @@ func TestEventsKeepAliveAndShutdown(t *testing.T) {
 	e.srv.Close()
 	require.Empty(t, collect(t, events), "Close ends open streams")
 }
+
+// A section that starts running is streamed as it happens, before its end.
+func TestEventsSectionStarted(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"jurisdiction"}})
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+	require.Equal(t, "pending", next(t, events).Data.Status)
+	l := e.claim(v.ID)
+	require.Equal(t, "processing", next(t, events).Data.Status)
+
+	e.saveSection(l, "jurisdiction", domain.SectionRunning)
+	started := next(t, events)
+	require.Equal(t, "section", started.Event)
+	require.Equal(t, "jurisdiction", started.Data.Key)
+	require.Equal(t, "running", started.Data.Status)
+	require.Equal(t, "0/1", started.Data.Progress)
+
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	ended := next(t, events)
+	require.Equal(t, "section", ended.Event)
+	require.Equal(t, "completed", ended.Data.Status)
+}
+
+// Event ids count within the job: Last-Event-ID: 2 resumes after the job's
+// second event however many events other jobs had.
+func TestEventsIDsPerJob(t *testing.T) {
+	e := newEnv(t)
+	other := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	e.runJob(other.ID)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	e.runJob(v.ID)
+
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+	all := collect(t, events)
+	for i, ev := range all {
+		require.Equal(t, int64(i+1), ev.ID, "event %d", i)
+	}
+	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: 2")
+	require.Equal(t, all[2:], collect(t, events))
+}
+
+// A Last-Event-ID beyond the job's last event (say, a global id from before
+// ids were per job) replays the job from its start instead of waiting for
+// an event that far on.
+func TestEventsStaleLastEventIDReplays(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	events, _ := e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: 500")
+	first := next(t, events)
+	require.Equal(t, int64(1), first.ID)
+	require.Equal(t, "pending", first.Data.Status)
+	e.claim(v.ID)
+	require.Equal(t, "processing", next(t, events).Data.Status, "and then follows live")
+}
+
+// A cancel streams each unfinished section as canceled, then the job's end.
+func TestEventsCancelClosesSections(t *testing.T) {
+	e := newEnv(t)
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
+	l := e.claim(v.ID)
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	e.saveSection(l, "zoning_use", domain.SectionRunning)
+	events, _ := e.openStream("/jobs/" + v.ID + "/events")
+	e.do(http.MethodPost, "/jobs/"+v.ID+"/cancel", nil)
+	all := collect(t, events)
+	tail := all[len(all)-2:]
+	require.Equal(t, "section", tail[0].Event)
+	require.Equal(t, "zoning_use", tail[0].Data.Key)
+	require.Equal(t, "canceled", tail[0].Data.Status)
+	require.Equal(t, "job", tail[1].Event)
+	require.Equal(t, "canceled", tail[1].Data.Status)
+}

@@ -35,6 +35,8 @@ type SubmitJobInput struct {
 // SubmitJobOutput is the 202 answer to POST /jobs.
 type SubmitJobOutput struct {
 	Location string `header:"Location" doc:"Where to poll the job." example:"/jobs/01933b8e-6f3a-7c1e-9a4b-2f6d8e0c1a23"`
+	// Replayed is "true" on a replay, absent otherwise.
+	Replayed string `header:"Idempotent-Replayed" enum:"true" doc:"Present, and true, when this answer replays the job an earlier request with the same Idempotency-Key and body created: no new job was made. Absent otherwise." example:"true"`
 	Body     JobView
 }
 
@@ -100,14 +102,16 @@ func (s *Server) registerJobs() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "cancel-job", Method: http.MethodPost, Path: "/jobs/{id}/cancel", Tags: []string{"jobs"},
-		Summary: "Cancel a job", Description: "Cancels a pending or processing job at once. 409 when the job already ended.",
+		Summary: "Cancel a job", Description: "Cancels a pending or processing job at once: its unfinished sections become " +
+			"`canceled` (completed and failed ones stay), and a worker still running it can save nothing more. " +
+			"409 when the job already ended.",
 		Security: bearerAuth, Errors: append([]int{http.StatusConflict}, jobErrors...),
 	}, s.cancelJob)
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-job", Method: http.MethodPost, Path: "/jobs/{id}/retry", Tags: []string{"jobs"},
-		Summary:       "Retry a failed job",
-		Description:   "Puts a failed job back to pending; only its sections that are not completed run again. 409 unless the job failed.",
+		Summary:       "Retry a failed or canceled job",
+		Description:   "Puts a failed or canceled job back to pending; completed sections are kept and only the others (failed, canceled, never run) run again. 409 unless the job failed or was canceled.",
 		DefaultStatus: http.StatusAccepted, Security: bearerAuth, Errors: append([]int{http.StatusConflict}, jobErrors...),
 	}, s.retryJob)
 }
@@ -123,16 +127,17 @@ func (s *Server) submitJob(ctx context.Context, in *SubmitJobInput) (*SubmitJobO
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	report := domain.NewReport(job, nil)
+	report, replayed := domain.NewReport(job, nil), ""
 	if existed {
 		// A replay answers with the job as it is now.
 		if report, err = s.svc.Get(ctx, job.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		replayed = "true"
 	} else if s.cfg.Metrics != nil {
 		s.cfg.Metrics.JobSubmitted(job.Provider)
 	}
-	return &SubmitJobOutput{Location: "/jobs/" + job.ID, Body: newJobView(report)}, nil
+	return &SubmitJobOutput{Location: "/jobs/" + job.ID, Replayed: replayed, Body: newJobView(report)}, nil
 }
 
 func (s *Server) listJobs(ctx context.Context, in *ListJobsInput) (*ListJobsOutput, error) {

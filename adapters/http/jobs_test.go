@@ -178,23 +178,48 @@ func TestJobNotFound(t *testing.T) {
 
 func TestCancelAndRetry(t *testing.T) {
 	e := newEnv(t)
-	v := e.submit(map[string]any{"address": address})
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use", "energy_code"}})
+	l := e.claim(v.ID)
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
+	e.saveSection(l, "zoning_use", domain.SectionRunning)
 
 	res := e.do(http.MethodPost, "/jobs/"+v.ID+"/cancel", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
 	var canceled jobView
 	res.json(t, &canceled)
 	require.Equal(t, "canceled", canceled.Status)
+	statuses := func(v jobView) []string {
+		var out []string
+		for _, s := range v.Sections {
+			out = append(out, s.Status)
+		}
+		return out
+	}
+	want := []string{"completed", "canceled", "canceled"}
+	require.Equal(t, want, statuses(canceled), "no section of a canceled job looks alive")
+	require.Equal(t, want, statuses(e.getJob(v.ID)))
+	md := e.do(http.MethodGet, "/jobs/"+v.ID+"/report", nil, "Accept: text/markdown")
+	require.Equal(t, http.StatusOK, md.StatusCode)
+	require.NotContains(t, string(md.body), "running")
+	require.Contains(t, string(md.body), "_Status: canceled_")
 
 	p := e.do(http.MethodPost, "/jobs/"+v.ID+"/cancel", nil).problem(t, http.StatusConflict)
 	require.Contains(t, p.Detail, "canceled")
-	e.do(http.MethodPost, "/jobs/"+v.ID+"/retry", nil).problem(t, http.StatusConflict)
+
+	// A canceled job is retried: completed sections kept, the rest pending.
+	res = e.do(http.MethodPost, "/jobs/"+v.ID+"/retry", nil)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, "body: %s", res.body)
+	var again jobView
+	res.json(t, &again)
+	require.Equal(t, "pending", again.Status)
+	require.Equal(t, []string{"completed", "pending", "pending"}, statuses(again))
+	require.Equal(t, "1/3", again.Progress)
 
 	pending := e.submit(map[string]any{"address": address})
 	e.do(http.MethodPost, "/jobs/"+pending.ID+"/retry", nil).problem(t, http.StatusConflict)
 
 	failed := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
-	l := e.claim(failed.ID)
+	l = e.claim(failed.ID)
 	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
 	e.saveSection(l, "zoning_use", domain.SectionFailed)
 	e.finish(l, domain.JobFailed, "sections failed: zoning_use")

@@ -11,7 +11,7 @@ import (
 // wrong methods (405) problem documents like every other error.
 func (s *Server) problemRoutes(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		w = &problemWriter{ResponseWriter: w}
+		w = &problemWriter{ResponseWriter: w, requestID: RequestID(r.Context())}
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -20,7 +20,8 @@ func (s *Server) problemRoutes(w http.ResponseWriter, r *http.Request) {
 // problem document for the same status. It keeps the other headers (Allow).
 type problemWriter struct {
 	http.ResponseWriter
-	replaced bool
+	requestID string
+	replaced  bool
 }
 
 func (p *problemWriter) WriteHeader(status int) {
@@ -38,7 +39,11 @@ func (p *problemWriter) WriteHeader(status int) {
 	if status == http.StatusMethodNotAllowed {
 		detail = "method not allowed on this resource"
 	}
-	_ = json.NewEncoder(p.ResponseWriter).Encode(huma.NewError(status, detail))
+	problem := huma.NewError(status, detail)
+	if m, ok := problem.(*Problem); ok {
+		m.RequestID = p.requestID
+	}
+	_ = json.NewEncoder(p.ResponseWriter).Encode(problem)
 }
 
 func (p *problemWriter) Write(b []byte) (int, error) {

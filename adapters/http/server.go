@@ -125,12 +125,14 @@ func apiConfig() huma.Config {
 	// No $schema links in responses: clients get exactly the documented
 	// fields.
 	c.CreateHooks = nil
+	c.Transformers = append(c.Transformers, problemRequestID)
 	// /docs is served by package site from embedded assets, not a CDN.
 	c.DocsPath = ""
 	c.Info.Description = "Researches the building-code, zoning and permitting facts that apply to one " +
 		"property address and returns them as a 13-section report with sources. Submit a job, then poll " +
 		"it or follow its live event stream.\n\nErrors are RFC 9457 problem documents " +
-		"(application/problem+json). When the server has API keys (CODECHECK_API_KEYS), every /jobs " +
+		"(application/problem+json) with a stable `type` (urn:codecheck:problem:<code>), its `code`, and the " +
+		"`request_id` that every response also carries in `X-Request-Id` (a sane incoming X-Request-Id is kept). When the server has API keys (CODECHECK_API_KEYS), every /jobs " +
 		"operation needs `Authorization: Bearer <key>`."
 	c.Info.License = nil
 	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
@@ -145,8 +147,8 @@ func apiConfig() huma.Config {
 }
 
 // Handler returns the HTTP handler serving the API, /metrics, the spec and
-// the docs page.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.problemRoutes) }
+// the docs page. Every request gets an id (X-Request-Id).
+func (s *Server) Handler() http.Handler { return withRequestID(http.HandlerFunc(s.problemRoutes)) }
 
 // API returns the Huma API, e.g. to add operations.
 func (s *Server) API() huma.API { return s.api }
@@ -184,5 +186,5 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 		level = slog.LevelWarn
 	}
 	s.log.Log(ctx.Context(), level, "http request", "method", op.Method, "route", op.Path,
-		"status", status, "took", took)
+		"status", status, "took", took, "request_id", RequestID(ctx.Context()))
 }

@@ -116,11 +116,11 @@ type JobEvent struct {
 }
 
 // SectionEvent is the data of a "section" server-sent event: a section
-// finished.
+// started (running) or ended (completed, failed, or canceled with its job).
 type SectionEvent struct {
 	JobID    string               `json:"job_id"`
 	Key      SectionKey           `json:"key"`
-	Status   domain.SectionStatus `json:"status"`
+	Status   domain.SectionStatus `json:"status" doc:"running when the section started; completed, failed or canceled when it ended."`
 	Progress string               `json:"progress" doc:"Job progress after this section." example:"4/13"`
 	Attempt  int                  `json:"attempt"`
 	Error    string               `json:"error,omitempty"`
@@ -200,7 +200,7 @@ func (jobStatusSchema) Schema(huma.Registry) *huma.Schema { return enumSchema(do
 type sectionStatusSchema string
 
 func (sectionStatusSchema) Schema(huma.Registry) *huma.Schema {
-	return enumSchema([]domain.SectionStatus{domain.SectionPending, domain.SectionRunning, domain.SectionCompleted, domain.SectionFailed})
+	return enumSchema(domain.SectionStatuses)
 }
 
 type outcomeSchema string

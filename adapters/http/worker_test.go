@@ -315,7 +315,7 @@ func TestWorkerClaimTerminalIsConflict(t *testing.T) {
 	require.NoError(t, err)
 	p := e.do(http.MethodPost, "/worker/jobs/"+id+"/claim", claimBody(), bearer(e.tokens.Mint(id, time.Hour))).
 		workerProblem(t, http.StatusConflict)
-	require.Empty(t, p.Type, "a plain conflict, not a lease problem")
+	require.Equal(t, "urn:codecheck:problem:conflict", p.Type, "a plain conflict, not a lease problem")
 }
 
 func TestWorkerUnknownJob(t *testing.T) {
