@@ -165,9 +165,11 @@ func (p *progress) Stop(status string) {
 	if program == nil {
 		return
 	}
+	// Logs go straight to standard error again first: a line sent to a
+	// program that is quitting would be lost.
+	p.logs.to(nil)
 	program.Send(stopMsg{status: status, at: time.Now()})
 	<-ended
-	p.logs.to(nil)
 }
 
 // hooks feed the display from the work of this process (check, work).
