@@ -13,6 +13,10 @@ type SectionSpec struct {
 	Ordinal  int      // 1-based position in the report
 	Question string   // what the section answers
 	LookFor  []string // specific facts and places to look
+	// JurisdictionWide sections depend only on the jurisdiction, not on the
+	// parcel: a recent result from another job of the same jurisdiction is
+	// reused instead of researched again (see CheckReuse).
+	JurisdictionWide bool
 }
 
 // JurisdictionKey is the section that runs first; its result is the context
@@ -25,7 +29,7 @@ var catalogue = []SectionSpec{
 		LookFor: []string{"parcel id / APN if findable", "incorporated city or unincorporated county, and the state",
 			"the building, planning/zoning, fire-marshal and floodplain offices (the AHJ) with their web pages",
 			"where the official municipal/county code text is published (e.g. the code host)", "the zoning district if the parcel viewer shows it"}},
-	{Key: "adopted_codes", Title: "Adopted building codes",
+	{Key: "adopted_codes", JurisdictionWide: true, Title: "Adopted building codes",
 		Question: "Which model-code editions are in force here, since when, and with which state and local amendments?",
 		LookFor: []string{"IBC, IRC, IECC, NEC (NFPA 70), IPC/UPC, IMC/UMC, IFC editions and effective dates",
 			"state building code adoption and local amendment ordinances", "pending code cycle changes"}},
@@ -54,15 +58,15 @@ var catalogue = []SectionSpec{
 		Question: "Does the IRC or IBC path apply, and what occupancy, construction type and allowable height and area follow?",
 		LookFor: []string{"IRC vs IBC applicability", "occupancy classification and occupant load", "construction type",
 			"allowable height, stories and area", "existing building code for alterations and additions"}},
-	{Key: "fire_life_safety", Title: "Fire and life safety",
+	{Key: "fire_life_safety", JurisdictionWide: true, Title: "Fire and life safety",
 		Question: "What sprinkler, alarm, fire-resistance, egress and fire-access requirements apply?",
 		LookFor: []string{"sprinkler and fire-alarm triggers including local amendments", "fire-resistance ratings and separations",
 			"egress requirements", "fire apparatus access and hydrant / water supply requirements"}},
-	{Key: "accessibility", Title: "Accessibility",
+	{Key: "accessibility", JurisdictionWide: true, Title: "Accessibility",
 		Question: "Which accessibility codes apply and how are they scoped, including for alterations?",
 		LookFor: []string{"state accessibility code and ICC A117.1 edition", "ADA and Fair Housing Act scoping",
 			"alteration and path-of-travel triggers", "whether it applies to one- and two-family dwellings"}},
-	{Key: "energy_code", Title: "Energy code",
+	{Key: "energy_code", JurisdictionWide: true, Title: "Energy code",
 		Question: "Which energy code and climate zone apply, and are there stretch codes or solar/EV mandates?",
 		LookFor: []string{"energy code edition and compliance paths", "IECC climate zone", "stretch or reach codes",
 			"solar-ready / solar PV mandates", "EV-ready requirements", "all-electric or gas restrictions"}},
@@ -70,7 +74,7 @@ var catalogue = []SectionSpec{
 		Question: "How is the site served and what site-level utility rules and fees apply?",
 		LookFor: []string{"public sewer or septic and who regulates it", "public water or well", "stormwater management thresholds",
 			"easements", "connection, capacity and impact fees"}},
-	{Key: "permitting_process", Title: "Permitting process",
+	{Key: "permitting_process", JurisdictionWide: true, Title: "Permitting process",
 		Question: "Which permits are needed, what must be submitted, and how long does review take?",
 		LookFor: []string{"permit types needed", "submittal requirements", "review tiers and typical review times",
 			"fee basis", "required inspections", "contacts: office, phone, online portal"}},

@@ -88,6 +88,11 @@ type Job struct {
 	// reused idempotency key with another body can be refused.
 	RequestHash string `json:"-"`
 
+	// Reuse lets the job take its jurisdiction-wide sections from a recent
+	// job of the same jurisdiction instead of researching them (see
+	// CheckReuse); false, the client's reuse: false, forces fresh research.
+	Reuse bool `json:"reuse"`
+
 	// Done counts the sections that completed; the store fills it in.
 	Done int `json:"-"`
 

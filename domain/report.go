@@ -137,6 +137,7 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 		fmt.Fprintf(b, " · $%.4f", *s.Usage.CostUSD)
 	}
 	b.WriteString("_\n")
+	writeReusedMarkdown(b, s)
 	if s.NeedsVerification {
 		with := s.VerifyWith
 		if with == "" {

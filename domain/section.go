@@ -145,6 +145,11 @@ type SectionResult struct {
 	LatencyMS         int64         `json:"latency_ms"`
 	Attempts          int           `json:"attempts"`
 	Error             string        `json:"error,omitempty"`
+	// ReusedFrom is the job whose research this section reuses (see
+	// CheckReuse), and LastVerified when that research was done; both are
+	// empty on a section researched for this job.
+	ReusedFrom   string     `json:"reused_from,omitempty"`
+	LastVerified *time.Time `json:"last_verified,omitempty"`
 	// Jurisdiction is set on the jurisdiction section only.
 	Jurisdiction *Jurisdiction `json:"jurisdiction,omitempty"`
 	StartedAt    *time.Time    `json:"started_at,omitempty"`

@@ -84,33 +84,37 @@ func TestHTTPJobLifecycle(t *testing.T) {
 }
 
 // requireCompleteStream checks a whole event stream of a job that completed
-// on its first attempt: increasing ids, one completed section event per
-// section, progress never going back, and the terminal job event last.
+// on its first attempt: ids 1, 2, 3..., for each section one started
+// (running) event and then one completed event, progress never going back,
+// and the terminal job event last.
 func requireCompleteStream(t *testing.T, jobID string, events []sseMessage) {
 	t.Helper()
 	require.NotEmpty(t, events)
-	sections := map[string]int{}
+	sections, started := map[string]int{}, map[string]int{}
 	lastDone := 0
 	for i, e := range events {
-		if i > 0 {
-			require.Greater(t, e.ID, events[i-1].ID, "event ids must strictly increase")
-		}
+		require.Equal(t, int64(i+1), e.ID, "event ids count the job's events")
 		d := e.data(t)
 		require.Equal(t, jobID, d.JobID)
 		done := doneCount(t, d.Progress)
 		require.GreaterOrEqual(t, done, lastDone, "progress went back at event %d", e.ID)
 		lastDone = done
-		switch e.Event {
-		case "section":
+		switch {
+		case e.Event == "section" && d.Status == "running":
+			require.Zero(t, sections[d.Key], "%s started after it completed", d.Key)
+			started[d.Key]++
+		case e.Event == "section":
 			require.Equal(t, "completed", d.Status, d.Key)
+			require.Equal(t, 1, started[d.Key], "%s completed without a started event", d.Key)
 			sections[d.Key]++
-		case "job":
+		case e.Event == "job":
 		default:
 			t.Fatalf("unexpected event type %q", e.Event)
 		}
 	}
 	for _, key := range domain.SectionKeys() {
-		require.Equal(t, 1, sections[key], "section events for %s", key)
+		require.Equal(t, 1, sections[key], "completed events for %s", key)
+		require.Equal(t, 1, started[key], "started events for %s", key)
 	}
 	require.Len(t, sections, 13)
 	last := events[len(events)-1]
