@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ var webhookTests = map[string]func(*testing.T, Harness){
 	"TakeOneJob":                 testWebhookTakeOneJob,
 	"ConcurrentTakersNeverShare": testWebhookConcurrentTakers,
 	"UnknownID":                  testWebhookUnknown,
+	"CanceledAgainAfterRetry":    testWebhookCanceledAgain,
 }
 
 const webhookHold = time.Minute
@@ -160,4 +162,28 @@ func testWebhookUnknown(t *testing.T, h Harness) {
 	require.ErrorIs(t, h.Webhooks.WebhookFailed(ctx(t), "msg_nope", "x", time.Time{}), domain.ErrNotFound)
 	_, err := h.Webhooks.TakeWebhooks(ctx(t), ports.TakeWebhooks{Limit: 1})
 	require.ErrorIs(t, err, domain.ErrInvalid, "a hold is required")
+}
+
+// A job canceled, retried and canceled again before any worker claimed it
+// ends canceled twice in the same attempt: both ends are delivered, under
+// different ids.
+func testWebhookCanceledAgain(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	for range 2 {
+		_, err := h.Store.Cancel(ctx(t), job.ID)
+		require.NoError(t, err)
+		_, err = h.Store.Retry(ctx(t), job.ID)
+		require.NoError(t, err)
+	}
+	_, err := h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	got := take(t, h, job.ID, 10)
+	require.Len(t, got, 3, "one delivery per end")
+	ids := map[string]bool{}
+	for _, d := range got {
+		require.True(t, strings.HasSuffix(d.ID, "_canceled"), "the id still ends in the status: %s", d.ID)
+		ids[d.ID] = true
+	}
+	require.Len(t, ids, 3)
 }

@@ -11,15 +11,29 @@ import (
 )
 
 // oweWebhook records the delivery a job that just ended owes, if it has a
-// webhook. Its id names the job, attempt and status, so each terminal
-// status of each attempt is delivered once.
+// webhook. Its id names the job, attempt and status
+// (msg_<job>_<attempt>_<status>), so each terminal status of each attempt
+// is delivered once. A job can end the same way twice in one attempt only
+// through a retry in between that no worker claimed (canceled, retried,
+// canceled again): that second end gets msg_<job>_<attempt>-<n>_<status>,
+// n counting the job's deliveries, so it is delivered too.
 func (x *txn) oweWebhook(ctx context.Context, j domain.Job) error {
 	if j.WebhookURL == "" {
 		return nil
 	}
+	const insert = `INSERT INTO webhook_deliveries (id, job_id, url, status, next_attempt_at, created_at, updated_at)
+		VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (id) DO NOTHING`
 	id := fmt.Sprintf("msg_%s_%d_%s", j.ID, j.Attempt, j.Status)
-	_, err := x.db.Exec(ctx, `INSERT INTO webhook_deliveries (id, job_id, url, status, next_attempt_at, created_at, updated_at)
-		VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (id) DO NOTHING`, id, j.ID, j.WebhookURL, x.now)
+	n, err := x.db.Exec(ctx, insert, id, j.ID, j.WebhookURL, x.now)
+	if err == nil && n == 0 {
+		var owed []int64
+		owed, err = collect(ctx, x.db, func(r driver.Rows) (c int64, err error) { return c, r.Scan(&c) },
+			`SELECT count(*) FROM webhook_deliveries WHERE job_id = $1`, j.ID)
+		if err == nil {
+			id = fmt.Sprintf("msg_%s_%d-%d_%s", j.ID, j.Attempt, owed[0]+1, j.Status)
+			_, err = x.db.Exec(ctx, insert, id, j.ID, j.WebhookURL, x.now)
+		}
+	}
 	if err != nil {
 		return x.sql.wrap(err, "owe webhook of %s", j.ID)
 	}
