@@ -1,0 +1,54 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/ports"
+	"github.com/codecheck/codecheck/test/contract/storetest"
+	"github.com/codecheck/codecheck/test/pgtest"
+)
+
+// Migration 0008 numbers the events a database already holds per job, in
+// the order they were recorded, as if they had been recorded with it.
+func TestMigrationNumbersExistingEventsPerJob(t *testing.T) {
+	url := pgtest.URL(t)
+	s := open(t, url)
+	a, _, err := s.Create(t.Context(), storetest.NewJob())
+	require.NoError(t, err)
+	b, _, err := s.Create(t.Context(), storetest.NewJob())
+	require.NoError(t, err)
+	for _, id := range []string{a.ID, b.ID} {
+		_, err := s.Claim(t.Context(), ports.ClaimRequest{JobID: id, Worker: "w", Lease: time.Minute})
+		require.NoError(t, err)
+	}
+	for _, id := range []string{b.ID, a.ID} {
+		_, err := s.Cancel(t.Context(), id)
+		require.NoError(t, err)
+	}
+
+	// Back to the schema before 0008: one global sequence.
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	for _, stmt := range []string{`DROP INDEX events_by_job_seq`, `ALTER TABLE events DROP COLUMN job_seq`,
+		`DELETE FROM schema_migrations WHERE version = '0008_event_job_seq'`} {
+		_, err := conn.Exec(t.Context(), stmt)
+		require.NoError(t, err, stmt)
+	}
+
+	again := open(t, url)
+	for _, id := range []string{a.ID, b.ID} {
+		evs, err := again.Events(t.Context(), id, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, evs, 16, "created, claimed, 13 sections canceled, canceled")
+		for i, e := range evs {
+			require.Equal(t, int64(i+1), e.Seq, "job %s event %d", id, i)
+		}
+		require.Equal(t, "pending", evs[0].Status)
+		require.Equal(t, "canceled", evs[15].Status)
+	}
+}
