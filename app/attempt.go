@@ -77,15 +77,7 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 	switch {
 	case errors.Is(cause, domain.ErrLeaseLost), errors.Is(cause, errJobCanceled):
-		r.log.Info("job stopped: it was canceled or taken over", "cause", cause)
-		job, err := r.w.cfg.Store.Get(context.WithoutCancel(parent), r.job.ID)
-		if err != nil {
-			return r.job, domain.ErrLeaseLost
-		}
-		if job.Status == domain.JobCanceled {
-			return job, fmt.Errorf("%w: job %s is canceled", ErrJobFinished, job.ID)
-		}
-		return job, domain.ErrLeaseLost
+		return r.stopped(parent, cause)
 	case errors.Is(cause, errJobTimeout):
 		return r.finish(parent, domain.JobFailed, fmt.Sprintf("job timed out after %s; unfinished sections: %s",
 			r.w.cfg.JobTimeout, strings.Join(r.unfinished(), ", ")))
@@ -123,12 +115,30 @@ func (r *run) finish(parent context.Context, status domain.JobStatus, msg string
 	return job, nil
 }
 
+// stopped ends an attempt that someone else ended: the job was canceled
+// (ErrJobFinished) or taken over (domain.ErrLeaseLost).
+func (r *run) stopped(parent context.Context, cause error) (domain.Job, error) {
+	r.log.Info("job stopped: it was canceled or taken over", "cause", cause)
+	job, err := r.w.cfg.Store.Get(context.WithoutCancel(parent), r.job.ID)
+	if err != nil {
+		return r.job, domain.ErrLeaseLost
+	}
+	if job.Status == domain.JobCanceled {
+		return job, fmt.Errorf("%w: job %s is canceled", ErrJobFinished, job.ID)
+	}
+	return job, domain.ErrLeaseLost
+}
+
 // giveBack releases the job to pending for another attempt, and returns
-// ErrReleased with the reason.
+// ErrReleased with the reason. A job canceled or taken over meanwhile (the
+// executor's cancel stopped the attempt before the change feed did) is left
+// as it is, as stopped says.
 func (r *run) giveBack(parent context.Context, reason error) (domain.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
 	defer cancel()
-	if err := r.w.cfg.Store.Release(ctx, r.lease, reason.Error()); err != nil {
+	if err := r.w.cfg.Store.Release(ctx, r.lease, reason.Error()); errors.Is(err, domain.ErrLeaseLost) {
+		return r.stopped(parent, err)
+	} else if err != nil {
 		r.log.Warn("could not release job", "err", err)
 		return r.job, err
 	}
