@@ -208,6 +208,8 @@
     if (status) q.set("status", status);
     if (more && state.jobsCursor) q.set("cursor", state.jobsCursor);
     state.pending = function () { loadJobs(more); };
+    var table = $("jobs-table");
+    table.setAttribute("aria-busy", "true");
     return apiJSON("GET", "/jobs?" + q.toString()).then(function (page) {
       state.pending = null;
       var body = $("jobs-body");
@@ -216,7 +218,7 @@
       state.jobsCursor = page.next_cursor || "";
       $("jobs-more").hidden = !state.jobsCursor;
       $("jobs-empty").hidden = body.children.length > 0;
-    }).catch(report);
+    }).catch(report).then(function () { table.removeAttribute("aria-busy"); });
   }
 
   function jobRow(j) {
