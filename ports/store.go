@@ -114,6 +114,14 @@ type WorkerStore interface {
 	// Release gives the job back: processing -> pending, keeping its
 	// attempt count and saved sections. domain.ErrLeaseLost as for Heartbeat.
 	Release(ctx context.Context, l Lease, reason string) error
+
+	// ReusableSection returns the most recently saved section with key
+	// q.Key of another job of q.JobID's jurisdiction (the identity its
+	// saved jurisdiction section gives, domain.Jurisdiction.Identity) and
+	// provider that domain.CheckReuse allows for q, and the job that saved
+	// it. It reads only. domain.ErrNotFound when there is none, when the
+	// job's jurisdiction is not known, or there is no such job.
+	ReusableSection(ctx context.Context, q ReuseQuery) (Reusable, error)
 }
 
 // JobStore persists jobs and their section results: the worker's part and

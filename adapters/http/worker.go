@@ -47,13 +47,14 @@ type WorkerJob struct {
 	UpdatedAt      time.Time        `json:"updated_at" doc:"When the job last changed."`
 	StartedAt      *time.Time       `json:"started_at,omitempty" doc:"When a worker first started it."`
 	FinishedAt     *time.Time       `json:"finished_at,omitempty" doc:"When it reached a terminal status."`
+	Reuse          bool             `json:"reuse" doc:"Whether the job may reuse jurisdiction-wide sections that another job of its jurisdiction researched (GET /worker/jobs/{id}/reusable/{key}); false: research every section."`
 }
 
 func newWorkerJob(j domain.Job) WorkerJob {
 	return WorkerJob{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status, Attempt: j.Attempt,
 		Sections: j.Sections, Project: j.Project, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
-		FinishedAt: j.FinishedAt}
+		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
 }
 
 // WorkerJobOutput is a job as its worker sees it.
@@ -226,6 +227,7 @@ func (s *Server) registerWorker() {
 		Description:   "Returns the job to pending for another attempt, keeping its saved sections.",
 		DefaultStatus: http.StatusNoContent, Errors: fencedErrors}, s.workerRelease)
 	s.registerProviderBudget()
+	s.registerReuse()
 }
 
 // registerProviderBudget adds the provider budget operations: the

@@ -36,13 +36,14 @@ type job struct {
 	UpdatedAt      time.Time        `json:"updated_at"`
 	StartedAt      *time.Time       `json:"started_at,omitempty"`
 	FinishedAt     *time.Time       `json:"finished_at,omitempty"`
+	Reuse          bool             `json:"reuse"`
 }
 
 func (j job) domain() domain.Job {
 	return domain.Job{ID: j.ID, Address: j.Address, Provider: j.LLMProvider, Status: j.Status, Attempt: j.Attempt,
 		Sections: j.Sections, Project: j.Project, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
-		FinishedAt: j.FinishedAt}
+		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
 }
 
 // claimBody is ClaimBody.

@@ -70,6 +70,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 		{"Changes", changeTests},
 		{"Webhooks", webhookTests},
 		{"Budget", budgetTests},
+		{"Reuse", reuseTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ var workerGroups = []struct {
 		"ReleaseKeepsSections", "Retry")},
 	{"Changes", pick(changeTests, "WorkerSeesCancel", "WorkerSeesTakeover")},
 	{"Budget", budgetTests},
+	{"Reuse", reuseTests},
 }
 
 // ExerciseWorker runs the worker's side of the contract against the

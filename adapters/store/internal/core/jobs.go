@@ -22,7 +22,7 @@ const (
 const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
 	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
 	coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
-	j.created_at, j.updated_at, j.started_at, j.finished_at,
+	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse,
 	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed')
 FROM jobs j`
 
@@ -32,14 +32,16 @@ func scanJob(r driver.Rows) (domain.Job, error) {
 		status  string
 		project string
 	)
+	var reuse int
 	err := r.Scan(&j.ID, &j.Address, &j.Provider, &status, &j.Attempt, &j.Executor, &j.ExecutorRef,
 		&j.DispatchedAttempt, &j.DispatchError, &j.Error, &j.Sections, &j.WebhookURL, &project,
 		&j.IdempotencyKey, &j.RequestHash, &j.LeaseExpiresAt,
-		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.Done)
+		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &reuse, &j.Done)
 	if err != nil {
 		return j, err
 	}
 	j.Status = domain.JobStatus(status)
+	j.Reuse = reuse != 0
 	if err := json.Unmarshal([]byte(project), &j.Project); err != nil {
 		return j, fmt.Errorf("job %s project: %w", j.ID, err)
 	}
@@ -120,10 +122,10 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 	}
 	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `INSERT INTO jobs (id, address, provider, status, sections, webhook_url,
-			idempotency_key, request_hash, created_at, updated_at, project)
-			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`)
+			idempotency_key, request_hash, created_at, updated_at, project, reuse)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
-			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project)
+			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, reuseParam(job.Reuse))
 		if errors.Is(err, driver.ErrUniqueViolation) {
 			return fmt.Errorf("job %s already exists: %w", job.ID, domain.ErrConflict)
 		}

@@ -123,6 +123,9 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 		if err := x.putSection(ctx, l.JobID, ordinal, sec); err != nil {
 			return err
 		}
+		if err := x.noteJurisdiction(ctx, l.JobID, sec); err != nil {
+			return err
+		}
 		after, err := x.get(ctx, l.JobID)
 		if err != nil {
 			return err
