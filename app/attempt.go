@@ -36,6 +36,8 @@ type run struct {
 	// unsaved is the store error that kept a finished section from being
 	// saved, for the reason the attempt gives when it ends.
 	unsaved error
+	// budget is what the job spent against its cost cap.
+	budget budget
 }
 
 // process runs one attempt at a claimed job and ends it: finished, given
@@ -56,6 +58,7 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 	for _, s := range saved {
 		r.results[s.Key] = s
 	}
+	r.budget = newBudget(job.MaxCostUSD, saved)
 
 	runCtx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
@@ -90,6 +93,9 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 			return r.giveBack(parent, fmt.Errorf("%d sections not done; the store failed: %w", len(pending), unsaved))
 		}
 		return r.giveBack(parent, fmt.Errorf("worker stopping with %d sections not done", len(pending)))
+	}
+	if status, msg, capped := r.capEnd(); capped && (status == domain.JobFailed || r.failedCount() == 0) {
+		return r.finish(parent, status, msg)
 	}
 	if n := r.failedCount(); n > 0 {
 		return r.finish(parent, domain.JobFailed, fmt.Sprintf("%d of %d sections failed: %s",
@@ -146,13 +152,14 @@ func (r *run) giveBack(parent context.Context, reason error) (domain.Job, error)
 	return r.job, fmt.Errorf("%w: %v", ErrReleased, reason)
 }
 
-// unfinished lists the job's sections that are neither completed nor failed.
+// unfinished lists the job's sections that are neither completed, failed
+// nor skipped.
 func (r *run) unfinished() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var keys []string
 	for _, k := range r.job.Sections {
-		if s := r.results[k].Status; s != domain.SectionCompleted && s != domain.SectionFailed {
+		if s := r.results[k].Status; s != domain.SectionCompleted && s != domain.SectionFailed && s != domain.SectionSkipped {
 			keys = append(keys, k)
 		}
 	}

@@ -24,12 +24,20 @@ func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.Se
 		return ports.SectionResponse{}, fatal
 	}
 	for try := 1; ; try++ {
+		est, err := r.reserveCall()
+		if err != nil {
+			return ports.SectionResponse{}, err
+		}
 		start := time.Now()
 		resp, err := r.llm.Research(ctx, req)
 		res.Attempts++
 		took := time.Since(start)
+		if err != nil {
+			r.settleCall(est, nil)
+		}
 		if err == nil {
 			resp.Usage = r.w.priced(r.llm.Name(), cmp.Or(resp.Model, r.llm.Model()), resp.Usage, r.log)
+			r.settleCall(est, resp.Usage.CostUSD)
 			res.Usage = res.Usage.Add(resp.Usage)
 			r.hookCall("ok", resp.Usage, took)
 			return resp, nil

@@ -59,6 +59,9 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 	if ctx.Err() != nil || r.w.draining() {
 		return prev
 	}
+	if reused, ok := r.reuse(ctx, spec, prior); ok {
+		return reused
+	}
 	res := domain.NewSectionResult(spec)
 	res.Status = domain.SectionRunning
 	res.Provider, res.Model = r.llm.Name(), r.llm.Model()
@@ -225,6 +228,9 @@ func parseOrTruncated(resp ports.SectionResponse) (answer, error) {
 // stopped it.
 func (r *run) fail(ctx context.Context, res *domain.SectionResult, err error) {
 	res.Status = domain.SectionFailed
+	if errors.Is(err, errCostCap) {
+		res.Status = domain.SectionSkipped
+	}
 	res.Error = err.Error()
 	if errors.Is(context.Cause(ctx), errJobTimeout) {
 		res.Error = "job timed out before the section finished"

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,8 +22,14 @@ type SubmitRequest struct {
 	Provider   string   // "" = default provider
 	Sections   []string // empty = all
 	WebhookURL string
+	// Reuse says whether the job may reuse jurisdiction-wide sections
+	// (domain.Job.Reuse); nil takes the service's DefaultReuse.
+	Reuse *bool
 	// Project is what will be built; nil when the client did not say.
-	Project        *domain.Project
+	Project *domain.Project
+	// MaxCostUSD caps what the job may spend; nil takes the service's
+	// DefaultMaxCostUSD.
+	MaxCostUSD     *float64
 	IdempotencyKey string
 }
 
@@ -36,7 +43,13 @@ type ServiceConfig struct {
 	// ValidateWebhook checks a webhook URL at submit; nil accepts none
 	// (jobs with a webhook_url are refused).
 	ValidateWebhook func(ctx context.Context, rawURL string) error
-	Logger          *slog.Logger
+	// DefaultMaxCostUSD is the cost cap of jobs that set none; nil is no
+	// cap.
+	DefaultMaxCostUSD *float64
+	Logger            *slog.Logger
+	// DefaultReuse is the reuse of jobs whose request does not say
+	// (CODECHECK_REUSE).
+	DefaultReuse bool
 	// Hooks.JobDone is called when Cancel ends a job.
 	Hooks Hooks
 }
@@ -96,6 +109,9 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 	if err != nil {
 		return domain.Job{}, err
 	}
+	if err := domain.CheckMaxCost("max_cost_usd", req.MaxCostUSD); err != nil {
+		return domain.Job{}, err
+	}
 	if req.WebhookURL != "" {
 		if s.cfg.ValidateWebhook == nil {
 			return domain.Job{}, domain.Invalid("webhook_url", "webhooks are not enabled on this server")
@@ -112,15 +128,17 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 		return domain.Job{}, fmt.Errorf("new job id: %w", err)
 	}
 	job := domain.Job{ID: id.String(), Address: address, Provider: llm.Name(), Status: domain.JobPending,
-		Sections: sections, WebhookURL: req.WebhookURL, Project: project, IdempotencyKey: req.IdempotencyKey}
+		Sections: sections, WebhookURL: req.WebhookURL, Project: project, IdempotencyKey: req.IdempotencyKey,
+		MaxCostUSD: cmp.Or(req.MaxCostUSD, s.cfg.DefaultMaxCostUSD)}
 	job.RequestHash = requestHash(req)
+	s.applyReuse(&job, req)
 	return job, nil
 }
 
 // requestHash fingerprints the request as the client sent it, so that a
 // reused idempotency key with a different body is detected.
 func requestHash(req SubmitRequest) string {
-	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL, req.Project})
+	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL, req.Project, req.MaxCostUSD})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -172,10 +190,14 @@ func (s *Service) Cancel(ctx context.Context, id string) (domain.Job, error) {
 }
 
 // Retry puts a failed job back to pending; only sections that are not
-// completed run again. domain.ErrNotFound, or domain.ErrConflict unless the
-// job failed.
-func (s *Service) Retry(ctx context.Context, id string) (domain.Job, error) {
-	job, err := s.cfg.Store.Retry(ctx, id)
+// completed run again; opts.MaxCostUSD, when set, replaces the cost cap.
+// domain.ErrNotFound, a *domain.ValidationError, or domain.ErrConflict
+// unless the job failed, was canceled, or completed cut short by its cap.
+func (s *Service) Retry(ctx context.Context, id string, opts domain.RetryOptions) (domain.Job, error) {
+	if err := domain.CheckMaxCost("max_cost_usd", opts.MaxCostUSD); err != nil {
+		return domain.Job{}, err
+	}
+	job, err := s.cfg.Store.Retry(ctx, id, opts)
 	if err == nil {
 		s.log.Info("job retried", "job_id", id)
 	}

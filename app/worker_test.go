@@ -182,7 +182,7 @@ func TestPermanentErrorFailsSectionAtOnceOthersGoOn(t *testing.T) {
 	require.Equal(t, 1, llm.callsFor("energy_code"), "no retry of a permanent error")
 
 	// Retry runs only the failed section.
-	_, err = e.svc.Retry(context.Background(), job.ID)
+	_, err = e.svc.Retry(context.Background(), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	llm.answer = nil
 	done, err = e.w.Work(context.Background(), job.ID, false)

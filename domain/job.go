@@ -82,7 +82,12 @@ type Job struct {
 	Sections   []string `json:"sections"`
 	WebhookURL string   `json:"webhook_url,omitempty"`
 	// Project is what will be built, when the client said; nil otherwise.
-	Project        *Project `json:"project,omitempty"`
+	Project *Project `json:"project,omitempty"`
+	// MaxCostUSD caps what the job may spend on provider calls; nil is no
+	// cap. CostCapped is set when the job ended with sections skipped at
+	// the cap.
+	MaxCostUSD     *float64 `json:"max_cost_usd,omitempty"`
+	CostCapped     bool     `json:"cost_capped,omitempty"`
 	IdempotencyKey string   `json:"-"`
 	// RequestHash fingerprints the request that created the job, so a
 	// reused idempotency key with another body can be refused.

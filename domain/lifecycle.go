@@ -81,11 +81,33 @@ func (j Job) CheckCancel() error {
 }
 
 // CheckRetry reports whether the job may be retried: a failed or canceled
-// job may go back to pending through a retry, which runs only its sections
-// that are not completed.
+// job, or a completed one whose cost cap skipped sections, may go back to
+// pending through a retry, which runs only its sections that are not
+// completed.
 func (j Job) CheckRetry() error {
-	if j.Status != JobFailed && j.Status != JobCanceled {
+	if j.Status != JobFailed && j.Status != JobCanceled && !(j.Status == JobCompleted && j.CostCapped) {
 		return fmt.Errorf("job %s is %s; only failed or canceled jobs can be retried: %w", j.ID, j.Status, ErrConflict)
+	}
+	return nil
+}
+
+// RetryOptions change a job as it is retried.
+type RetryOptions struct {
+	// MaxCostUSD, when set, replaces the job's cost cap.
+	MaxCostUSD *float64
+}
+
+// MaxCostLimit bounds a job's cost cap.
+const MaxCostLimit = 10000.0
+
+// CheckMaxCost validates a cost cap: nil, or more than 0 and at most
+// MaxCostLimit dollars.
+func CheckMaxCost(field string, v *float64) error {
+	if v == nil {
+		return nil
+	}
+	if !(*v > 0) || *v > MaxCostLimit {
+		return Invalid(field, fmt.Sprintf("must be more than 0 and at most %g (US dollars)", MaxCostLimit))
 	}
 	return nil
 }
@@ -95,9 +117,9 @@ func (j Job) CheckRetry() error {
 // a section canceled: only a cancel of the job does.
 func (j Job) SectionOrdinal(s SectionResult) (int, error) {
 	switch s.Status {
-	case SectionPending, SectionRunning, SectionCompleted, SectionFailed:
+	case SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionSkipped:
 	default:
-		return 0, Invalid("status", fmt.Sprintf("a worker saves a section pending, running, completed or failed, not %q", s.Status))
+		return 0, Invalid("status", fmt.Sprintf("a worker saves a section pending, running, completed, failed or skipped, not %q", s.Status))
 	}
 	if n := j.sectionPosition(s.Key); n > 0 {
 		return n, nil

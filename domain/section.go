@@ -14,16 +14,28 @@ const (
 	// Only the store sets it, when the cancel lands; a retry runs the
 	// section again.
 	SectionCanceled SectionStatus = "canceled"
+	// SectionSkipped: the job's cost cap was reached before the section
+	// was researched (Error says so); a retry with a higher cap runs it.
+	SectionSkipped SectionStatus = "skipped"
 )
 
 // SectionStatuses lists every section status.
-var SectionStatuses = []SectionStatus{SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionCanceled}
+var SectionStatuses = []SectionStatus{SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionCanceled, SectionSkipped}
 
 // Finished reports whether no worker will change a section in this status
 // within the current attempt.
 func (s SectionStatus) Finished() bool {
-	return s == SectionCompleted || s == SectionFailed || s == SectionCanceled
+	return s == SectionCompleted || s == SectionFailed || s == SectionCanceled || s == SectionSkipped
 }
+
+// CostCapReached is the error of a section skipped because the job's cost
+// cap was reached.
+const CostCapReached = "cost cap reached"
+
+// EssentialSections are the sections without which a report is not worth
+// having: a job whose cost cap skipped one of them fails; one that skipped
+// only others completes, flagged cost_capped.
+var EssentialSections = []string{JurisdictionKey, "adopted_codes", "zoning_use"}
 
 // Outcome says what the research found for a section.
 type Outcome string

@@ -149,13 +149,15 @@ type JobStore interface {
 	// status.
 	Cancel(ctx context.Context, id string) (domain.Job, error)
 
-	// Retry moves a failed or canceled job back to pending, resetting its
-	// sections that are not completed to pending and keeping completed
-	// ones, and returns it. The count of attempts against maxAttempts
-	// starts again, while the attempt number itself keeps increasing so
-	// that old leases stay fenced. domain.ErrNotFound, or
-	// domain.ErrConflict unless the job is failed or canceled.
-	Retry(ctx context.Context, id string) (domain.Job, error)
+	// Retry moves a failed or canceled job, or a completed one whose cost
+	// cap skipped sections, back to pending, resetting its sections that
+	// are not completed to pending and keeping completed ones, and returns
+	// it; opts.MaxCostUSD, when set, becomes the job's cost cap. The count
+	// of attempts against maxAttempts starts again, while the attempt
+	// number itself keeps increasing so that old leases stay fenced.
+	// domain.ErrNotFound, or domain.ErrConflict unless domain.Job.CheckRetry
+	// allows it.
+	Retry(ctx context.Context, id string, opts domain.RetryOptions) (domain.Job, error)
 
 	// ReserveHandoffs reserves for r.Owner, until r.Hold from now, up to
 	// r.Limit pending jobs, oldest first, that wait for the hand-off of

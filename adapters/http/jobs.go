@@ -24,6 +24,18 @@ type SubmitJobBody struct {
 	Sections    []SectionKey `json:"sections,omitempty" maxItems:"13" doc:"Sections to research; default all 13. jurisdiction is always included."`
 	WebhookURL  string       `json:"webhook_url,omitempty" maxLength:"2048" format:"uri" doc:"https URL that receives the job, signed per Standard Webhooks, when it ends. Must resolve to a public address." example:"https://example.com/hooks/codecheck"`
 	Project     *ProjectBody `json:"project,omitempty" doc:"What will be built: every section's research answers for it. Covered by Idempotency-Key."`
+	MaxCostUSD  *float64     `json:"max_cost_usd,omitempty" exclusiveMinimum:"0" maximum:"10000" doc:"Cost cap in US dollars: no provider call is made that would pass it; the sections left end skipped. Default: the server's CODECHECK_MAX_COST_USD, if set." example:"0.5"`
+}
+
+// RetryJobBody is the optional body of POST /jobs/{id}/retry.
+type RetryJobBody struct {
+	MaxCostUSD *float64 `json:"max_cost_usd,omitempty" exclusiveMinimum:"0" maximum:"10000" doc:"A new cost cap in US dollars for the job; without it the job keeps its cap." example:"2"`
+}
+
+// RetryJobInput is POST /jobs/{id}/retry.
+type RetryJobInput struct {
+	JobIDInput
+	Body *RetryJobBody
 }
 
 // SubmitJobInput is POST /jobs.
@@ -110,8 +122,10 @@ func (s *Server) registerJobs() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-job", Method: http.MethodPost, Path: "/jobs/{id}/retry", Tags: []string{"jobs"},
-		Summary:       "Retry a failed or canceled job",
-		Description:   "Puts a failed or canceled job back to pending; completed sections are kept and only the others (failed, canceled, never run) run again. 409 unless the job failed or was canceled.",
+		Summary: "Retry a failed or canceled job",
+		Description: "Puts a failed or canceled job, or a completed one whose cost cap skipped sections (`cost_capped`), back to pending; " +
+			"completed sections are kept and only the others (failed, canceled, skipped, never run) run again. " +
+			"An optional body sets a new `max_cost_usd`. 409 unless the job failed, was canceled or was cut short by its cap.",
 		DefaultStatus: http.StatusAccepted, Security: bearerAuth, Errors: append([]int{http.StatusConflict}, jobErrors...),
 	}, s.retryJob)
 }
@@ -123,7 +137,7 @@ func (s *Server) submitJob(ctx context.Context, in *SubmitJobInput) (*SubmitJobO
 	}
 	job, existed, err := s.svc.Submit(ctx, app.SubmitRequest{Address: in.Body.Address,
 		Provider: string(in.Body.LLMProvider), Sections: sections, WebhookURL: in.Body.WebhookURL,
-		Project: in.Body.Project.domain(), IdempotencyKey: in.IdempotencyKey})
+		Project: in.Body.Project.domain(), MaxCostUSD: in.Body.MaxCostUSD, IdempotencyKey: in.IdempotencyKey})
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
@@ -205,11 +219,15 @@ func (s *Server) cancelJob(ctx context.Context, in *JobIDInput) (*JobOutput, err
 	return s.getJob(ctx, in)
 }
 
-func (s *Server) retryJob(ctx context.Context, in *JobIDInput) (*JobOutput, error) {
-	if _, err := s.svc.Retry(ctx, in.ID); err != nil {
+func (s *Server) retryJob(ctx context.Context, in *RetryJobInput) (*JobOutput, error) {
+	var opts domain.RetryOptions
+	if in.Body != nil {
+		opts.MaxCostUSD = in.Body.MaxCostUSD
+	}
+	if _, err := s.svc.Retry(ctx, in.ID, opts); err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	return s.getJob(ctx, in)
+	return s.getJob(ctx, &in.JobIDInput)
 }
 
 // prefersMarkdown reports whether the Accept header ranks text/markdown above

@@ -38,6 +38,8 @@ type WorkerJob struct {
 	Attempt        int              `json:"attempt" doc:"The current attempt: the fencing token every write carries." example:"1"`
 	Sections       []string         `json:"sections" doc:"Section keys to run, in report order."`
 	Project        *domain.Project  `json:"project,omitempty" doc:"What will be built, when the client said: part of every section's prompt."`
+	MaxCostUSD     *float64         `json:"max_cost_usd,omitempty" doc:"The job's cost cap in US dollars: the worker makes no call that would pass it."`
+	CostCapped     bool             `json:"cost_capped,omitempty" doc:"The job ended with sections skipped at its cost cap."`
 	Done           int              `json:"done" doc:"Sections completed so far." example:"3"`
 	Executor       string           `json:"executor,omitempty" doc:"Executor the job was handed to." example:"modal"`
 	ExecutorRef    string           `json:"executor_ref,omitempty" doc:"The executor's reference, e.g. a Modal function-call id."`
@@ -52,7 +54,7 @@ type WorkerJob struct {
 
 func newWorkerJob(j domain.Job) WorkerJob {
 	return WorkerJob{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status, Attempt: j.Attempt,
-		Sections: j.Sections, Project: j.Project, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
+		Sections: j.Sections, Project: j.Project, MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
 		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
 }

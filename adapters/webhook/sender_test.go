@@ -503,7 +503,7 @@ func TestSenderNamesTheStatusTheDeliveryIsFor(t *testing.T) {
 	rc := newReceiver(t, nil)
 	s := newSender(t, store, rc.Client(), nil, Options{})
 	job := endJob(t, store, rc.URL, domain.JobFailed)
-	_, err := store.Retry(context.Background(), job.ID)
+	_, err := store.Retry(context.Background(), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	flush(t, s)
 	require.Len(t, rc.calls(), 1)

@@ -27,6 +27,8 @@ type job struct {
 	Attempt        int              `json:"attempt"`
 	Sections       []string         `json:"sections"`
 	Project        *domain.Project  `json:"project,omitempty"`
+	MaxCostUSD     *float64         `json:"max_cost_usd,omitempty"`
+	CostCapped     bool             `json:"cost_capped,omitempty"`
 	Done           int              `json:"done"`
 	Executor       string           `json:"executor,omitempty"`
 	ExecutorRef    string           `json:"executor_ref,omitempty"`
@@ -41,7 +43,7 @@ type job struct {
 
 func (j job) domain() domain.Job {
 	return domain.Job{ID: j.ID, Address: j.Address, Provider: j.LLMProvider, Status: j.Status, Attempt: j.Attempt,
-		Sections: j.Sections, Project: j.Project, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
+		Sections: j.Sections, Project: j.Project, MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
 		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
 }

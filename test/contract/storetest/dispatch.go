@@ -228,7 +228,7 @@ func testRescueCountsAfterRetry(t *testing.T, h Harness) {
 	_, _, failed := expire(t, h, job.ID, 2)
 	require.Len(t, failed, 1)
 
-	_, err := h.Store.Retry(ctx(t), job.ID)
+	_, err := h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	claimed, requeued, failed := expire(t, h, job.ID, 2)
 	require.Equal(t, 3, claimed.Attempt)
@@ -344,7 +344,7 @@ func testRetryHandsOffAgain(t *testing.T, h Harness) {
 	require.NoError(t, h.Store.MarkDispatched(ctx(t), job.ID, 1, "modal", "fc-1"))
 	_, err := h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)
-	_, err = h.Store.Retry(ctx(t), job.ID)
+	_, err = h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	require.Equal(t, []string{job.ID}, ids(reserve(t, h, "a", 10)), "dispatchable again without waiting for the hand-off timeout")
 }

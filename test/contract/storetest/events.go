@@ -56,7 +56,7 @@ func testEventsLifecycle(t *testing.T, h Harness) {
 	second := f.claim(job.ID)
 	_, err := h.Store.Finish(ctx(t), leaseOf(second), domain.JobFailed, "sections failed: zoning_use")
 	require.NoError(t, err)
-	_, err = h.Store.Retry(ctx(t), job.ID)
+	_, err = h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	_, err = h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)

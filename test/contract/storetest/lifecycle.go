@@ -128,7 +128,7 @@ func testRetry(t *testing.T, h Harness) {
 	require.NoError(t, err)
 
 	h.Clock.Advance(time.Minute)
-	retried, err := h.Store.Retry(ctx(t), job.ID)
+	retried, err := h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	require.Equal(t, domain.JobPending, retried.Status)
 	require.Empty(t, retried.Error)
@@ -165,10 +165,10 @@ func testRetryOnlyEnded(t *testing.T, h Harness) {
 	_, err := h.Store.Finish(ctx(t), leaseOf(completed), domain.JobCompleted, "")
 	require.NoError(t, err)
 	for _, id := range []string{pending.ID, processing.ID, completed.ID} {
-		_, err := h.Store.Retry(ctx(t), id)
+		_, err := h.Store.Retry(ctx(t), id, domain.RetryOptions{})
 		require.ErrorIs(t, err, domain.ErrConflict)
 	}
-	_, err = h.Store.Retry(ctx(t), newJob().ID)
+	_, err = h.Store.Retry(ctx(t), newJob().ID, domain.RetryOptions{})
 	require.ErrorIs(t, err, domain.ErrNotFound)
 }
 
@@ -234,7 +234,7 @@ func testRetryCanceled(t *testing.T, h Harness) {
 	_, err := h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)
 
-	retried, err := h.Store.Retry(ctx(t), job.ID)
+	retried, err := h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.NoError(t, err)
 	require.Equal(t, domain.JobPending, retried.Status)
 	require.Nil(t, retried.FinishedAt)
@@ -245,7 +245,7 @@ func testRetryCanceled(t *testing.T, h Harness) {
 
 	next := f.claim(job.ID)
 	require.Equal(t, 2, next.Attempt)
-	_, err = h.Store.Retry(ctx(t), job.ID)
+	_, err = h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 	require.ErrorIs(t, err, domain.ErrConflict, "a processing job is not retried")
 }
 

@@ -71,6 +71,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 		{"Webhooks", webhookTests},
 		{"Budget", budgetTests},
 		{"Reuse", reuseTests},
+		{"CostCap", costCapTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

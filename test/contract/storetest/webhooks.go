@@ -173,7 +173,7 @@ func testWebhookCanceledAgain(t *testing.T, h Harness) {
 	for range 2 {
 		_, err := h.Store.Cancel(ctx(t), job.ID)
 		require.NoError(t, err)
-		_, err = h.Store.Retry(ctx(t), job.ID)
+		_, err = h.Store.Retry(ctx(t), job.ID, domain.RetryOptions{})
 		require.NoError(t, err)
 	}
 	_, err := h.Store.Cancel(ctx(t), job.ID)

@@ -25,6 +25,7 @@ var workerGroups = []struct {
 	{"Changes", pick(changeTests, "WorkerSeesCancel", "WorkerSeesTakeover")},
 	{"Budget", budgetTests},
 	{"Reuse", reuseTests},
+	{"CostCap", costCapTests},
 }
 
 // ExerciseWorker runs the worker's side of the contract against the

@@ -21,26 +21,27 @@ const (
 // selectJob reads a job with Done, the count of its completed sections.
 const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
 	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
-	coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
+	j.max_cost_usd, j.cost_capped, coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
 	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse,
 	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed')
 FROM jobs j`
 
 func scanJob(r driver.Rows) (domain.Job, error) {
 	var (
-		j       domain.Job
-		status  string
-		project string
+		j          domain.Job
+		status     string
+		project    string
+		costCapped int
 	)
 	var reuse int
 	err := r.Scan(&j.ID, &j.Address, &j.Provider, &status, &j.Attempt, &j.Executor, &j.ExecutorRef,
 		&j.DispatchedAttempt, &j.DispatchError, &j.Error, &j.Sections, &j.WebhookURL, &project,
-		&j.IdempotencyKey, &j.RequestHash, &j.LeaseExpiresAt,
+		&j.MaxCostUSD, &costCapped, &j.IdempotencyKey, &j.RequestHash, &j.LeaseExpiresAt,
 		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &reuse, &j.Done)
 	if err != nil {
 		return j, err
 	}
-	j.Status = domain.JobStatus(status)
+	j.Status, j.CostCapped = domain.JobStatus(status), costCapped != 0
 	j.Reuse = reuse != 0
 	if err := json.Unmarshal([]byte(project), &j.Project); err != nil {
 		return j, fmt.Errorf("job %s project: %w", j.ID, err)
@@ -122,10 +123,10 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 	}
 	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `INSERT INTO jobs (id, address, provider, status, sections, webhook_url,
-			idempotency_key, request_hash, created_at, updated_at, project, reuse)
-			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10)
+			idempotency_key, request_hash, created_at, updated_at, project, max_cost_usd, reuse)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10, $11)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
-			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, reuseParam(job.Reuse))
+			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, job.MaxCostUSD, reuseParam(job.Reuse))
 		if errors.Is(err, driver.ErrUniqueViolation) {
 			return fmt.Errorf("job %s already exists: %w", job.ID, domain.ErrConflict)
 		}

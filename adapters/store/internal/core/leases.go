@@ -186,7 +186,9 @@ func (s *Store) Finish(ctx context.Context, l ports.Lease, status domain.JobStat
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
 		err := x.fenced(ctx, l, `UPDATE jobs SET status = $3, error = $4, lease_expires_at = NULL,
-			finished_at = $5, updated_at = $5`, string(status), errMsg, x.now)
+			finished_at = $5, updated_at = $5,
+			cost_capped = CASE WHEN EXISTS (SELECT 1 FROM sections s WHERE s.job_id = $1 AND s.status = 'skipped')
+				THEN 1 ELSE 0 END`, string(status), errMsg, x.now)
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,10 @@ func (s *Store) Cancel(ctx context.Context, id string) (domain.Job, error) {
 // waited for its worker) is void: its call was canceled with the job, so
 // dispatched_attempt goes back and the dispatcher hands the attempt off
 // again at once.
-func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
+func (s *Store) Retry(ctx context.Context, id string, opts domain.RetryOptions) (domain.Job, error) {
+	if err := domain.CheckMaxCost("max_cost_usd", opts.MaxCostUSD); err != nil {
+		return domain.Job{}, err
+	}
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
 		cur, err := x.lock(ctx, id)
@@ -50,8 +53,9 @@ func (s *Store) Retry(ctx context.Context, id string) (domain.Job, error) {
 		_, err = x.db.Exec(ctx, `UPDATE jobs SET status = 'pending', error = '', attempt_floor = attempt,
 			lease_expires_at = NULL, finished_at = NULL, dispatch_error = '', handoffs = 0, handoff_owner = '',
 			handoff_until = NULL, updated_at = $2,
-			dispatched_attempt = CASE WHEN dispatched_attempt > attempt THEN attempt ELSE dispatched_attempt END
-			WHERE id = $1`, id, x.now)
+			dispatched_attempt = CASE WHEN dispatched_attempt > attempt THEN attempt ELSE dispatched_attempt END,
+			cost_capped = 0, max_cost_usd = coalesce($3, max_cost_usd)
+			WHERE id = $1`, id, x.now, opts.MaxCostUSD)
 		if err != nil {
 			return x.sql.wrap(err, "retry %s", id)
 		}

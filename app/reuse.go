@@ -1,0 +1,81 @@
+// Reuse: a jurisdiction-wide section taken from another job of the same jurisdiction instead of researched again.
+
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// DefaultReuseTTL is how old reused research may be (CODECHECK_REUSE_TTL).
+const DefaultReuseTTL = 30 * 24 * time.Hour
+
+// reuse saves as this job's section, at once and without a provider call,
+// a recent result another job of the same jurisdiction, provider and model
+// saved for spec (see domain.CheckReuse), and reports whether it took one.
+// It takes none for a job that asked for fresh research, a worker whose
+// ReuseTTL is 0, a section that depends on more than the jurisdiction, or
+// a job whose jurisdiction is not known; a failed lookup means research as
+// usual.
+func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) (domain.SectionResult, bool) {
+	ttl := r.w.cfg.ReuseTTL
+	if !r.job.Reuse || ttl <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
+		return domain.SectionResult{}, false
+	}
+	now := time.Now().UTC()
+	want := domain.ReuseWant{Key: spec.Key, Provider: r.llm.Name(), Model: r.llm.Model(), NotBefore: now.Add(-ttl)}
+	found, err := r.w.cfg.Store.ReusableSection(ctx, ports.ReuseQuery{JobID: r.job.ID, Key: spec.Key,
+		Model: want.Model, NotBefore: want.NotBefore})
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.SectionResult{}, false
+	case err != nil:
+		r.log.Warn("could not look for a section to reuse; researching it", "section", spec.Key, "err", err)
+		return domain.SectionResult{}, false
+	}
+	// The store applied the same rules; a worker does not take another
+	// process's word for what goes into its report.
+	if err := domain.CheckReuse(found.Section, want); err != nil {
+		r.log.Warn("store offered a section that may not be reused; researching it", "section", spec.Key,
+			"from_job", found.JobID, "err", err)
+		return domain.SectionResult{}, false
+	}
+	res := domain.Reused(found.Section, found.JobID, now)
+	res.Key, res.Title, res.Ordinal = spec.Key, spec.Title, spec.Ordinal
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
+	defer cancel()
+	if !r.save(saveCtx, res) {
+		// A lost lease stopped the run; a store error is the attempt's to
+		// report. Either way nothing is researched in its place now.
+		return res, true
+	}
+	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
+	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
+		h(r.job, spec.Key)
+	}
+	if h := r.w.cfg.Hooks.SectionDone; h != nil {
+		h(r.job, res)
+	}
+	return res, true
+}
+
+// applyReuse sets the job's reuse from the request, or the service's
+// default when it does not say. A job that forces fresh research has its
+// own request hash, so that an idempotency key used with reuse on cannot
+// replay it; with reuse on the hash stays what it always was.
+func (s *Service) applyReuse(job *domain.Job, req SubmitRequest) {
+	job.Reuse = s.cfg.DefaultReuse
+	if req.Reuse != nil {
+		job.Reuse = *req.Reuse
+	}
+	if !job.Reuse {
+		sum := sha256.Sum256([]byte(job.RequestHash + "|reuse=false"))
+		job.RequestHash = hex.EncodeToString(sum[:])
+	}
+}
