@@ -105,11 +105,25 @@ func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 // true, failing the test after timeout.
 func (b *tab) waitFor(what, cond string, timeout time.Duration) {
 	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond,
-		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
-	if err != nil {
-		b.fail("waiting for "+what, err)
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond,
+			chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		// A poll that began as the page was replaced by a navigation
+		// lost its JavaScript context; poll again in the new one.
+		if !contextGone(err) || time.Now().After(deadline) {
+			b.fail("waiting for "+what, err)
+		}
 	}
+}
+
+func contextGone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed")
 }
 
 func (b *tab) fail(what string, err error) {
@@ -221,6 +235,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 	require.Contains(t, evalJS[string](b, `document.querySelector("#sec-zoning_use .meta").textContent`), "needs verification with")
 	require.Contains(t, evalJS[string](b, `document.querySelector("#sec-zoning_use .meta").textContent`), "low")
 	require.Contains(t, evalJS[string](b, `document.getElementById("report-usage").textContent`), "Tokens:")
+	b.do(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 	b.screenshot(artifacts, "page-desktop.png")
 
 	// Download the Markdown through the button.
@@ -317,14 +332,29 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 
 	const address = "350 5th Ave, New York, NY 10118"
 	b.submitThroughPage(srv.base, address)
-	b.waitFor("the cancel button", `!document.getElementById("cancel-button").hidden`, 20*time.Second)
-	b.waitFor("the live stream", `document.getElementById("stream-state").textContent === "Live."`, 20*time.Second)
+	// The first section's started event arrives over the stream.
+	b.waitFor("jurisdiction shown running", `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status === "running"`, 20*time.Second)
+	require.Equal(t, "running", evalJS[string](b, `document.querySelector('#sections li[data-key="jurisdiction"] .badge').textContent`))
+	require.Equal(t, "queued", evalJS[string](b, `document.querySelector('#sections li[data-key="zoning_use"] .badge').textContent`))
 	b.do(chromedp.Click(chromedp.CSS("#cancel-button")))
 	b.waitFor("the job shown canceled", `document.getElementById("job-status").dataset.status === "canceled"`, 20*time.Second)
 	require.Equal(t, "canceled", evalJS[string](b, `document.getElementById("job-status").textContent`))
 	require.True(t, evalJS[bool](b, `document.getElementById("cancel-button").hidden`))
+	require.False(t, evalJS[bool](b, `document.getElementById("retry-button").hidden`), "a canceled job can be retried")
+	b.waitFor("no section left running", `document.querySelectorAll('#sections li[data-status="running"]').length === 0`, 20*time.Second)
 	require.Zero(t, evalJS[int](b, `document.querySelectorAll('#sections li[data-status="completed"]').length`))
+	require.Equal(t, "canceled", evalJS[string](b, `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status`))
 	b.screenshot(artifacts, "page-canceled.png")
+
+	// Retry: the job runs again and the page follows its new attempt on
+	// the same stream position; then cancel it for good.
+	b.do(chromedp.Click(chromedp.CSS("#retry-button")))
+	b.waitFor("the retried job running again", `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status === "running" && `+
+		`document.getElementById("job-status").dataset.status === "processing"`, 20*time.Second)
+	require.Equal(t, "2", evalJS[string](b, `document.getElementById("job-attempt").textContent`))
+	require.True(t, evalJS[bool](b, `document.getElementById("retry-button").hidden`))
+	b.do(chromedp.Click(chromedp.CSS("#cancel-button")))
+	b.waitFor("the job shown canceled again", `document.getElementById("job-status").dataset.status === "canceled"`, 20*time.Second)
 
 	// The API agrees, and the list shows it.
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.base+"/jobs?limit=1", nil)
