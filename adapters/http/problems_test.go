@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -134,4 +135,28 @@ func TestIdempotentReplayedHeader(t *testing.T) {
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	other := e.do(http.MethodPost, "/jobs", body)
 	require.Empty(t, other.Header.Values("Idempotent-Replayed"), "no key, no replay")
+}
+
+// The spec declares X-Request-Id on every response.
+func TestSpecDeclaresRequestIDEverywhere(t *testing.T) {
+	raw, err := httpapi.Spec(false)
+	require.NoError(t, err)
+	var spec struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Headers map[string]any `json:"headers"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &spec))
+	var n int
+	for path, ops := range spec.Paths {
+		for method, op := range ops {
+			for status, r := range op.Responses {
+				require.Contains(t, r.Headers, "X-Request-Id", "%s %s %s", method, path, status)
+				n++
+			}
+		}
+	}
+	require.Greater(t, n, 20)
 }

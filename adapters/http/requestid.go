@@ -74,3 +74,29 @@ func problemRequestID(ctx huma.Context, _ string, v any) (any, error) {
 	}
 	return v, nil
 }
+
+// documentRequestID declares the X-Request-Id header (once, under
+// components) on every response of every operation registered so far.
+func documentRequestID(api huma.API) {
+	spec := api.OpenAPI()
+	if spec.Components.Headers == nil {
+		spec.Components.Headers = map[string]*huma.Header{}
+	}
+	spec.Components.Headers[RequestIDHeader] = &huma.Header{Description: "The request's id: the client's X-Request-Id " +
+		"when it is 1 to 128 letters, digits or -_.:/+=, else a new one. Problem documents repeat it as request_id; " +
+		"the server's logs name it.", Schema: &huma.Schema{Type: huma.TypeString}}
+	ref := &huma.Header{Ref: "#/components/headers/" + RequestIDHeader}
+	for _, item := range spec.Paths {
+		for _, op := range []*huma.Operation{item.Get, item.Put, item.Post, item.Delete, item.Options, item.Head, item.Patch, item.Trace} {
+			if op == nil {
+				continue
+			}
+			for _, r := range op.Responses {
+				if r.Headers == nil {
+					r.Headers = map[string]*huma.Param{}
+				}
+				r.Headers[RequestIDHeader] = ref
+			}
+		}
+	}
+}

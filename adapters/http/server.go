@@ -113,6 +113,7 @@ func newServer(cfg Config) *Server {
 	s.registerHealth()
 	s.registerWorker()
 	documentSubmitExample(s.api)
+	documentRequestID(s.api)
 	site.Mount(s.mux) // the page at /, /docs and their embedded assets
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
