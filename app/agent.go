@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
@@ -275,7 +276,11 @@ func escapeData(s string) string {
 func buildRepairPrompt(user, previous string, problem error) string {
 	const maxEcho = 4000
 	if len(previous) > maxEcho {
-		previous = previous[:maxEcho] + "…"
+		cut := maxEcho
+		for cut > 0 && !utf8.RuneStart(previous[cut]) {
+			cut-- // never split a character: the prompt must stay valid UTF-8
+		}
+		previous = previous[:cut] + "…"
 	}
 	return fmt.Sprintf("%s\nYour previous answer could not be used: %v.\nPrevious answer:\n<<<\n%s\n>>>\n"+
 		"Answer again with one complete JSON object that follows the schema, and nothing else; keep it shorter if it was cut off.",

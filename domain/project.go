@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Scope is the kind of work a project does to the property.
@@ -92,6 +93,10 @@ func joinScopes() string {
 func checkText(field, s string, maxLen int) error {
 	if n := len([]rune(s)); n > maxLen {
 		return Invalid(field, fmt.Sprintf("must be at most %d characters, got %d", maxLen, n))
+	}
+	if !utf8.ValidString(s) {
+		// Postgres refuses such text, and JSON would alter it.
+		return Invalid(field, "must be valid UTF-8 text")
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {

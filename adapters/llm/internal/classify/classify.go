@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/codecheck/codecheck/ports"
 )
@@ -108,7 +109,11 @@ func (c Classifier) Clean(s string) string {
 		return "" // an error page from a proxy says nothing the status does not
 	}
 	if len(s) > maxDetail {
-		s = s[:maxDetail] + "..."
+		cut := maxDetail
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character: the message ends up in text columns
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
