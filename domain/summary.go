@@ -41,6 +41,7 @@ const (
 	FlagLowConfidence     = "low_confidence"
 	FlagUnsupported       = "unsupported_findings"
 	FlagFailed            = "section_failed"
+	// FlagInconsistent (consistency.go): two sections disagree.
 )
 
 // RedFlag is something to look at before relying on the report, naming the
@@ -131,6 +132,7 @@ func Summarize(sections []SectionResult) Summary {
 	for _, s := range sections {
 		sum.RedFlags = append(sum.RedFlags, redFlags(s)...)
 	}
+	sum.RedFlags = append(sum.RedFlags, Consistency(sections)...)
 	sum.Offices = offices(sections)
 	return sum
 }
