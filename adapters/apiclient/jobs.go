@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,6 +50,19 @@ type ListOptions struct {
 
 // List returns a page of jobs, newest first.
 func (c *Client) List(ctx context.Context, o ListOptions) (JobList, error) {
+	var l JobList
+	body, err := c.ListDocument(ctx, o)
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(body, &l); err != nil {
+		return l, fmt.Errorf("GET /jobs: reading the answer: %w", err)
+	}
+	return l, nil
+}
+
+// ListDocument returns the page of jobs as the server wrote it (JSON).
+func (c *Client) ListDocument(ctx context.Context, o ListOptions) ([]byte, error) {
 	q := url.Values{}
 	if o.Status != "" {
 		q.Set("status", o.Status)
@@ -63,8 +77,7 @@ func (c *Client) List(ctx context.Context, o ListOptions) (JobList, error) {
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var l JobList
-	return l, c.do(ctx, http.MethodGet, path, &l)
+	return c.read(ctx, path, "application/json")
 }
 
 // Job returns the job with its per-section status.
@@ -94,14 +107,19 @@ func (c *Client) Report(ctx context.Context, id string, markdown bool) ([]byte, 
 	if markdown {
 		accept = "text/markdown"
 	}
-	resp, err := c.send(ctx, http.MethodGet, jobPath(id)+"/report", http.Header{"Accept": {accept}})
+	return c.read(ctx, jobPath(id)+"/report", accept)
+}
+
+// read returns the body of a GET as the server wrote it.
+func (c *Client) read(ctx context.Context, path, accept string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, http.Header{"Accept": {accept}})
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return nil, fmt.Errorf("reading the report: %w", err)
+		return nil, fmt.Errorf("GET %s: reading the answer: %w", path, err)
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,15 +60,20 @@ func newReportCommand(env *environment) *cobra.Command {
 }
 
 func newListCommand(env *environment) *cobra.Command {
-	var o apiclient.ListOptions
+	var (
+		o      apiclient.ListOptions
+		format string
+	)
 	cmd := &cobra.Command{
-		Use:   "list [--status S] [--limit N]",
+		Use:   "list [--status S] [--limit N] [--format table|json]",
 		Short: "List jobs, newest first",
 		Long: `list prints one line per job, newest first: id, status, progress, when it was
-created, provider and address. When there are more, standard error gives the
-command for the next page.` + remoteNote,
+created, provider and address; with --format json, the page GET /jobs serves
+({"jobs": [...], "next_cursor": ...}). When there are more, standard error gives
+the command for the next page.` + remoteNote,
 		Example: `  codecheck list
   codecheck list --status failed --limit 50
+  codecheck list --format json | jq -r '.jobs[] | select(.status == "failed") | .id'
   CODECHECK_API_URL=https://codecheck.example.com CODECHECK_API_KEY=$KEY codecheck list`,
 		Args:        noArgs,
 		Annotations: map[string]string{envAnnotation: envList(clientEnv, logEnv), exitAnnotation: exitCodesClient},
@@ -78,6 +84,9 @@ command for the next page.` + remoteNote,
 			if o.Limit < 1 || o.Limit > 100 {
 				return usagef("--limit: must be 1 to 100, got %d", o.Limit)
 			}
+			if format != "table" && format != "json" {
+				return usagef("--format: must be table or json, got %q", format)
+			}
 			if err := env.load(true); err != nil {
 				return err
 			}
@@ -86,13 +95,24 @@ command for the next page.` + remoteNote,
 				return err
 			}
 			defer done()
-			page, err := api.List(cmd.Context(), o)
+			doc, err := api.ListDocument(cmd.Context(), o)
 			if err != nil {
 				return apiError(env, err, "")
 			}
-			printJobs(env, page.Jobs)
+			var page apiclient.JobList
+			if err := json.Unmarshal(doc, &page); err != nil {
+				return fmt.Errorf("GET /jobs: %w", err)
+			}
+			if format == "json" {
+				_, err = env.stdout.Write(doc)
+			} else {
+				printJobs(env, page.Jobs)
+			}
+			if err != nil {
+				return err
+			}
 			if page.NextCursor != "" {
-				fmt.Fprintf(env.stderr, "more: codecheck list --cursor %s%s\n", page.NextCursor, listFlags(o))
+				fmt.Fprintf(env.stderr, "more: codecheck list --cursor %s%s\n", page.NextCursor, listFlags(o, format))
 			}
 			return nil
 		},
@@ -100,6 +120,8 @@ command for the next page.` + remoteNote,
 	cmd.Flags().StringVar(&o.Status, "status", "", "only jobs in this status: "+statusNames())
 	cmd.Flags().IntVar(&o.Limit, "limit", 20, "jobs per page (1 to 100)")
 	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "the page after the one that printed this cursor")
+	cmd.Flags().StringVar(&format, "format", "table", "table, or json (the page GET /jobs serves)")
+	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions("table", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("status", fixedCompletions(strings.Split(statusNames(), ", ")...))
 	return cmd
 }
@@ -113,8 +135,11 @@ func statusNames() string {
 }
 
 // listFlags repeats the filters of o for the next page's command.
-func listFlags(o apiclient.ListOptions) string {
+func listFlags(o apiclient.ListOptions, format string) string {
 	s := ""
+	if format != "table" {
+		s += " --format " + format
+	}
 	if o.Status != "" {
 		s += " --status " + o.Status
 	}

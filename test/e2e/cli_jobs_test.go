@@ -62,6 +62,23 @@ func listed(t *testing.T, env []string, id, status string, args ...string) bool 
 	return regexp.MustCompile(`(?m)^` + id + `\s+` + status + `\s`).MatchString(r.stdout)
 }
 
+// requireListJSON checks that list --format json prints GET /jobs's page
+// with job id first.
+func requireListJSON(t *testing.T, env []string, id string) {
+	t.Helper()
+	r := run(t, env, "list", "--format", "json", "--limit", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+	var page struct {
+		Jobs []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"jobs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &page), r.stdout)
+	require.Len(t, page.Jobs, 1)
+	require.Equal(t, id, page.Jobs[0].ID)
+}
+
 // list, watch, cancel and retry on the local store (DATABASE_URL), with
 // the job run by other processes on the same SQLite file.
 func TestJobsLocal(t *testing.T) {
@@ -73,6 +90,7 @@ func TestJobsLocal(t *testing.T) {
 	require.True(t, listed(t, env, a, "completed"))
 	require.True(t, listed(t, env, a, "completed", "--status", "completed"))
 	require.False(t, listed(t, env, a, "completed", "--status", "failed"))
+	requireListJSON(t, env, a)
 
 	w := run(t, env, "watch", a)
 	require.Equal(t, 0, w.code, w.stderr)
@@ -145,6 +163,7 @@ func TestJobsRemote(t *testing.T) {
 	require.True(t, listed(t, env, a, "completed"))
 	require.True(t, listed(t, env, a, "completed", "--status", "completed", "--limit", "5"))
 	require.False(t, listed(t, env, a, "completed", "--status", "failed"))
+	requireListJSON(t, env, a)
 
 	// The report is the server's.
 	rep := run(t, env, "report", "--job-id", a, "--format", "json")
@@ -165,7 +184,7 @@ func TestJobsRemote(t *testing.T) {
 	require.Contains(t, again.stderr, "cannot cancel job "+b)
 	r := run(t, env, "retry", b)
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `^job `+b+` pending \(\d+/13\)\n$`, r.stdout)
+	require.Regexp(t, `^job `+b+` (pending|processing) \(\d+/13\)\n$`, r.stdout, "the server may have taken it up already")
 	require.NotContains(t, r.stderr, "codecheck work", "the server runs it")
 	w = run(t, env, "watch", b)
 	require.Equal(t, 0, w.code, w.stderr)
