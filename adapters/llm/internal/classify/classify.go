@@ -104,14 +104,16 @@ func (c Classifier) Clean(s string) string {
 	if c.Key != "" {
 		s = strings.ReplaceAll(s, c.Key, "[redacted]")
 	}
-	s = strings.Join(strings.Fields(s), " ")
+	// Valid UTF-8 only: the message ends up in text columns (a proxy's error
+	// page may be in Latin-1).
+	s = strings.ToValidUTF8(strings.Join(strings.Fields(s), " "), "\uFFFD")
 	if l := strings.ToLower(s); strings.Contains(l, "<html") || strings.Contains(l, "<!doctype") {
 		return "" // an error page from a proxy says nothing the status does not
 	}
 	if len(s) > maxDetail {
 		cut := maxDetail
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut-- // never split a character: the message ends up in text columns
+			cut-- // never split a character
 		}
 		s = s[:cut] + "..."
 	}
