@@ -39,6 +39,11 @@ type WorkerConfig struct {
 	// jitter, up to BackoffMax (defaults DefaultBackoffBase and
 	// DefaultBackoffMax). A provider's Retry-After wins when longer.
 	BackoffBase, BackoffMax time.Duration
+	// ReuseTTL is how old research may be that a job allowing reuse
+	// (domain.Job.Reuse) takes from another job of its jurisdiction instead
+	// of researching its jurisdiction-wide sections (see app/reuse.go); 0,
+	// the zero value, reuses nothing. DefaultReuseTTL is the usual value.
+	ReuseTTL time.Duration
 	// Prices prices the provider calls whose provider reports no cost
 	// (default DefaultPrices).
 	Prices domain.PriceTable
