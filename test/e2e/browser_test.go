@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/test/providerfake"
 )
 
 // Tests of the web page at / and the docs at /docs in headless Chromium,
@@ -186,12 +188,12 @@ const allSectionsDone = `document.querySelectorAll('#sections li[data-status="co
 // submitThroughPage types an address into the form and submits it with
 // the keyboard, choosing the provider and a project scope, and waits for
 // the job view.
-func (b *tab) submitThroughPage(base, address string) {
+func (b *tab) submitThroughPage(base, provider, address string) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(base + "/"))
-	b.waitFor("the provider list from the spec", `document.querySelector('#provider option[value="fake"]') !== null`, 20*time.Second)
+	b.waitFor("the provider list from the spec", fmt.Sprintf(`document.querySelector('#provider option[value="%s"]') !== null`, provider), 20*time.Second)
 	b.do(
-		chromedp.SetValue(chromedp.CSS("#provider"), "fake"),
+		chromedp.SetValue(chromedp.CSS("#provider"), provider),
 		chromedp.Click(chromedp.CSS("#project summary")),
 		chromedp.SetValue(chromedp.CSS("#p-scope"), "adu"),
 		chromedp.SendKeys(chromedp.CSS("#p-use"), "single-family dwelling"),
@@ -215,7 +217,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 	b := newTab(t, 1280, 900)
 
 	const address = "1600 Pennsylvania Ave NW, Washington, DC 20500"
-	b.submitThroughPage(srv.base, address)
+	b.submitThroughPage(srv.base, "fake", address)
 	require.Equal(t, address, evalJS[string](b, `document.getElementById("job-address").textContent`))
 	require.Equal(t, "job-address", evalJS[string](b, `document.activeElement.id`), "focus moves to the job")
 	b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
@@ -237,6 +239,9 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 	require.Contains(t, evalJS[string](b, `document.getElementById("report-usage").textContent`), "Tokens:")
 	b.do(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 	b.screenshot(artifacts, "page-desktop.png")
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("report").scrollIntoView()`))
+	b.screenshot(artifacts, "page-report.png")
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 
 	// Download the Markdown through the button.
 	downloads := t.TempDir()
@@ -277,7 +282,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 		// The fake provider echoes the address into every section's
 		// summary, so this is model output as well.
 		const hostile = `12 Main St <script>window.__xss=1</script><img src=x onerror="window.__xss=2">, Springfield, IL`
-		b.submitThroughPage(srv.base, hostile)
+		b.submitThroughPage(srv.base, "fake", hostile)
 		b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
 		b.waitFor("the report", `!document.getElementById("report").hidden`, 30*time.Second)
 		require.Equal(t, hostile, evalJS[string](b, `document.getElementById("job-address").textContent`))
@@ -331,7 +336,7 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 	require.Equal(t, key, evalJS[string](b, `sessionStorage.getItem("codecheck.apiKey")`))
 
 	const address = "350 5th Ave, New York, NY 10118"
-	b.submitThroughPage(srv.base, address)
+	b.submitThroughPage(srv.base, "fake", address)
 	// The first section's started event arrives over the stream.
 	b.waitFor("jurisdiction shown running", `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status === "running"`, 20*time.Second)
 	require.Equal(t, "running", evalJS[string](b, `document.querySelector('#sections li[data-key="jurisdiction"] .badge').textContent`))
@@ -374,4 +379,46 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 	b.requireNoRequestContains(key)
 	require.NotContains(t, evalJS[string](b, `location.href`), key)
 	require.Equal(t, fmt.Sprint(0), fmt.Sprint(evalJS[int](b, `document.cookie.length`)), "no cookie carries the key")
+}
+
+// A report researched on the web (a local fake of the Perplexity API that
+// answers with San Jose's typed jurisdiction, its permit site and a
+// lookalike site) shows what the simulated provider cannot: key facts
+// found, the offices to contact, sources on the jurisdiction's domains
+// marked official and the lookalike not, and the provider's cost.
+func TestBrowserGroundedReport(t *testing.T) {
+	fake := startFake(t, providerfake.Perplexity, jurisdictionScript(t))
+	env, _ := providerEnv(t, fake, providerKey)
+	srv := launchServe(t, "127.0.0.1", env)
+	artifacts := artifactsDir(t)
+	b := newTab(t, 1280, 900)
+
+	b.submitThroughPage(srv.base, "perplexity", checkAddress)
+	b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
+	b.waitFor("the report", `!document.getElementById("report").hidden`, 30*time.Second)
+
+	require.Zero(t, evalJS[int](b, `document.querySelectorAll("#report .banner").length`), "nothing is simulated")
+	facts := evalJS[string](b, `document.querySelector("#report .facts").textContent`)
+	require.Contains(t, facts, "San Jose")
+	require.Contains(t, facts, "467-20-078")
+	offices := evalJS[string](b, `document.querySelector("#report .offices").textContent`)
+	require.Contains(t, offices, "Planning, Building and Code Enforcement")
+	require.Contains(t, offices, "408-535-3555")
+	require.Equal(t, "https://www.sanjoseca.gov/your-government/departments/planning-building-code-enforcement",
+		evalJS[string](b, `document.querySelector("#report .offices a").href`))
+
+	official := `document.querySelector('#sec-dimensional_standards .sources li[data-official="true"]')`
+	require.Equal(t, sjPermitsPage, evalJS[string](b, official+`.querySelector("a").href`))
+	require.Equal(t, "official", evalJS[string](b, official+`.querySelector(".badge.official").textContent`))
+	// zoning_use found only the lookalike, on the open web.
+	lookalike := `document.querySelector('#sec-zoning_use .sources li[data-official="false"]')`
+	require.Equal(t, cheapPermitsPage, evalJS[string](b, lookalike+`.querySelector("a").href`))
+	require.Zero(t, evalJS[int](b, lookalike+`.querySelectorAll(".badge.official").length`))
+	require.True(t, strings.HasPrefix(evalJS[string](b, `document.getElementById("job-cost").textContent`), "$"),
+		"the provider's cost is shown")
+	require.Contains(t, evalJS[string](b, `document.querySelector("#sec-dimensional_standards .meta").textContent`), "Confidence")
+
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("report").scrollIntoView()`))
+	b.screenshot(artifacts, "page-grounded-report.png")
+	b.requireOnlyOrigin(srv.base)
 }
