@@ -145,13 +145,6 @@ func (p *progress) Job(status string, done int) {
 	}
 }
 
-// Started reports whether Start was called.
-func (p *progress) Started() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.active
-}
-
 // Stop shows the final state and ends the display.
 func (p *progress) Stop(status string) {
 	p.mu.Lock()
