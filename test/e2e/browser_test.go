@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -421,4 +425,43 @@ func TestBrowserGroundedReport(t *testing.T) {
 	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("report").scrollIntoView()`))
 	b.screenshot(artifacts, "page-grounded-report.png")
 	b.requireOnlyOrigin(srv.base)
+}
+
+// A dropped event stream is resumed: the page reaches the server through a
+// proxy that cuts every connection once the first section is done; the
+// page reconnects with the Last-Event-ID header and shows the job to its
+// end.
+func TestBrowserResumesAfterADroppedStream(t *testing.T) {
+	srv := launchServe(t, "127.0.0.1", serveEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "codecheck.db"),
+		"CODECHECK_FAKE_LLM_LATENCY=1500ms"))
+	target, err := url.Parse(srv.base)
+	require.NoError(t, err)
+	upstream := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var resumedFrom []string // the Last-Event-ID of each stream request
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/events") {
+			mu.Lock()
+			resumedFrom = append(resumedFrom, r.Header.Get("Last-Event-ID"))
+			mu.Unlock()
+		}
+		upstream.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	b := newTab(t, 1280, 900)
+
+	b.submitThroughPage(proxy.URL, "fake", "1 Dr Carlton B Goodlett Pl, San Francisco, CA 94102")
+	b.waitFor("jurisdiction done", `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status === "completed"`, time.Minute)
+	proxy.CloseClientConnections()
+	b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
+	b.waitFor("the report", `!document.getElementById("report").hidden`, 30*time.Second)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(resumedFrom), 2, "the page opened the stream again")
+	require.Empty(t, resumedFrom[0], "the first stream starts at the beginning")
+	id, err := strconv.Atoi(resumedFrom[1])
+	require.NoError(t, err, "the second stream resumes with Last-Event-ID, got %q", resumedFrom[1])
+	require.Positive(t, id)
+	b.requireOnlyOrigin(proxy.URL)
 }
