@@ -48,6 +48,15 @@ func TestConfigValues(t *testing.T) {
 	require.Equal(t, "gpt-x", c.OpenAI.Model)
 }
 
+// A fake provider without latency measures the machinery alone.
+func TestFakeLatencyZeroIsNone(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"CODECHECK_FAKE_LLM_LATENCY": "0"}))
+	require.NoError(t, err)
+	require.Zero(t, c.FakeLatency)
+	require.Negative(t, fakeLatency(c.FakeLatency), "fake.Config reads a negative latency as none, 0 as its default")
+	require.Equal(t, 300*time.Millisecond, fakeLatency(300*time.Millisecond))
+}
+
 func TestConfigErrorsNameTheVariable(t *testing.T) {
 	cases := map[string]map[string]string{
 		"CODECHECK_WORKERS":             {"CODECHECK_WORKERS": "many"},
@@ -57,6 +66,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CODECHECK_EXECUTOR":            {"CODECHECK_EXECUTOR": "lambda"},
 		"CODECHECK_FAKE_LLM":            {"CODECHECK_FAKE_LLM": "maybe"},
 		"CODECHECK_FAKE_LLM_FAIL_RATE":  {"CODECHECK_FAKE_LLM_FAIL_RATE": "2"},
+		"CODECHECK_FAKE_LLM_LATENCY":    {"CODECHECK_FAKE_LLM_LATENCY": "-1ms"},
 		"CODECHECK_LOG_LEVEL":           {"CODECHECK_LOG_LEVEL": "loud"},
 		"OPENAI_BASE_URL":               {"OPENAI_BASE_URL": "ftp://x"},
 		"DATABASE_URL":                  {"DATABASE_URL": "mysql://localhost/x"},

@@ -64,6 +64,16 @@ func (r *envReader) duration(s setting) time.Duration {
 	return d
 }
 
+// latency reads a duration that may be zero: none at all.
+func (r *envReader) latency(s setting) time.Duration {
+	v := r.str(s)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.fail(s.Name, "must be a duration of 0 or more such as 0, 300ms or 2s, got %q", v)
+	}
+	return d
+}
+
 func (r *envReader) bool(s setting) bool {
 	switch v := strings.ToLower(r.str(s)); v {
 	case "", "0", "false", "no", "off":

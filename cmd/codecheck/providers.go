@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -39,7 +40,7 @@ func providersModule() fx.Option {
 func newProviders(lc fx.Lifecycle, cfg config, budget ports.ProviderBudget, log *slog.Logger) (*app.Providers, error) {
 	var llms []ports.LLM
 	if cfg.FakeLLM {
-		f, err := fake.New(fake.Config{Latency: cfg.FakeLatency, FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
+		f, err := fake.New(fake.Config{Latency: fakeLatency(cfg.FakeLatency), FailRate: cfg.FakeFailRate, LogPath: cfg.FakeLog})
 		if err != nil {
 			return nil, err
 		}
@@ -132,4 +133,13 @@ func (e runnableOnly) Submit(ctx context.Context, h ports.Handoff) (string, erro
 			Err: fmt.Errorf("this process cannot run the job: %w; it waits for a worker that has provider %q", err, h.Job.Provider)}
 	}
 	return e.Executor.Submit(ctx, h)
+}
+
+// fakeLatency is CODECHECK_FAKE_LLM_LATENCY as fake.Config reads it: 0 there
+// is the default, so none at all is negative.
+func fakeLatency(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
