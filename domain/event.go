@@ -25,20 +25,35 @@ type Event struct {
 	Attempt  int       `json:"attempt"`           // job attempt
 	Section  string    `json:"section,omitempty"` // section key, for section events
 	Error    string    `json:"error,omitempty"`
-	At       time.Time `json:"at"`
+	// Verified, on a section event, says the save recorded the section's
+	// verification; VerifiedProgress is the job's "<verified>/<total>",
+	// on the events of jobs with verify on.
+	Verified         bool      `json:"verified,omitempty"`
+	VerifiedProgress string    `json:"verified_progress,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // JobEventOf is the event recording the job's current status, progress and
 // attempt, with errMsg.
 func JobEventOf(j Job, errMsg string) Event {
-	return Event{JobID: j.ID, Type: EventJob, Status: string(j.Status), Progress: j.Progress(), Attempt: j.Attempt, Error: errMsg}
+	return Event{JobID: j.ID, Type: EventJob, Status: string(j.Status), Progress: j.Progress(), Attempt: j.Attempt, Error: errMsg,
+		VerifiedProgress: verifiedProgressOf(j)}
+}
+
+// verifiedProgressOf is the job's verified progress when it has verify on.
+func verifiedProgressOf(j Job) string {
+	if !j.Verify {
+		return ""
+	}
+	return j.VerifiedProgress()
 }
 
 // SectionEventOf is the event recording that the job's section sec changed
 // to its status.
 func SectionEventOf(j Job, sec SectionResult) Event {
 	return Event{JobID: j.ID, Type: EventSection, Status: string(sec.Status),
-		Progress: j.Progress(), Attempt: j.Attempt, Section: sec.Key, Error: sec.Error}
+		Progress: j.Progress(), Attempt: j.Attempt, Section: sec.Key, Error: sec.Error,
+		Verified: sec.Status == SectionCompleted && sec.VerifiedAt != nil, VerifiedProgress: verifiedProgressOf(j)}
 }
 
 // SectionSavedEvents are the events a saved section produces: a section

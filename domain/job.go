@@ -98,8 +98,15 @@ type Job struct {
 	// CheckReuse); false, the client's reuse: false, forces fresh research.
 	Reuse bool `json:"reuse"`
 
+	// Verify asks for a verification pass over every researched section's
+	// findings (see ApplyVerdicts).
+	Verify bool `json:"verify"`
+
 	// Done counts the sections that completed; the store fills it in.
 	Done int `json:"-"`
+	// Verified counts the completed sections with verified_at; the store
+	// fills it in.
+	Verified int `json:"-"`
 
 	// DispatchedAttempt is the attempt the dispatcher last handed to the
 	// executor; DispatchError explains why the last hand-off failed.

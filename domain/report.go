@@ -65,6 +65,9 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	j := r.Job
 	fmt.Fprintf(&b, "# Building code report: %s\n\n", mdText(j.Address))
 	fmt.Fprintf(&b, "- Job: `%s`\n- Status: %s (%s sections)\n- Provider: %s\n", j.ID, j.Status, j.Progress(), j.Provider)
+	if j.Verify {
+		fmt.Fprintf(&b, "- Verified: %s sections\n", j.VerifiedProgress())
+	}
 	writeProjectMarkdown(&b, j.Project)
 	if r.ResearchedAt != nil {
 		fmt.Fprintf(&b, "- Researched: %s\n", r.ResearchedAt.UTC().Format(time.RFC3339))
@@ -145,14 +148,24 @@ func writeSectionMarkdown(b *strings.Builder, s SectionResult) {
 		}
 		fmt.Fprintf(b, "\n> **Verify** with %s before relying on this section.\n", mdText(with))
 	}
+	writeVerificationMarkdown(b, s)
 	if len(s.Findings) > 0 {
-		b.WriteString("\n| Item | Value | Code reference | Sources |\n|---|---|---|---|\n")
+		verified := s.VerifiedAt != nil
+		if verified {
+			b.WriteString("\n| Item | Value | Code reference | Sources | Verdict |\n|---|---|---|---|---|\n")
+		} else {
+			b.WriteString("\n| Item | Value | Code reference | Sources |\n|---|---|---|---|\n")
+		}
 		for _, f := range s.Findings {
 			refs := sourceRefs(f.SourceIDs, s.Sources)
 			if !f.Supported {
 				refs = strings.TrimSpace(refs + " ⚠ unsupported")
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mdCell(f.Label), mdCell(f.Value), mdCell(codeCell(f)), refs)
+			fmt.Fprintf(b, "| %s | %s | %s | %s |", mdCell(f.Label), mdCell(f.Value), mdCell(codeCell(f)), refs)
+			if verified {
+				fmt.Fprintf(b, " %s |", verdictCell(f, s.Sources))
+			}
+			b.WriteString("\n")
 		}
 	}
 	if len(s.Sources) > 0 {

@@ -79,6 +79,13 @@ type Finding struct {
 	// "2022 California Building Code" and "2023-01-01".
 	CodeEdition   string `json:"code_edition,omitempty"`
 	EffectiveDate string `json:"effective_date,omitempty"`
+	// Verdict is the verification pass's judgement (see ApplyVerdicts),
+	// empty when the finding was not verified. A contradicted finding
+	// carries the contradicting text and the id of its source.
+	Verdict         Verdict `json:"verdict,omitempty"`
+	VerdictQuote    string  `json:"verdict_quote,omitempty"`
+	VerdictSourceID int     `json:"verdict_source_id,omitempty"`
+	VerdictNote     string  `json:"verdict_note,omitempty"`
 }
 
 // Source is one cited web page, numbered within its section. Published and
@@ -162,6 +169,11 @@ type SectionResult struct {
 	// empty on a section researched for this job.
 	ReusedFrom   string     `json:"reused_from,omitempty"`
 	LastVerified *time.Time `json:"last_verified,omitempty"`
+	// VerifiedAt is when the verification pass gave the findings their
+	// verdicts (jobs with verify on); VerificationError why it could not,
+	// when it gave up.
+	VerifiedAt        *time.Time `json:"verified_at,omitempty"`
+	VerificationError string     `json:"verification_error,omitempty"`
 	// Jurisdiction is set on the jurisdiction section only.
 	Jurisdiction *Jurisdiction `json:"jurisdiction,omitempty"`
 	StartedAt    *time.Time    `json:"started_at,omitempty"`

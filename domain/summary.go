@@ -272,7 +272,7 @@ func redFlags(s SectionResult) []RedFlag {
 	if s.Status != SectionCompleted || IsSimulated(s) {
 		return nil
 	}
-	flags := findingFlags(s)
+	flags := append(verificationFlags(s), findingFlags(s)...)
 	if s.NeedsVerification {
 		with := s.VerifyWith
 		if with == "" {

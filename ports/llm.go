@@ -28,6 +28,16 @@ type SectionRequest struct {
 	// OpenAI's filters.allowed_domains, Perplexity's search_domain_filter,
 	// a site-restricted wording of the prompt for Gemini.
 	AllowedDomains []string
+	// ReadURLs, when not empty, are pages the provider should read in
+	// full (at most 20): a provider with a page-reading tool enables it
+	// (Gemini's URL context, Perplexity's fetch_url; OpenAI's web_search
+	// opens pages itself) and the URLs go into the prompt.
+	ReadURLs []string
+	// Verify, when not empty, makes the request a verification of these
+	// findings (the prompt carries them, numbered from 1): the answer
+	// follows the verification schema instead of the section's. Adapters
+	// need not read it; the simulated provider answers from it.
+	Verify []domain.Finding
 }
 
 // SectionResponse is a provider's answer to a SectionRequest.

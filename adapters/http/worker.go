@@ -50,13 +50,14 @@ type WorkerJob struct {
 	StartedAt      *time.Time       `json:"started_at,omitempty" doc:"When a worker first started it."`
 	FinishedAt     *time.Time       `json:"finished_at,omitempty" doc:"When it reached a terminal status."`
 	Reuse          bool             `json:"reuse" doc:"Whether the job may reuse jurisdiction-wide sections that another job of its jurisdiction researched (GET /worker/jobs/{id}/reusable/{key}); false: research every section."`
+	Verify         bool             `json:"verify,omitempty" doc:"Whether each researched section's findings get a verification pass against their cited sources."`
 }
 
 func newWorkerJob(j domain.Job) WorkerJob {
 	return WorkerJob{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status, Attempt: j.Attempt,
 		Sections: j.Sections, Project: j.Project, MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
-		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
+		FinishedAt: j.FinishedAt, Reuse: j.Reuse, Verify: j.Verify}
 }
 
 // WorkerJobOutput is a job as its worker sees it.

@@ -39,13 +39,14 @@ type job struct {
 	StartedAt      *time.Time       `json:"started_at,omitempty"`
 	FinishedAt     *time.Time       `json:"finished_at,omitempty"`
 	Reuse          bool             `json:"reuse"`
+	Verify         bool             `json:"verify,omitempty"`
 }
 
 func (j job) domain() domain.Job {
 	return domain.Job{ID: j.ID, Address: j.Address, Provider: j.LLMProvider, Status: j.Status, Attempt: j.Attempt,
 		Sections: j.Sections, Project: j.Project, MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, Done: j.Done, Executor: j.Executor, ExecutorRef: j.ExecutorRef, Error: j.Error,
 		LeaseExpiresAt: j.LeaseExpiresAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt,
-		FinishedAt: j.FinishedAt, Reuse: j.Reuse}
+		FinishedAt: j.FinishedAt, Reuse: j.Reuse, Verify: j.Verify}
 }
 
 // claimBody is ClaimBody.

@@ -72,6 +72,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) Harness) {
 		{"Budget", budgetTests},
 		{"Reuse", reuseTests},
 		{"CostCap", costCapTests},
+		{"Verify", verifyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -21,9 +21,11 @@ func (x *txn) jobEvent(ctx context.Context, j domain.Job, errMsg string) error {
 // that did not into an error rather than a duplicate id.
 func (x *txn) events(ctx context.Context, es ...domain.Event) error {
 	for _, e := range es {
-		_, err := x.db.Exec(ctx, `INSERT INTO events (job_id, job_seq, type, status, progress, attempt, section, error, at)
-			VALUES ($1, (SELECT coalesce(max(job_seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4, $5, $6, $7, $8)`,
-			e.JobID, string(e.Type), e.Status, e.Progress, e.Attempt, e.Section, e.Error, x.now)
+		_, err := x.db.Exec(ctx, `INSERT INTO events (job_id, job_seq, type, status, progress, attempt, section, error, at,
+				verified, verified_progress)
+			VALUES ($1, (SELECT coalesce(max(job_seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			e.JobID, string(e.Type), e.Status, e.Progress, e.Attempt, e.Section, e.Error, x.now,
+			flagParam(e.Verified), e.VerifiedProgress)
 		if err != nil {
 			return x.sql.wrap(err, "record %s event of %s", e.Type, e.JobID)
 		}
@@ -75,10 +77,12 @@ func (s *Store) Events(ctx context.Context, jobID string, afterSeq int64, limit 
 	}
 	out, err := collect(ctx, s.db, func(r driver.Rows) (e domain.Event, err error) {
 		var typ string
-		err = r.Scan(&e.Seq, &e.JobID, &typ, &e.Status, &e.Progress, &e.Attempt, &e.Section, &e.Error, &e.At)
-		e.Type = domain.EventType(typ)
+		var verified int
+		err = r.Scan(&e.Seq, &e.JobID, &typ, &e.Status, &e.Progress, &e.Attempt, &e.Section, &e.Error, &e.At,
+			&verified, &e.VerifiedProgress)
+		e.Type, e.Verified = domain.EventType(typ), verified != 0
 		return e, err
-	}, `SELECT job_seq, job_id, type, status, progress, attempt, section, error, at
+	}, `SELECT job_seq, job_id, type, status, progress, attempt, section, error, at, verified, verified_progress
 		FROM events WHERE job_id = $1 AND job_seq > $2 ORDER BY job_seq LIMIT $3`, jobID, afterSeq, limit)
 	if err != nil {
 		return nil, s.sql.wrap(err, "events of %s", jobID)

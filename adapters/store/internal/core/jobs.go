@@ -23,7 +23,8 @@ const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.ex
 	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
 	j.max_cost_usd, j.cost_capped, coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
 	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse,
-	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed')
+	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed'),
+	j.verify, (SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed' AND s.verified = 1)
 FROM jobs j`
 
 func scanJob(r driver.Rows) (domain.Job, error) {
@@ -33,16 +34,16 @@ func scanJob(r driver.Rows) (domain.Job, error) {
 		project    string
 		costCapped int
 	)
-	var reuse int
+	var reuse, verify int
 	err := r.Scan(&j.ID, &j.Address, &j.Provider, &status, &j.Attempt, &j.Executor, &j.ExecutorRef,
 		&j.DispatchedAttempt, &j.DispatchError, &j.Error, &j.Sections, &j.WebhookURL, &project,
 		&j.MaxCostUSD, &costCapped, &j.IdempotencyKey, &j.RequestHash, &j.LeaseExpiresAt,
-		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &reuse, &j.Done)
+		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &reuse, &j.Done, &verify, &j.Verified)
 	if err != nil {
 		return j, err
 	}
 	j.Status, j.CostCapped = domain.JobStatus(status), costCapped != 0
-	j.Reuse = reuse != 0
+	j.Reuse, j.Verify = reuse != 0, verify != 0
 	if err := json.Unmarshal([]byte(project), &j.Project); err != nil {
 		return j, fmt.Errorf("job %s project: %w", j.ID, err)
 	}
@@ -123,10 +124,11 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 	}
 	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `INSERT INTO jobs (id, address, provider, status, sections, webhook_url,
-			idempotency_key, request_hash, created_at, updated_at, project, max_cost_usd, reuse)
-			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10, $11)
+			idempotency_key, request_hash, created_at, updated_at, project, max_cost_usd, reuse, verify)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10, $11, $12)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
-			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, job.MaxCostUSD, reuseParam(job.Reuse))
+			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, job.MaxCostUSD,
+			reuseParam(job.Reuse), flagParam(job.Verify))
 		if errors.Is(err, driver.ErrUniqueViolation) {
 			return fmt.Errorf("job %s already exists: %w", job.ID, domain.ErrConflict)
 		}

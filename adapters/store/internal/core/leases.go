@@ -141,11 +141,11 @@ func (x *txn) putSection(ctx context.Context, jobID string, ordinal int, sec dom
 	if err != nil {
 		return fmt.Errorf("section %s: %w", sec.Key, err)
 	}
-	_, err = x.db.Exec(ctx, `INSERT INTO sections (job_id, key, ordinal, status, result, updated_at)
-		VALUES ($1, $2, $3, $4, $5`+x.sql.JSONParam+`, $6)
+	_, err = x.db.Exec(ctx, `INSERT INTO sections (job_id, key, ordinal, status, result, updated_at, verified)
+		VALUES ($1, $2, $3, $4, $5`+x.sql.JSONParam+`, $6, $7)
 		ON CONFLICT (job_id, key) DO UPDATE SET status = excluded.status, result = excluded.result,
-			ordinal = excluded.ordinal, updated_at = excluded.updated_at`,
-		jobID, sec.Key, ordinal, string(sec.Status), string(result), x.now)
+			ordinal = excluded.ordinal, updated_at = excluded.updated_at, verified = excluded.verified`,
+		jobID, sec.Key, ordinal, string(sec.Status), string(result), x.now, flagParam(sec.VerifiedAt != nil))
 	if err != nil {
 		return x.sql.wrap(err, "save section %s of job %s", sec.Key, jobID)
 	}
