@@ -180,15 +180,19 @@
 
   // ---- routing: /?job=ID shows a job, / the form and the list ----
 
-  function route() {
+  // route shows what the URL names. After a history step (popstate) that
+  // names the job already shown, it does nothing: that was a jump to an
+  // anchor within the report (a source number), not another page.
+  function route(ev) {
     var id = new URLSearchParams(location.search).get("job");
+    if (ev && id && state.job && state.job.id === id && !$("job-view").hidden) return;
     showAlert("");
     if (id) openJob(id); else openHome();
   }
 
   function go(url) {
     history.pushState(null, "", url);
-    route();
+    route(null);
   }
 
   function openHome() {
@@ -770,14 +774,14 @@
       $("key-button").setAttribute("aria-expanded", "false");
       showAlert("");
       var again = state.pending;
-      if (again) again(); else route();
+      if (again) again(); else route(null);
     });
     $("forget-key").addEventListener("click", function () {
       saveKey("");
       $("api-key").value = "";
     });
     window.addEventListener("popstate", route);
-    route();
+    route(null);
   }
 
   init();
