@@ -1,10 +1,10 @@
-# codecheck: make build | test | run | lint | bench | modal-binary
+# codecheck: make build | test | fuzz | run | lint | bench | modal-binary
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 ADDRESS ?= 1600 Pennsylvania Ave NW, Washington, DC 20500
 
-.PHONY: build test test-short run serve lint bench modal-binary openapi clean
+.PHONY: build test test-short fuzz run serve lint bench modal-binary openapi clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/codecheck ./cmd/codecheck
@@ -18,6 +18,38 @@ test:
 
 test-short:
 	$(GO) test -count=1 ./...
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target per run).
+# The committed corpora under testdata/fuzz/ also run in every plain go test.
+# Go 1.26 can end a run that found nothing with a bare "context deadline
+# exceeded" (go.dev/issue/75804, fixed in Go 1.27): that is reported as a
+# flake, not a failure. A real failure names the input it wrote.
+FUZZTIME ?= 8s
+FUZZ_TARGETS := \
+	./domain:FuzzNormalizeAddress \
+	./domain:FuzzNormalizeProject \
+	./app:FuzzAnswer \
+	./app:FuzzWorkerTokenCheck \
+	./adapters/llm/perplexity:FuzzResponse \
+	./adapters/llm/openai:FuzzResponse \
+	./adapters/llm/gemini:FuzzResponse \
+	./adapters/http:FuzzSubmitJob \
+	./adapters/http:FuzzLastEventID
+
+fuzz:
+	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" >$$log 2>&1; then \
+			tail -n 2 $$log; \
+		elif grep -q 'context deadline exceeded' $$log && \
+			! grep -qE 'Failing input written|failure while testing seed corpus|panic:' $$log; then \
+			tail -n 6 $$log; echo "fuzz: $$name: flake of go.dev/issue/75804 at the deadline, no failing input"; \
+		else \
+			cat $$log; exit 1; \
+		fi; \
+	done
 
 # One check on the embedded default (SQLite, local executor, fake provider).
 run:
