@@ -25,6 +25,7 @@ type JobSummary struct {
 	DispatchError string           `json:"dispatch_error,omitempty" doc:"Why the last hand-off to the executor failed; the job stays pending and is retried."`
 	WebhookURL    string           `json:"webhook_url,omitempty" doc:"URL notified when the job ends."`
 	Project       *ProjectBody     `json:"project,omitempty" doc:"What will be built, when the client said."`
+	Reuse         bool             `json:"reuse" doc:"Whether the job may reuse jurisdiction-wide sections from a recent job of the same jurisdiction, provider and model (those sections show reused_from and last_verified); false: every section is researched for it."`
 	MaxCostUSD    *float64         `json:"max_cost_usd,omitempty" doc:"The job's cost cap in US dollars, when it has one." example:"0.5"`
 	CostCapped    bool             `json:"cost_capped,omitempty" doc:"True when the job ended with sections skipped because the cost cap was reached; a retry with a higher max_cost_usd runs them."`
 	CreatedAt     time.Time        `json:"created_at" doc:"When the job was submitted."`
@@ -133,7 +134,8 @@ func newJobSummary(j domain.Job) JobSummary {
 	return JobSummary{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status,
 		Progress: j.Progress(), Error: j.Error, Attempt: j.Attempt, Executor: j.Executor,
 		ExecutorRef: j.ExecutorRef, DispatchError: j.DispatchError, WebhookURL: j.WebhookURL,
-		Project: newProjectBody(j.Project), MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+		Project: newProjectBody(j.Project), MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		Reuse: j.Reuse}
 }
 
 func newJobView(r domain.Report) JobView {

@@ -140,6 +140,7 @@ var settings = []setting{
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envWorkerSecret, envAPIURL, envAPIKey, envWorkerToken,
+	envReuse, envReuseTTL,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
 	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model, envOpenAIAllowUngrounded,
@@ -216,6 +217,9 @@ type config struct {
 	WorkerToken  string
 
 	LogFormat, LogLevel string
+
+	Reuse    bool          // CODECHECK_REUSE: a job's reuse when it does not say
+	ReuseTTL time.Duration // 0 = workers reuse nothing
 }
 
 type providerConfig struct {
@@ -275,6 +279,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		LogLevel:            r.str(envLogLevel),
 	}
 	c.OpenAI.AllowUngrounded = r.bool(envOpenAIAllowUngrounded)
+	c.Reuse, c.ReuseTTL = r.bool(envReuse), r.reuseTTL(envReuseTTL)
 	if c.MetricsAddr == metricsOff {
 		c.MetricsAddr = ""
 	}

@@ -83,11 +83,13 @@ type serviceIn struct {
 	Executor        ports.Executor                                 `optional:"true"`
 	ValidateWebhook func(ctx context.Context, rawURL string) error `optional:"true"`
 	Hooks           []app.Hooks                                    `group:"hooks"`
+	Cfg             config
 }
 
 func newService(in serviceIn) (*app.Service, error) {
 	return app.NewService(app.ServiceConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
-		Executor: in.Executor, ValidateWebhook: in.ValidateWebhook, Logger: in.Log, Hooks: app.Join(in.Hooks...)})
+		Executor: in.Executor, ValidateWebhook: in.ValidateWebhook, Logger: in.Log, Hooks: app.Join(in.Hooks...),
+		DefaultReuse: in.Cfg.Reuse})
 }
 
 // hooksIn collects optional observers of the work (metrics, webhooks,
@@ -121,7 +123,8 @@ func newWorker(in workerIn) (*app.Worker, error) {
 	}
 	return app.NewWorker(app.WorkerConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
 		Name: fmt.Sprintf("%s/%d", host, os.Getpid()), Executor: executor, Lease: in.Cfg.Lease, JobTimeout: in.Cfg.JobTimeout,
-		SectionConcurrency: in.Cfg.SectionConc, Hooks: app.Join(in.Hooks...), Logger: in.Log})
+		SectionConcurrency: in.Cfg.SectionConc, Hooks: app.Join(in.Hooks...), Logger: in.Log,
+		ReuseTTL: in.Cfg.ReuseTTL})
 }
 
 // baseModules are what every job command needs: store, providers, service
