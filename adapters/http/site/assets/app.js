@@ -295,8 +295,7 @@
       state.pending = null;
       showJob(job, false);
     }).catch(function (err) {
-      $("home-view").hidden = true;
-      $("job-view").hidden = true;
+      openHome();
       report(err);
     });
   }
@@ -376,6 +375,7 @@
     err.hidden = !job.error;
     $("cancel-button").hidden = !(status === "pending" || status === "processing");
     $("retry-button").hidden = !(status === "failed" || status === "canceled");
+    $("partial-button").hidden = !!TERMINAL[status];
     announce();
   }
 
@@ -550,6 +550,8 @@
         renderJob(job);
         renderSections();
         loadReport();
+        // The cancel button is gone; keep the keyboard user near it.
+        ($("retry-button").hidden ? $("job-address") : $("retry-button")).focus();
       }
     }).catch(report).then(function () { $("cancel-button").disabled = false; });
   }
@@ -565,6 +567,7 @@
         $("report").hidden = true;
         state.lastEventID = last;
         startStream();
+        ($("cancel-button").hidden ? $("job-address") : $("cancel-button")).focus();
       }
     }).catch(report).then(function () { $("retry-button").disabled = false; });
   }
@@ -753,6 +756,7 @@
     $("cancel-button").addEventListener("click", cancelJob);
     $("retry-button").addEventListener("click", retryJob);
     $("download-button").addEventListener("click", downloadMarkdown);
+    $("partial-button").addEventListener("click", loadReport);
     [$("home-link"), $("nav-new"), $("back-link")].forEach(function (a) {
       a.addEventListener("click", function (ev) {
         if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
