@@ -94,6 +94,9 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 		}
 		return r.giveBack(parent, fmt.Errorf("worker stopping with %d sections not done", len(pending)))
 	}
+	if keys := r.unverified(); len(keys) > 0 {
+		return r.giveBack(parent, fmt.Errorf("worker stopping with %d %w: %s", len(keys), errUnverified, strings.Join(keys, ", ")))
+	}
 	if status, msg, capped := r.capEnd(); capped && (status == domain.JobFailed || r.failedCount() == 0) {
 		return r.finish(parent, status, msg)
 	}

@@ -19,6 +19,9 @@ type Hooks struct {
 	SectionStarted func(job domain.Job, key string)
 	// SectionDone is called when a section is saved completed or failed.
 	SectionDone func(job domain.Job, s domain.SectionResult)
+	// SectionVerified is called when a section's verification is saved
+	// (verified_at, or verification_error when it could not be done).
+	SectionVerified func(job domain.Job, s domain.SectionResult)
 	// JobDone is called when this process moves a job to a terminal status
 	// (completed, failed, canceled).
 	JobDone func(ctx context.Context, job domain.Job)
@@ -31,6 +34,7 @@ func Join(hs ...Hooks) Hooks {
 		out.ProviderCall = chain3(out.ProviderCall, h.ProviderCall)
 		out.SectionStarted = chainF(out.SectionStarted, h.SectionStarted)
 		out.SectionDone = chainF(out.SectionDone, h.SectionDone)
+		out.SectionVerified = chainF(out.SectionVerified, h.SectionVerified)
 		out.JobDone = chainF(out.JobDone, h.JobDone)
 	}
 	return out

@@ -20,14 +20,16 @@ func (r *run) runSections(ctx context.Context) {
 	// prior is what the jurisdiction section found, for the others'
 	// prompts, searches and official sources.
 	var prior priorJurisdiction
+	var juris domain.SectionResult
 	if slices.Contains(r.job.Sections, domain.JurisdictionKey) {
 		spec, _ := domain.LookupSection(domain.JurisdictionKey)
-		prior = priorFrom(r.section(ctx, spec, priorJurisdiction{}))
+		juris = r.section(ctx, spec, priorJurisdiction{})
+		prior = priorFrom(juris)
 	}
 	slots := make(chan struct{}, r.w.cfg.SectionConcurrency)
 	var wg sync.WaitGroup
 	for _, key := range r.job.Sections {
-		if key == domain.JurisdictionKey {
+		if key == domain.JurisdictionKey && !r.job.Verify {
 			continue
 		}
 		select {
@@ -41,7 +43,11 @@ func (r *run) runSections(ctx context.Context) {
 		spec, _ := domain.LookupSection(key)
 		wg.Go(func() {
 			defer func() { <-slots }()
-			r.section(ctx, spec, prior)
+			if key == domain.JurisdictionKey {
+				r.verify(ctx, spec, juris) // researched first; verified beside the others
+				return
+			}
+			r.researchAndVerify(ctx, spec, prior)
 		})
 	}
 	wg.Wait()

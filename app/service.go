@@ -25,6 +25,9 @@ type SubmitRequest struct {
 	// Reuse says whether the job may reuse jurisdiction-wide sections
 	// (domain.Job.Reuse); nil takes the service's DefaultReuse.
 	Reuse *bool
+	// Verify asks for a verification pass over each section's findings
+	// (domain.Job.Verify); nil takes the service's DefaultVerify.
+	Verify *bool
 	// Project is what will be built; nil when the client did not say.
 	Project *domain.Project
 	// MaxCostUSD caps what the job may spend; nil takes the service's
@@ -50,6 +53,9 @@ type ServiceConfig struct {
 	// DefaultReuse is the reuse of jobs whose request does not say
 	// (CODECHECK_REUSE).
 	DefaultReuse bool
+	// DefaultVerify is the verify of jobs whose request does not say
+	// (CODECHECK_VERIFY).
+	DefaultVerify bool
 	// Hooks.JobDone is called when Cancel ends a job.
 	Hooks Hooks
 }
@@ -132,6 +138,7 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 		MaxCostUSD: cmp.Or(req.MaxCostUSD, s.cfg.DefaultMaxCostUSD)}
 	job.RequestHash = requestHash(req)
 	s.applyReuse(&job, req)
+	s.applyVerify(&job, req)
 	return job, nil
 }
 
