@@ -64,6 +64,8 @@ func TestFollowReconnectsWithLastEventID(t *testing.T) {
 		"1 section jurisdictioncompleted 1/2", "2 job processing 1/2",
 		"3 section zoning_usecompleted 2/2", "4 job completed 2/2",
 	}, got)
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
 	require.Equal(t, []string{"", "2"}, ev.lastEventID)
 }
 
