@@ -127,6 +127,9 @@ func answer(req ports.SectionRequest) ports.SectionResponse {
 		"needs_verification": true,
 		"verify_with":        "the local building department (simulated result)",
 	}
+	if j := simulatedJurisdiction(req.Address); key == domain.JurisdictionKey && j != nil {
+		body["jurisdiction"] = j
+	}
 	content, _ := json.Marshal(body)
 	return ports.SectionResponse{Content: string(content), Sources: sources, Model: "simulated", Grounded: false,
 		Usage: domain.Usage{InputTokens: int64(len(req.System)+len(req.User)) / 4, OutputTokens: int64(len(content)) / 4}}
