@@ -188,8 +188,11 @@ func TestHTTPServeEventsFromAnotherProcess(t *testing.T) {
 	requireFullAPIReport(t, rep, job.ID)
 	require.Equal(t, 1, rep.Job.Attempt, "nobody took the job over from A")
 	finishedBy := fmt.Sprintf("/%d job_id=%s", a.cmd.Process.Pid, job.ID)
-	require.True(t, strings.Contains(a.output.String(), "msg=\"job finished\" worker=") &&
-		strings.Contains(a.output.String(), finishedBy), "A's log should show A finished the job:\n%s", a.output.String())
+	// A logs the finish just after the commit that ended B's stream.
+	waitFor(t, "A's log to show A finished the job", 10*time.Second, func() bool {
+		return strings.Contains(a.output.String(), "msg=\"job finished\" worker=") &&
+			strings.Contains(a.output.String(), finishedBy)
+	})
 	require.NotContains(t, b.output.String(), "job_id="+job.ID, "B did no work on the job")
 }
 
