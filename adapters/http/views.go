@@ -26,6 +26,9 @@ type JobSummary struct {
 	WebhookURL    string           `json:"webhook_url,omitempty" doc:"URL notified when the job ends."`
 	Project       *ProjectBody     `json:"project,omitempty" doc:"What will be built, when the client said."`
 	Reuse         bool             `json:"reuse" doc:"Whether the job may reuse jurisdiction-wide sections from a recent job of the same jurisdiction, provider and model (those sections show reused_from and last_verified); false: every section is researched for it."`
+	Verify        bool             `json:"verify" doc:"Whether each section's findings get a verification pass against their cited sources."`
+	Researched    string           `json:"researched,omitempty" doc:"With verify on: finished sections over requested sections (the same as progress)." example:"13/13"`
+	Verified      string           `json:"verified,omitempty" doc:"With verify on: sections whose findings were verified (verified_at) over requested sections." example:"9/13"`
 	MaxCostUSD    *float64         `json:"max_cost_usd,omitempty" doc:"The job's cost cap in US dollars, when it has one." example:"0.5"`
 	CostCapped    bool             `json:"cost_capped,omitempty" doc:"True when the job ended with sections skipped because the cost cap was reached; a retry with a higher max_cost_usd runs them."`
 	CreatedAt     time.Time        `json:"created_at" doc:"When the job was submitted."`
@@ -115,7 +118,9 @@ type JobEvent struct {
 	Progress string           `json:"progress" example:"3/13"`
 	Attempt  int              `json:"attempt"`
 	Error    string           `json:"error,omitempty"`
-	At       time.Time        `json:"at"`
+	// VerifiedProgress is the job's verified count.
+	VerifiedProgress string    `json:"verified_progress,omitempty" doc:"With verify on: sections verified over requested sections." example:"9/13"`
+	At               time.Time `json:"at"`
 }
 
 // SectionEvent is the data of a "section" server-sent event: a section
@@ -127,15 +132,22 @@ type SectionEvent struct {
 	Progress string               `json:"progress" doc:"Job progress after this section." example:"4/13"`
 	Attempt  int                  `json:"attempt"`
 	Error    string               `json:"error,omitempty"`
-	At       time.Time            `json:"at"`
+	Verified bool                 `json:"verified,omitempty" doc:"True when this event records the section's verification (verify on): its findings got their verdicts."`
+	// VerifiedProgress is the job's verified count after the event.
+	VerifiedProgress string    `json:"verified_progress,omitempty" doc:"With verify on: sections verified over requested sections after this event." example:"9/13"`
+	At               time.Time `json:"at"`
 }
 
 func newJobSummary(j domain.Job) JobSummary {
-	return JobSummary{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status,
+	v := JobSummary{ID: j.ID, Address: j.Address, LLMProvider: j.Provider, Status: j.Status,
 		Progress: j.Progress(), Error: j.Error, Attempt: j.Attempt, Executor: j.Executor,
 		ExecutorRef: j.ExecutorRef, DispatchError: j.DispatchError, WebhookURL: j.WebhookURL,
 		Project: newProjectBody(j.Project), MaxCostUSD: j.MaxCostUSD, CostCapped: j.CostCapped, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-		Reuse: j.Reuse}
+		Reuse: j.Reuse, Verify: j.Verify}
+	if j.Verify {
+		v.Researched, v.Verified = j.Progress(), j.VerifiedProgress()
+	}
+	return v
 }
 
 func newJobView(r domain.Report) JobView {
@@ -162,10 +174,10 @@ func newJobList(p ports.JobPage) JobList {
 func eventData(e domain.Event) any {
 	if e.Type == domain.EventSection {
 		return SectionEvent{JobID: e.JobID, Key: SectionKey(e.Section), Status: domain.SectionStatus(e.Status),
-			Progress: e.Progress, Attempt: e.Attempt, Error: e.Error, At: e.At}
+			Progress: e.Progress, Attempt: e.Attempt, Error: e.Error, Verified: e.Verified, VerifiedProgress: e.VerifiedProgress, At: e.At}
 	}
 	return JobEvent{JobID: e.JobID, Status: domain.JobStatus(e.Status), Progress: e.Progress,
-		Attempt: e.Attempt, Error: e.Error, At: e.At}
+		Attempt: e.Attempt, Error: e.Error, VerifiedProgress: e.VerifiedProgress, At: e.At}
 }
 
 // Enumerations: their values come from the domain, so the spec follows the
