@@ -192,7 +192,7 @@ const allSectionsDone = `document.querySelectorAll('#sections li[data-status="co
 // submitThroughPage types an address into the form and submits it with
 // the keyboard, choosing the provider and a project scope, and waits for
 // the job view.
-func (b *tab) submitThroughPage(base, provider, address string) {
+func (b *tab) submitThroughPage(base, provider, address string, more ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(base + "/"))
 	b.waitFor("the provider list from the spec", fmt.Sprintf(`document.querySelector('#provider option[value="%s"]') !== null`, provider), 20*time.Second)
@@ -204,8 +204,9 @@ func (b *tab) submitThroughPage(base, provider, address string) {
 		// The value is set rather than typed: typed, the browser's form
 		// history could offer an earlier address, and Enter would take it.
 		chromedp.SetValue(chromedp.CSS("#address"), address),
-		chromedp.SendKeys(chromedp.CSS("#address"), kb.Enter),
 	)
+	b.do(more...)
+	b.do(chromedp.SendKeys(chromedp.CSS("#address"), kb.Enter))
 	b.waitFor("the job view", `!document.getElementById("job-view").hidden && location.search.startsWith("?job=")`, 20*time.Second)
 }
 
@@ -290,6 +291,17 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 	require.Equal(t, "completed", evalJS[string](b, `document.querySelector("#jobs-body tr .badge").dataset.status`))
 	require.Equal(t, address, evalJS[string](b, `document.querySelector("#jobs-body tr a").textContent`))
 
+	firstJob := evalJS[string](b, `new URLSearchParams(location.search).get("job") || document.querySelector("#jobs-body tr").dataset.jobId`)
+
+	t.Run("a second check of the address shows the reused sections", func(t *testing.T) {
+		b.submitThroughPage(srv.base, "fake", address)
+		b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
+		b.waitFor("the report", `!document.getElementById("report").hidden`, 30*time.Second)
+		require.Equal(t, "?job="+firstJob, evalJS[string](b, `document.querySelector("#sec-adopted_codes .reused a").getAttribute("href")`))
+		require.Contains(t, evalJS[string](b, `document.querySelector("#sec-adopted_codes .reused").textContent`), "Reused from job "+firstJob)
+		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#sec-zoning_use .reused").length`), "zoning depends on the parcel")
+	})
+
 	t.Run("markup in the address and in model output renders as text", func(t *testing.T) {
 		// The fake provider echoes the address into every section's
 		// summary, so this is model output as well.
@@ -302,7 +314,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 		require.Equal(t, "undefined", evalJS[string](b, `typeof window.__xss`))
 		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#main script, #main img").length`), "markup became elements")
 		b.do(chromedp.Click(chromedp.CSS("#back-link")))
-		b.waitFor("the list", jobsListed(2), 20*time.Second)
+		b.waitFor("the list", jobsListed(3), 20*time.Second)
 		require.Equal(t, hostile, evalJS[string](b, `document.querySelector("#jobs-body tr a").textContent`))
 		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#main script, #main img").length`))
 		require.Equal(t, "undefined", evalJS[string](b, `typeof window.__xss`))
@@ -348,7 +360,11 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 	require.Equal(t, key, evalJS[string](b, `sessionStorage.getItem("codecheck.apiKey")`))
 
 	const address = "350 5th Ave, New York, NY 10118"
-	b.submitThroughPage(srv.base, "fake", address)
+	b.submitThroughPage(srv.base, "fake", address,
+		chromedp.Click(chromedp.CSS("#options summary")),
+		chromedp.SendKeys(chromedp.CSS("#o-cost"), "0.5"),
+		chromedp.Click(chromedp.CSS("#o-fresh")))
+	require.Equal(t, "$0.5", evalJS[string](b, `document.getElementById("job-cap").textContent`))
 	// The first section's started event arrives over the stream.
 	b.waitFor("jurisdiction shown running", `document.querySelector('#sections li[data-key="jurisdiction"]').dataset.status === "running"`, 20*time.Second)
 	require.Equal(t, "running", evalJS[string](b, `document.querySelector('#sections li[data-key="jurisdiction"] .badge').textContent`))
@@ -385,10 +401,18 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	var page struct{ Jobs []struct{ Status string } }
+	var page struct {
+		Jobs []struct {
+			Status     string
+			Reuse      bool
+			MaxCostUSD float64 `json:"max_cost_usd"`
+		}
+	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
 	resp.Body.Close()
 	require.Equal(t, "canceled", page.Jobs[0].Status)
+	require.False(t, page.Jobs[0].Reuse, "the page asked for fresh research")
+	require.Equal(t, 0.5, page.Jobs[0].MaxCostUSD)
 	b.do(chromedp.Click(chromedp.CSS("#back-link")))
 	b.waitFor("the canceled job in the list", jobsListed(1), 20*time.Second)
 	require.Equal(t, "canceled", evalJS[string](b, `document.querySelector("#jobs-body tr .badge").dataset.status`))

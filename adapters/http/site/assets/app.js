@@ -166,6 +166,14 @@
         var schemas = (spec && spec.components && spec.components.schemas) || {};
         fillOptions($("provider"), enumOf(schemas.SubmitJobBody, "llm_provider") || FALLBACK_PROVIDERS);
         fillOptions($("p-scope"), enumOf(schemas.ProjectBody, "scope") || FALLBACK_SCOPES);
+        // Options are offered when this server's API takes them.
+        var submitProps = (schemas.SubmitJobBody && schemas.SubmitJobBody.properties) || {};
+        var any = false;
+        Array.prototype.forEach.call(document.querySelectorAll("#options [data-field]"), function (row) {
+          row.hidden = !submitProps[row.getAttribute("data-field")];
+          any = any || !row.hidden;
+        });
+        $("options").hidden = !any;
       });
   }
 
@@ -260,6 +268,9 @@
     if ($("provider").value) body.llm_provider = $("provider").value;
     var project = readProject();
     if (project) body.project = project;
+    if (offered("max_cost_usd") && $("o-cost").value) body.max_cost_usd = Number($("o-cost").value);
+    if (offered("reuse") && $("o-fresh").checked) body.reuse = false;
+    if (offered("verify") && $("o-verify").checked) body.verify = true;
     var button = $("submit-button");
     button.disabled = true;
     showAlert("");
@@ -269,6 +280,11 @@
       history.pushState(null, "", "?job=" + encodeURIComponent(job.id));
       showJob(job, true);
     }).catch(report).then(function () { button.disabled = false; });
+  }
+
+  function offered(field) {
+    var row = document.querySelector('#options [data-field="' + field + '"]');
+    return !!row && !row.hidden;
   }
 
   function readProject() {
@@ -327,6 +343,9 @@
     setText("job-attempt", job.attempt);
     renderUsage(job.usage);
     renderProject(job.project);
+    $("job-cap-row").hidden = typeof job.max_cost_usd !== "number";
+    setText("job-cap", typeof job.max_cost_usd === "number" ?
+      "$" + job.max_cost_usd + (job.cost_capped ? " (reached: sections skipped; retry runs them)" : "") : "");
     updateJobStatus(job.status, job.progress, job.error);
   }
 
@@ -337,7 +356,8 @@
   }
 
   function formatTokens(u) {
-    return (u.input_tokens || 0).toLocaleString() + " in · " + (u.output_tokens || 0).toLocaleString() + " out";
+    return (u.input_tokens || 0).toLocaleString() + " in · " + (u.output_tokens || 0).toLocaleString() + " out" +
+      (u.search_calls ? " · " + u.search_calls + " searches" : "");
   }
 
   function formatCost(c) {
@@ -673,6 +693,13 @@
     var art = el("article", { "class": "section", id: anchorID("sec", s.key), "data-key": s.key, "data-status": s.status },
       el("h4", null, (s.ordinal ? s.ordinal + ". " : "") + (s.title || s.key), " ", statusBadge(s.status, SECTION_STATUS)));
     if (s.error) art.appendChild(el("p", { "class": "error" }, "Error: " + s.error));
+    if (s.reused_from) {
+      art.appendChild(el("p", { "class": "hint reused" }, "Reused from ",
+        el("a", { href: "?job=" + encodeURIComponent(s.reused_from) }, "job " + s.reused_from),
+        s.last_verified ? ", last verified " + formatTime(s.last_verified) : "", "."));
+    }
+    if (s.verified_at) art.appendChild(el("p", { "class": "hint" }, "Findings verified against their sources " + formatTime(s.verified_at) + "."));
+    if (s.verification_error) art.appendChild(el("p", { "class": "error" }, "Verification failed: " + s.verification_error));
     if (s.summary) art.appendChild(el("p", { "class": "summary" }, s.summary));
     var meta = el("dl", { "class": "meta small" });
     function row(label, value) { if (value !== "" && value !== null && value !== undefined) meta.appendChild(el("div", null, el("dt", null, label), el("dd", null, value))); }
@@ -720,7 +747,18 @@
       extra.length ? el("span", { "class": "hint" }, " (" + extra.join(", ") + ")") : null,
       sourceRefs(section, f.source_ids),
       f.quote ? el("blockquote", null, "“" + f.quote + "”") : null,
-      f.supported ? null : el("span", { "class": "badge warn" }, "not supported by a cited source"));
+      f.supported ? null : el("span", { "class": "badge warn" }, "not supported by a cited source"),
+      f.verdict ? verdict(section, f) : null);
+  }
+
+  // verdict shows what verification found for a finding.
+  function verdict(section, f) {
+    var detail = [];
+    if (f.verdict_note) detail.push(f.verdict_note);
+    if (f.verdict_quote) detail.push("“" + f.verdict_quote + "”");
+    return [" ", el("span", { "class": "badge", "data-verdict": f.verdict }, f.verdict),
+      detail.length || f.verdict_source_id ? el("span", { "class": "verdict-note" }, detail.join(" "),
+        f.verdict_source_id ? sourceRefs(section, [f.verdict_source_id]) : null) : null];
   }
 
   function source(section, src) {
