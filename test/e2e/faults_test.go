@@ -1,0 +1,404 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/test/pgtest"
+)
+
+// Fault tests: real `serve` and `worker` processes on Postgres, hurt the
+// ways production hurts them. Each ends with requireInvariants: 0 jobs
+// lost, 0 stuck, 0 completed sections recomputed, 0 stale writes. An
+// ordinary run is sized for CI (the suite in about three minutes on two
+// cores); CODECHECK_SOAK=1 (make soak) runs the full size.
+
+// SIGKILL at random moments: while the jobs run on two `serve` and two
+// `worker` processes, every 0.2 to 0.9 seconds one of them (a random one of
+// those holding jobs) is killed and replaced. Every job completes, none
+// runs a section twice, and the killed processes' jobs were resumed.
+// CODECHECK_FAULT_SEED replays a run.
+func TestFaultCrashLoop(t *testing.T) {
+	jobs, maxKills := faultSize(30, 100), faultSize(12, 40)
+	r := newFaultRig(t, pgtest.URL(t), "CODECHECK_FAKE_LLM_LATENCY=150ms", "CODECHECK_SECTION_CONCURRENCY=4",
+		"CODECHECK_WORKERS=2", "CODECHECK_LEASE=2s", "CODECHECK_MAX_ATTEMPTS=50", "CODECHECK_DRAIN_TIMEOUT=1s")
+	ids := r.createJobs(jobs)
+	fleet := []*faultProc{r.start("serve"), r.start("serve"), r.start("worker"), r.start("worker")}
+	rng := chaosRand(t)
+
+	began := time.Now()
+	kills, hits := 0, 0
+	for kills < maxKills && r.unfinished() > 0 {
+		// Pacing, not synchronisation: the next kill lands at a random moment.
+		time.Sleep(time.Duration(200+rng.IntN(700)) * time.Millisecond)
+		i := pickVictim(r, fleet, rng)
+		if r.held(fleet[i]) > 0 {
+			hits++
+		}
+		fleet[i].kill(t)
+		kills++
+		fleet[i] = r.start(fleet[i].kind)
+	}
+	r.waitAllFinished(time.Duration(faultSize(3, 10)) * time.Minute)
+	stats := r.requireInvariants(ids, nil)
+	t.Logf("crash loop: %d kills (%d of a process holding jobs) in %s; %s", kills, hits, time.Since(began).Round(time.Millisecond), stats)
+	require.Positive(t, hits, "no kill hit a process that held a job: the test tested nothing")
+	require.Positive(t, stats.resumed, "no job needed a second attempt: the kills hurt nothing")
+}
+
+// chaosRand is the crash loop's randomness, seeded from
+// CODECHECK_FAULT_SEED when set, and logged so a failure can be replayed.
+func chaosRand(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("CODECHECK_FAULT_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("chaos seed %d (CODECHECK_FAULT_SEED replays it)", seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+// pickVictim picks a random process among those holding jobs, or any when
+// none does.
+func pickVictim(r *faultRig, fleet []*faultProc, rng *rand.Rand) int {
+	var holding []int
+	for i, p := range fleet {
+		if r.held(p) > 0 {
+			holding = append(holding, i)
+		}
+	}
+	if len(holding) == 0 {
+		return rng.IntN(len(fleet))
+	}
+	return holding[rng.IntN(len(holding))]
+}
+
+// 30% of provider calls fail with a retryable error (a simulated 503).
+// Sections retry up to app.DefaultSectionAttempts calls; a job fails only
+// where a section's every call failed, and then says so. Nothing is lost,
+// stuck or recomputed, and retries save most sections that a first call
+// failed.
+func TestFaultProviderFaults(t *testing.T) {
+	jobs := faultSize(60, 300)
+	r := newFaultRig(t, pgtest.URL(t), "CODECHECK_FAKE_LLM_LATENCY=20ms", "CODECHECK_FAKE_LLM_FAIL_RATE=0.3",
+		"CODECHECK_SECTION_CONCURRENCY=12", "CODECHECK_WORKERS=8", "CODECHECK_LEASE=10s")
+	ids := r.createJobs(jobs)
+	began := time.Now()
+	r.start("serve")
+	r.start("worker")
+	r.waitAllFinished(time.Duration(faultSize(3, 15)) * time.Minute)
+	took := time.Since(began)
+
+	calls := r.calls()
+	failedSections := 0
+	stats := r.requireInvariants(ids, func(j domain.Job, secs []domain.SectionResult) error {
+		for _, s := range secs {
+			if s.Status == domain.SectionCompleted {
+				continue
+			}
+			if s.Status != domain.SectionFailed || !strings.Contains(s.Error, "simulated failure") {
+				return fmt.Errorf("section %s ended %s: %s", s.Key, s.Status, s.Error)
+			}
+			if n := count(calls[j.ID][s.Key], j.Attempt); n != app.DefaultSectionAttempts {
+				return fmt.Errorf("section %s failed after %d calls, want %d", s.Key, n, app.DefaultSectionAttempts)
+			}
+			if !strings.Contains(j.Error, s.Key) {
+				return fmt.Errorf("the job's error does not name failed section %s", s.Key)
+			}
+			failedSections++
+		}
+		return nil
+	})
+	for id, bySection := range calls {
+		for key, attempts := range bySection {
+			for _, a := range attempts {
+				require.LessOrEqual(t, count(attempts, a), app.DefaultSectionAttempts, "%s/%s: too many calls by attempt %d", id, key, a)
+			}
+		}
+	}
+	t.Logf("provider faults: %s in %s; %d of %d sections failed every call", stats, took.Round(time.Millisecond),
+		failedSections, jobs*len(domain.SectionKeys()))
+	require.Positive(t, stats.retried, "no section was retried at a 30%% failure rate")
+	// With retries a section fails with probability 0.3^3 (2.7%); without
+	// them it would be 30%.
+	require.Less(t, failedSections, jobs*len(domain.SectionKeys())/10, "retries did not save the sections")
+}
+
+// count is how many of attempts are attempt.
+func count(attempts []int, attempt int) int {
+	n := 0
+	for _, a := range attempts {
+		if a == attempt {
+			n++
+		}
+	}
+	return n
+}
+
+// Postgres restarts mid-run, on a private server the test starts (never the
+// shared one): it is stopped in fast mode (connections cut, open
+// transactions rolled back), kept down until every process has noticed, and
+// started again. The processes stay up, and every job completes.
+func TestFaultPostgresRestart(t *testing.T) {
+	pg := pgtest.NewCluster(t)
+	jobs, restarts := faultSize(20, 60), faultSize(1, 3)
+	r := newFaultRig(t, pgtest.WithParam(t, pg.URL, "search_path", "codecheck_faults"), "CODECHECK_FAKE_LLM_LATENCY=200ms",
+		"CODECHECK_SECTION_CONCURRENCY=4", "CODECHECK_WORKERS=4", "CODECHECK_LEASE=3s", "CODECHECK_MAX_ATTEMPTS=20")
+	ids := r.createJobs(jobs)
+	procs := []*faultProc{r.start("serve"), r.start("worker")}
+	for i := 1; i <= restarts; i++ {
+		var completed, processing int
+		waitFor(t, fmt.Sprintf("the run to be mid-way before restart %d", i), 2*time.Minute, func() bool {
+			r.queryRow(`SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'processing') FROM jobs`).
+				scan(&completed, &processing)
+			return completed >= i*jobs/(restarts+2) && processing >= 2
+		})
+		noticed := make([]int, len(procs))
+		for k, p := range procs {
+			noticed[k] = complaints(p.log())
+		}
+		pg.Stop()
+		t.Logf("restart %d: Postgres stopped with %d jobs completed and %d processing", i, completed, processing)
+		waitFor(t, "every process to notice Postgres is gone", time.Minute, func() bool {
+			for k, p := range procs {
+				if complaints(p.log()) == noticed[k] {
+					return false
+				}
+			}
+			return true
+		})
+		pg.Start()
+	}
+	r.waitAllFinished(time.Duration(faultSize(3, 10)) * time.Minute)
+	for _, p := range procs {
+		require.True(t, p.running(), "%s exited when Postgres restarted:\n%s", p.name, p.log())
+	}
+	stats := r.requireInvariants(ids, nil)
+	t.Logf("postgres restarts: %d; %s", restarts, stats)
+}
+
+// complaints counts the warnings and errors in a process's log.
+func complaints(log string) int { return logLines(log, "level=WARN") + logLines(log, "level=ERROR") }
+
+// SIGTERM on `serve` and on `worker` mid-way through their jobs: the
+// process lets its running sections finish and save, gives its unfinished
+// jobs back to pending at once (none is left for a lease to expire: the
+// lease here outlasts the test), and exits 0 well within the drain period.
+// Another worker then finishes the released jobs without recomputing a
+// section.
+func TestFaultSIGTERM(t *testing.T) {
+	for _, kind := range []string{"serve", "worker"} {
+		t.Run(kind, func(t *testing.T) { faultSIGTERM(t, kind) })
+	}
+}
+
+func faultSIGTERM(t *testing.T, kind string) {
+	const workers, drain = 3, 10 * time.Second
+	r := newFaultRig(t, pgtest.URL(t), "CODECHECK_FAKE_LLM_LATENCY=400ms", "CODECHECK_SECTION_CONCURRENCY=2",
+		"CODECHECK_LEASE=5m", "CODECHECK_DRAIN_TIMEOUT="+drain.String())
+	ids := r.createJobs(faultSize(6, 24))
+	p := r.start(kind, fmt.Sprintf("CODECHECK_WORKERS=%d", workers))
+	waitFor(t, kind+" to be mid-way through its jobs", time.Minute, func() bool {
+		var n int
+		r.queryRow(`SELECT count(*) FROM jobs j WHERE j.status = 'processing' AND j.worker = $1 AND
+			(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed') >= 2`, p.worker).scan(&n)
+		return n == workers
+	})
+	held := r.heldIDs(p)
+
+	began := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	code := p.waitExit(t, drain+30*time.Second)
+	took := time.Since(began)
+	require.Equal(t, 0, code, "exit code after SIGTERM")
+	require.Less(t, took, drain, "the drain waited out its whole period instead of ending with the running sections")
+	var processing int
+	r.queryRow(`SELECT count(*) FROM jobs WHERE status = 'processing'`).scan(&processing)
+	require.Zero(t, processing, "a job was left processing, waiting for its lease")
+
+	calls := r.calls()
+	released := 0
+	for _, id := range held {
+		j := r.job(id)
+		require.Contains(t, []domain.JobStatus{domain.JobPending, domain.JobCompleted}, j.Status, "job %s after SIGTERM", id)
+		if j.Status == domain.JobPending {
+			released++
+		}
+		secs, err := r.store.Sections(context.Background(), id)
+		require.NoError(t, err)
+		status := map[string]domain.SectionStatus{}
+		for _, s := range secs {
+			status[s.Key] = s.Status
+		}
+		for key := range calls[id] {
+			require.Equal(t, domain.SectionCompleted, status[key], "job %s: section %s was running at SIGTERM and was not saved", id, key)
+		}
+	}
+	require.Positive(t, released, "no job was released: SIGTERM came too late to test the drain")
+
+	r.start("worker", "CODECHECK_WORKERS=4")
+	r.waitAllFinished(2 * time.Minute)
+	stats := r.requireInvariants(ids, nil)
+	for _, id := range held {
+		require.Equal(t, 2, r.job(id).Attempt, "job %s: one attempt before SIGTERM, one after", id)
+	}
+	t.Logf("SIGTERM on %s: exited 0 in %s, %d of its %d jobs released; %s", kind, took.Round(time.Millisecond), released, len(held), stats)
+}
+
+// heldIDs lists the jobs p holds.
+func (r *faultRig) heldIDs(p *faultProc) []string {
+	r.t.Helper()
+	rows, err := r.db.Query(context.Background(), `SELECT id FROM jobs WHERE status = 'processing' AND worker = $1`, p.worker)
+	require.NoError(r.t, err)
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(r.t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(r.t, rows.Err())
+	return ids
+}
+
+// A zombie worker: stopped (SIGSTOP) mid-job, with sections in flight, for
+// longer than its lease, until another worker has taken the job over; then
+// resumed (SIGCONT). Its in-flight answers come back and it tries to save
+// them, but the attempt is fenced: nothing it writes lands, it gives the
+// job up, and the new owner finishes it.
+func TestFaultZombieWorker(t *testing.T) {
+	const lease = 2 * time.Second
+	base := pgtest.URL(t)
+	appName := fmt.Sprintf("codecheck-zombie-%d", time.Now().UnixNano())
+	r := newFaultRig(t, base, "CODECHECK_FAKE_LLM_LATENCY=800ms", "CODECHECK_SECTION_CONCURRENCY=12",
+		"CODECHECK_LEASE="+lease.String(), "CODECHECK_MAX_ATTEMPTS=10")
+	ids := r.createJobs(faultSize(3, 12))
+	zombie := r.start("worker", "CODECHECK_WORKERS=1", "DATABASE_URL="+pgtest.WithParam(t, base, "application_name", appName))
+
+	var victim string
+	waitFor(t, "the zombie to be mid-job with sections in flight", time.Minute, func() bool {
+		held := r.heldIDs(zombie)
+		if len(held) == 0 {
+			return false
+		}
+		victim = held[0]
+		j := r.job(victim)
+		return j.Done >= 1 && j.Done < 13 && len(r.inFlight(victim, 1)) > 0
+	})
+	r.stopOutsideTransaction(zombie, appName)
+	frozen := time.Now()
+	inFlight := r.inFlight(victim, 1)
+	require.NotEmpty(t, inFlight, "no section in flight when the zombie stopped")
+
+	taker := r.start("worker", "CODECHECK_WORKERS=2")
+	waitFor(t, "another worker to take the job over", time.Minute, func() bool {
+		var attempt int
+		var worker string
+		r.queryRow(`SELECT attempt, worker FROM jobs WHERE id = $1`, victim).scan(&attempt, &worker)
+		return attempt >= 2 && worker == taker.worker
+	})
+	require.Greater(t, time.Since(frozen), lease, "taken over within the lease")
+	require.Equal(t, "T", procState(t, zombie), "the zombie is still stopped")
+
+	stopped := time.Since(frozen)
+	zombie.signal(t, syscall.SIGCONT)
+	waitFor(t, "the zombie to give the job up", time.Minute, func() bool {
+		return logLines(zombie.log(), "job_id="+victim, "taken over") > 0
+	})
+	r.waitAllFinished(2 * time.Minute)
+	require.True(t, zombie.running(), "the zombie exited after SIGCONT:\n%s", zombie.log())
+	stats := r.requireInvariants(ids, nil)
+	require.GreaterOrEqual(t, r.job(victim).Attempt, 2)
+	t.Logf("zombie: stopped for %s (lease %s) with %d sections in flight (%s); %s",
+		stopped.Round(time.Millisecond), lease, len(inFlight), strings.Join(inFlight, ", "), stats)
+}
+
+// inFlight lists the sections of job id that attempt asked the provider
+// for and has not saved completed.
+func (r *faultRig) inFlight(id string, attempt int) []string {
+	r.t.Helper()
+	secs, err := r.store.Sections(context.Background(), id)
+	require.NoError(r.t, err)
+	completed := map[string]bool{}
+	for _, s := range secs {
+		completed[s.Key] = s.Status == domain.SectionCompleted
+	}
+	var keys []string
+	for key, attempts := range r.calls()[id] {
+		if count(attempts, attempt) > 0 && !completed[key] {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// stopOutsideTransaction SIGSTOPs p at a moment when none of its database
+// connections (application_name appName) is inside a transaction. A process
+// frozen inside one would hold the job's row lock, and no one could take
+// the job over until it resumed: that is a different fault (Postgres's
+// idle_in_transaction_session_timeout is its cure), not this one.
+func (r *faultRig) stopOutsideTransaction(p *faultProc, appName string) {
+	r.t.Helper()
+	for try := 1; try <= 200; try++ {
+		p.signal(r.t, syscall.SIGSTOP)
+		var active, inTx int
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r.queryRow(`SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state LIKE 'idle in transaction%')
+				FROM pg_stat_activity WHERE application_name = $1`, appName).scan(&active, &inTx)
+			if active == 0 || inTx > 0 { // an open transaction: try again; queries queued behind its lock stay active
+				break
+			}
+			if time.Now().After(deadline) {
+				r.t.Fatalf("the stopped process's queries did not end:\n%s", r.activity(appName))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if inTx == 0 {
+			return
+		}
+		p.signal(r.t, syscall.SIGCONT)
+		time.Sleep(time.Duration(5+try) * time.Millisecond) // pacing: let it leave the transaction
+	}
+	r.t.Fatalf("could not stop %s outside a transaction", p.name)
+}
+
+// procState is the process's state letter from /proc (T: stopped).
+func procState(t *testing.T, p *faultProc) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	require.NoError(t, err)
+	// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	return fields[0]
+}
+
+// activity describes the connections named appName, for a failure message.
+func (r *faultRig) activity(appName string) string {
+	rows, err := r.db.Query(context.Background(), `SELECT pid, coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''), query
+		FROM pg_stat_activity WHERE application_name = $1`, appName)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var pid int
+		var state, waitType, wait, query string
+		if err := rows.Scan(&pid, &state, &waitType, &wait, &query); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "%d %s %s/%s %q\n", pid, state, waitType, wait, query)
+	}
+	return b.String()
+}
