@@ -1,10 +1,10 @@
-# codecheck: make build | test | fuzz | run | lint | bench | modal-binary
+# codecheck: make build | test | soak | fuzz | run | lint | bench | modal-binary
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 ADDRESS ?= 1600 Pennsylvania Ave NW, Washington, DC 20500
 
-.PHONY: build test test-short fuzz run serve lint bench modal-binary openapi clean
+.PHONY: build test test-short soak fuzz run serve lint bench modal-binary openapi clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/codecheck ./cmd/codecheck
@@ -18,6 +18,12 @@ test:
 
 test-short:
 	$(GO) test -count=1 ./...
+
+# The fault tests of test/e2e (SIGKILL loop, provider faults, a Postgres
+# restart, SIGTERM, a zombie worker) at full size; make test runs them at a
+# size that fits CI.
+soak:
+	CODECHECK_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'Fault' -v ./test/e2e
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target per run).
 # The committed corpora under testdata/fuzz/ also run in every plain go test.
