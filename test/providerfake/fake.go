@@ -58,6 +58,16 @@ type Call struct {
 	Section string // section key read from the prompt ("Section N of 13: ..."), "" if none
 	Try     int    // 1-based number of this call among the calls for Section
 	Repair  bool   // the prompt asks again after an unusable answer
+	// Verify: the call verifies Section's findings ("Verification of
+	// section N of 13: ..."); Findings is how many it lists.
+	Verify   bool
+	Findings int
+	// PageTool: the provider's page-reading tool was enabled (Gemini's
+	// urlContext, Perplexity's fetch_url; OpenAI's web_search opens pages
+	// itself). ReadURLs are the pages the prompt lists under its
+	// "Pages to read" heading, when the page tool is on.
+	PageTool bool
+	ReadURLs []string
 
 	Method, Path string
 	Key          string // the API key as sent (Bearer token or x-goog-api-key)
@@ -244,7 +254,10 @@ func (s *Server) respond(h http.Header, c Call) (int, []byte) {
 		return reply.Status, s.wire.failure(h, reply)
 	}
 	content := reply.Content
-	if content == "" {
+	switch {
+	case content == "" && c.Verify:
+		content = mustJSON(ValidVerdicts(c.Findings))
+	case content == "":
 		content = mustJSON(ValidAnswer(c.Section))
 	}
 	cost := CostUSD
@@ -259,16 +272,33 @@ func (s *Server) respond(h http.Header, c Call) (int, []byte) {
 
 var (
 	sectionLine  = regexp.MustCompile(`^Section (\d+) of 13: `)
+	verifyLine   = regexp.MustCompile(`^Verification of section (\d+) of 13: `)
+	findingLine  = regexp.MustCompile(`(?m)^Finding \d+: `)
+	pagesHeading = "Pages to read in full before answering"
+	pageLine     = regexp.MustCompile(`^- (https?://\S+)$`)
 	addressBlock = regexp.MustCompile(`(?s)<address>\n(.*?)\n</address>`)
 	jurisBlock   = regexp.MustCompile(`(?s)<jurisdiction>\n(.*?)\n</jurisdiction>`)
 )
 
 // readPrompt fills what the fake reads from the user prompt.
 func readPrompt(c *Call) {
-	if m := sectionLine.FindStringSubmatch(c.User); m != nil {
+	m := sectionLine.FindStringSubmatch(c.User)
+	if v := verifyLine.FindStringSubmatch(c.User); v != nil {
+		m, c.Verify, c.Findings = v, true, len(findingLine.FindAllString(c.User, -1))
+	}
+	if m != nil {
 		n, _ := strconv.Atoi(m[1])
 		if cat := domain.Catalogue(); n >= 1 && n <= len(cat) {
 			c.Section = cat[n-1].Key
+		}
+	}
+	if _, list, ok := strings.Cut(c.User, pagesHeading); ok && c.PageTool {
+		for _, line := range strings.Split(list, "\n")[1:] {
+			if p := pageLine.FindStringSubmatch(strings.TrimSpace(line)); p != nil {
+				c.ReadURLs = append(c.ReadURLs, p[1])
+			} else if strings.TrimSpace(line) != "" {
+				break
+			}
 		}
 	}
 	if m := addressBlock.FindStringSubmatch(c.User); m != nil {
@@ -301,6 +331,36 @@ type Finding struct {
 	Quote         string  `json:"quote"`
 	CodeEdition   *string `json:"code_edition"`
 	EffectiveDate *string `json:"effective_date"`
+}
+
+// Verdicts is a verification answer in the app's verification schema.
+type Verdicts struct {
+	Verdicts []Verdict `json:"verdicts"`
+}
+
+// Verdict is one finding's verdict; SourceID is null unless contradicted.
+type Verdict struct {
+	Finding  int    `json:"finding"`
+	Verdict  string `json:"verdict"`
+	SourceID *int   `json:"source_id"`
+	Quote    string `json:"quote"`
+	Note     string `json:"note"`
+}
+
+// ValidVerdicts is the verification answer the server gives when the
+// script does not say otherwise: each of n findings verified.
+func ValidVerdicts(n int) Verdicts {
+	v := Verdicts{Verdicts: []Verdict{}}
+	for i := 1; i <= n; i++ {
+		v.Verdicts = append(v.Verdicts, Verdict{Finding: i, Verdict: "verified", Note: "stated on the cited page"})
+	}
+	return v
+}
+
+// Contradicted is a verdict that source (1-based, as the app numbered
+// the section's sources) contradicts finding n with quote.
+func Contradicted(n, source int, quote string) Verdict {
+	return Verdict{Finding: n, Verdict: "contradicted", SourceID: &source, Quote: quote, Note: "the page says otherwise"}
 }
 
 // JurisdictionSummary is the summary of the jurisdiction answer; the other

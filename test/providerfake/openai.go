@@ -140,6 +140,7 @@ func decodeOpenAITool(raw json.RawMessage, c *Call) {
 		return
 	}
 	c.SearchTool = true
+	c.PageTool = true // its open_page action reads the pages the prompt names
 	for f := range tool {
 		expect(c, slices.Contains(openaiWebSearchFields, f), "tools[web_search]: unknown parameter %q", f)
 	}

@@ -31,6 +31,9 @@ func (p Provider) Decode(r *http.Request, body []byte) Call {
 	c := Call{Received: time.Now(), Method: r.Method, Path: r.URL.Path}
 	p.wire().decode(r, body, &c)
 	readPrompt(&c)
+	if c.Verify {
+		c.SchemaOK = isVerdictSchema(c.Schema) || containsSchema(c.System, isVerdictSchema)
+	}
 	return c
 }
 
@@ -104,6 +107,22 @@ func isAnswerSchema(raw []byte) bool {
 		}
 	}
 	return true
+}
+
+// isVerdictSchema reports whether raw is the app's strict verification
+// schema: an object requiring a list of verdicts.
+func isVerdictSchema(raw []byte) bool {
+	var s struct {
+		Type                 string                     `json:"type"`
+		Required             []string                   `json:"required"`
+		Properties           map[string]json.RawMessage `json:"properties"`
+		AdditionalProperties *bool                      `json:"additionalProperties"`
+	}
+	if json.Unmarshal(raw, &s) != nil || s.Type != "object" || s.AdditionalProperties == nil || *s.AdditionalProperties {
+		return false
+	}
+	_, ok := s.Properties["verdicts"]
+	return ok && slices.Contains(s.Required, "verdicts")
 }
 
 // decodeStrict decodes body into v refusing unknown fields, as APIs that
@@ -187,7 +206,17 @@ func decodePerplexityTool(raw json.RawMessage, c *Call) {
 	var kind struct {
 		Type string `json:"type"`
 	}
-	if json.Unmarshal(raw, &kind) != nil || kind.Type != "web_search" {
+	if json.Unmarshal(raw, &kind) == nil && kind.Type == "fetch_url" {
+		var fetch struct {
+			Type    string `json:"type"`
+			MaxURLs *int   `json:"max_urls"`
+		}
+		decodeStrict(raw, &fetch, c)
+		expect(c, fetch.MaxURLs == nil || (*fetch.MaxURLs >= 1 && *fetch.MaxURLs <= 10), "fetch_url.max_urls must be 1 to 10")
+		c.PageTool = true
+		return
+	}
+	if kind.Type != "web_search" {
 		return
 	}
 	c.SearchTool = true
@@ -353,6 +382,9 @@ func (geminiWire) decode(r *http.Request, body []byte, c *Call) {
 		if _, ok := tl["googleSearch"]; ok {
 			c.SearchTool = true
 		}
+		if _, ok := tl["urlContext"]; ok {
+			c.PageTool = true
+		}
 	}
 	for _, m := range siteOperator.FindAllStringSubmatch(c.User, -1) {
 		if !slices.Contains(c.AllowedDomains, m[1]) {
@@ -368,10 +400,14 @@ func (geminiWire) decode(r *http.Request, body []byte, c *Call) {
 
 // containsAnswerSchema reports whether the answer schema appears as JSON
 // somewhere in s (Gemini gets it inside the system instruction).
-func containsAnswerSchema(s string) bool {
+func containsAnswerSchema(s string) bool { return containsSchema(s, isAnswerSchema) }
+
+// containsSchema reports whether a JSON object that is checks as a schema
+// appears somewhere in s.
+func containsSchema(s string, is func([]byte) bool) bool {
 	for i := strings.IndexByte(s, '{'); i >= 0; {
 		var raw json.RawMessage
-		if json.NewDecoder(strings.NewReader(s[i:])).Decode(&raw) == nil && isAnswerSchema(raw) {
+		if json.NewDecoder(strings.NewReader(s[i:])).Decode(&raw) == nil && is(raw) {
 			return true
 		}
 		next := strings.IndexByte(s[i+1:], '{')

@@ -27,7 +27,8 @@ type Config struct {
 	// FailRate is the fraction of calls, 0..1, that fail with a retryable
 	// error (a simulated HTTP 503).
 	FailRate float64
-	// LogPath, when set, gets one line per call: "job_id section_key attempt".
+	// LogPath, when set, gets one line per call: "job_id section_key
+	// attempt", with section_key "KEY/verify" for a verification call.
 	LogPath string
 }
 
@@ -91,7 +92,23 @@ func (p *Provider) Research(ctx context.Context, req ports.SectionRequest) (port
 		return ports.SectionResponse{}, &ports.ProviderError{Provider: Name, StatusCode: 503, Retryable: true,
 			Message: "simulated failure (CODECHECK_FAKE_LLM_FAIL_RATE)"}
 	}
+	if len(req.Verify) > 0 {
+		return verdicts(req), nil
+	}
 	return answer(req), nil
+}
+
+// verdicts answers a verification: the fake reads no pages, so every
+// finding is unverifiable.
+func verdicts(req ports.SectionRequest) ports.SectionResponse {
+	vs := make([]map[string]any, len(req.Verify))
+	for i := range req.Verify {
+		vs[i] = map[string]any{"finding": i + 1, "verdict": "unverifiable", "source_id": nil, "quote": "",
+			"note": "[SIMULATED] the fake provider reads no pages"}
+	}
+	content, _ := json.Marshal(map[string]any{"verdicts": vs})
+	return ports.SectionResponse{Content: string(content), Model: "simulated",
+		Usage: domain.Usage{InputTokens: int64(len(req.System)+len(req.User)) / 4, OutputTokens: int64(len(content)) / 4}}
 }
 
 func (p *Provider) record(req ports.SectionRequest) error {
@@ -100,7 +117,11 @@ func (p *Provider) record(req ports.SectionRequest) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, err := fmt.Fprintf(p.log, "%s %s %d\n", req.JobID, req.Section.Key, req.Attempt); err != nil {
+	key := req.Section.Key
+	if len(req.Verify) > 0 {
+		key += "/verify" // a verification call, told apart from research
+	}
+	if _, err := fmt.Fprintf(p.log, "%s %s %d\n", req.JobID, key, req.Attempt); err != nil {
 		return &ports.ProviderError{Provider: Name, Message: "cannot write call log", Err: err}
 	}
 	return nil

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
+	"github.com/codecheck/codecheck/adapters/llm/internal/pages"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -131,23 +132,29 @@ func (c *Client) generate(ctx context.Context, req ports.SectionRequest) (resp *
 // site-restricted query wording: Google Search grounding has no domain
 // filter of its own.
 func userPrompt(req ports.SectionRequest) string {
+	user := pages.Prompt(req.User, req.ReadURLs)
 	if len(req.AllowedDomains) == 0 {
-		return req.User
+		return user
 	}
 	sites := make([]string, len(req.AllowedDomains))
 	for i, d := range req.AllowedDomains {
 		sites[i] = "site:" + d
 	}
-	return req.User + "\nSearch the jurisdiction's official sites only: add (" + strings.Join(sites, " OR ") +
+	return user + "\nSearch the jurisdiction's official sites only: add (" + strings.Join(sites, " OR ") +
 		") to every search query, and cite only pages from those sites.\n"
 }
 
 func config(req ports.SectionRequest) *genai.GenerateContentConfig {
 	system := req.System + "\n\nAnswer with a single JSON object and nothing else: no prose, no Markdown code fences. " +
 		"The object must validate against this JSON schema:\n" + string(req.Schema)
+	tools := []*genai.Tool{{GoogleSearch: &genai.GoogleSearch{}}}
+	if len(req.ReadURLs) > 0 {
+		// URL context reads the pages the prompt names (up to 20).
+		tools = append(tools, &genai.Tool{URLContext: &genai.URLContext{}})
+	}
 	return &genai.GenerateContentConfig{
 		SystemInstruction: genai.NewContentFromText(system, genai.RoleUser),
-		Tools:             []*genai.Tool{{GoogleSearch: &genai.GoogleSearch{}}},
+		Tools:             tools,
 	}
 }
 

@@ -59,7 +59,7 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 		t.Errorf("the request breaks the Gemini API: %s", p)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: c.Key, Model: c.Model,
-		HasSchema: strings.Contains(c.System, string(llmtest.Schema)), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
+		HasSchema: strings.Contains(c.System, string(llmtest.Schema)), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains, ReadURLs: c.ReadURLs,
 		Prompt: c.System + "\n" + c.User}
 }
 

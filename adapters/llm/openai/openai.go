@@ -31,6 +31,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
+	"github.com/codecheck/codecheck/adapters/llm/internal/pages"
 	"github.com/codecheck/codecheck/ports"
 )
 
@@ -137,7 +138,9 @@ func (c *Client) buildRequest(req ports.SectionRequest) goopenai.CreateResponseR
 	r := goopenai.CreateResponseRequest{
 		Model:        c.model,
 		Instructions: req.System,
-		Input:        req.User,
+		// The web_search tool's open_page action reads the pages the
+		// prompt names; there is no separate page tool to enable.
+		Input: pages.Prompt(req.User, req.ReadURLs),
 		Text: &goopenai.ResponseTextConfig{Format: &goopenai.ResponseTextFormat{
 			Type: "json_schema", Name: schemaName(req.SchemaName), Schema: req.Schema, Strict: true,
 		}},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,11 +69,11 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 	if c.SearchTool != slices.Contains(c.Include, providerfake.OpenAISourcesInclude) {
 		t.Errorf("web_search tool %v but include %v: the search call's sources go with the tool", c.SearchTool, c.Include)
 	}
-	if c.System != llmtest.SystemMarker || c.User != llmtest.UserMarker {
+	if c.System != llmtest.SystemMarker || !strings.HasPrefix(c.User, llmtest.UserMarker) {
 		t.Errorf("want the system prompt as instructions and the user prompt as input, got %q and %q", c.System, c.User)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: r.Header.Get("Authorization"),
-		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
+		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains, ReadURLs: c.ReadURLs,
 		Prompt: c.System + "\n" + c.User}
 }
 

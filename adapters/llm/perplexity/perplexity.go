@@ -1,5 +1,6 @@
 // Package perplexity is the LLM provider for Perplexity's Agent API
-// (POST {base}/v1/agent, Responses format) with its web_search tool.
+// (POST {base}/v1/agent, Responses format) with its web_search tool, and its
+// fetch_url tool when a request names pages to read.
 //
 // It speaks the API with net/http and typed structs, sends only documented
 // fields (the API answers unknown ones with 400), always branches on the
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/codecheck/codecheck/adapters/llm/internal/classify"
+	"github.com/codecheck/codecheck/adapters/llm/internal/pages"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
@@ -39,6 +41,8 @@ const (
 	// maxOutputTokens bounds one section's answer; an answer cut at the
 	// limit comes back with status "incomplete" and is returned Truncated.
 	maxOutputTokens = 8192
+	// maxFetchURLs is the most pages one fetch_url call may read.
+	maxFetchURLs = 10
 	// maxBody bounds how much of a response body is read.
 	maxBody = 16 << 20
 )
@@ -117,11 +121,17 @@ func (c *Client) Research(ctx context.Context, req ports.SectionRequest) (ports.
 }
 
 func (c *Client) buildRequest(req ports.SectionRequest) agentRequest {
+	tools := []tool{searchTool(req.AllowedDomains)}
+	if len(req.ReadURLs) > 0 {
+		// fetch_url reads the pages the prompt names in full; search stays
+		// on for pages it cannot fetch.
+		tools = append(tools, tool{Type: "fetch_url", MaxURLs: min(len(req.ReadURLs), maxFetchURLs)})
+	}
 	return agentRequest{
 		Model:        c.model,
 		Instructions: req.System,
-		Input:        req.User,
-		Tools:        []tool{searchTool(req.AllowedDomains)},
+		Input:        pages.Prompt(req.User, req.ReadURLs),
+		Tools:        tools,
 		ResponseFormat: &responseFormat{Type: "json_schema", JSONSchema: jsonSchema{
 			Name: schemaName(req.SchemaName), Schema: req.Schema,
 		}},

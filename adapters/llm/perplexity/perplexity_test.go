@@ -53,7 +53,7 @@ func (wire) DecodeRequest(t *testing.T, r *http.Request, body []byte) llmtest.Ca
 		t.Errorf("the request breaks the Agent API: %s\n%s", p, body)
 	}
 	return llmtest.CapturedRequest{Method: c.Method, Path: c.Path, Auth: r.Header.Get("Authorization"),
-		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains,
+		Model: c.Model, HasSchema: c.SchemaIs(llmtest.Schema), HasSearchTool: c.SearchTool, AllowedDomains: c.AllowedDomains, ReadURLs: c.ReadURLs,
 		Prompt: c.System + "\n" + c.User}
 }
 

@@ -17,6 +17,8 @@ type agentRequest struct {
 type tool struct {
 	Type    string       `json:"type"`
 	Filters *toolFilters `json:"filters,omitempty"`
+	// MaxURLs bounds the pages one fetch_url call reads (1 to 10).
+	MaxURLs int `json:"max_urls,omitempty"`
 }
 
 // toolFilters narrow the web_search tool. Entries of search_domain_filter

@@ -81,6 +81,12 @@ type CapturedRequest struct {
 	// AllowedDomains are the domains the web search was narrowed to, read
 	// the provider's way (a filter field, or site: operators in the prompt).
 	AllowedDomains []string
+	// ReadURLs are the pages the request asks the provider to read, read
+	// the provider's way: its page-reading tool enabled (Gemini's
+	// urlContext, Perplexity's fetch_url, OpenAI's web_search, whose
+	// open_page action reads pages) and the URLs named in the prompt.
+	// Empty when no page tool is enabled.
+	ReadURLs []string
 }
 
 // Wire encodes one provider's HTTP protocol for the fake server.
@@ -212,6 +218,7 @@ func exerciseWire(t *testing.T, p Provider) {
 	t.Run("SuccessWithSources", func(t *testing.T) { successWithSources(t, p) })
 	t.Run("FindingsMappedToSources", func(t *testing.T) { findingsMappedToSources(t, p) })
 	t.Run("DomainFilterSent", func(t *testing.T) { domainFilterSent(t, p) })
+	t.Run("ReadURLsSent", func(t *testing.T) { readURLsSent(t, p) })
 	t.Run("RateLimitedWithRetryAfter", func(t *testing.T) {
 		f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "7")
@@ -510,6 +517,35 @@ func domainFilterSent(t *testing.T, p Provider) {
 	require.True(t, f.requests[0].HasSearchTool, "narrowed, the search still happens")
 	require.Contains(t, f.requests[0].Prompt, UserMarker)
 	require.Empty(t, f.requests[1].AllowedDomains, "no domains, no filter")
+}
+
+// readURLsSent: a request with ReadURLs has the provider read those pages
+// its own way, search still on; one without names no pages.
+func readURLsSent(t *testing.T, p Provider) {
+	if !p.Expect.SearchTool {
+		// Every provider that searches can read pages; one that does not
+		// (an OpenAI model without web_search) judges by the snippets the
+		// prompt carries.
+		t.Skip("the provider does not search: it has no page tool")
+	}
+	a := sampleAnswer(p)
+	f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
+		status, body := p.Wire.RenderSuccess(a)
+		writeJSON(w, status, body)
+	})
+	req := Request()
+	req.ReadURLs = []string{"https://www.springfield.gov/planning/zoning", "https://library.example-codes.com/springfield/title-17"}
+	_, err := f.llm.Research(context.Background(), req)
+	require.NoError(t, err)
+	_, err = f.llm.Research(context.Background(), Request())
+	require.NoError(t, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Len(t, f.requests, 2)
+	require.Equal(t, req.ReadURLs, f.requests[0].ReadURLs, "the pages reach the provider's page tool")
+	require.Contains(t, f.requests[0].Prompt, UserMarker)
+	require.Equal(t, p.Expect.SearchTool, f.requests[0].HasSearchTool, "reading pages leaves search as it was")
+	require.Empty(t, f.requests[1].ReadURLs, "no pages, none to read")
 }
 
 func sampleAnswer(p Provider) Answer {
