@@ -12,10 +12,12 @@ package site
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -68,13 +70,18 @@ func Files() []string {
 }
 
 // fileServer serves embedded files with a content hash as ETag, so that a
-// browser revalidates cheaply and never runs a stale copy after an upgrade.
+// browser revalidates cheaply and never runs a stale copy after an upgrade,
+// gzipped for clients that take it (Swagger UI's bundle shrinks from 1.7 MB
+// to about a third).
 type fileServer struct {
 	mu    sync.Mutex
 	etags map[string]string
+	gz    map[string][]byte
 }
 
-func newFileServer() *fileServer { return &fileServer{etags: map[string]string{}} }
+func newFileServer() *fileServer {
+	return &fileServer{etags: map[string]string{}, gz: map[string][]byte{}}
+}
 
 func (f *fileServer) page(name, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,14 +107,63 @@ func (f *fileServer) serve(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	h := w.Header()
-	h.Set("ETag", f.etag(name, b))
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
 	if strings.HasSuffix(name, ".md") || strings.HasSuffix(name, ".txt") || path.Base(name) == "LICENSE" || path.Base(name) == "NOTICE" {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
+	etag := f.etag(name, b)
+	h.Set("Vary", "Accept-Encoding")
+	if acceptsGzip(r) && compressible(name) {
+		if z := f.gzipped(name, b); z != nil {
+			h.Set("Content-Encoding", "gzip")
+			if h.Get("Content-Type") == "" {
+				h.Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
+			}
+			b, etag = z, strings.TrimSuffix(etag, `"`)+`-gz"`
+		}
+	}
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+}
+
+// gzipped returns the gzip encoding of the file, made once; nil when it
+// would not be smaller.
+func (f *fileServer) gzipped(name string, b []byte) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if z, ok := f.gz[name]; ok {
+		return z
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	var z []byte
+	if buf.Len() < len(b) {
+		z = buf.Bytes()
+	}
+	f.gz[name] = z
+	return z
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+func compressible(name string) bool {
+	switch path.Ext(name) {
+	case ".html", ".js", ".css", ".md", ".txt", ".json", ".svg":
+		return true
+	}
+	return false
 }
 
 func (f *fileServer) etag(name string, b []byte) string {

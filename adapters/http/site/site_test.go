@@ -1,6 +1,8 @@
 package site_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -134,4 +136,27 @@ func TestPageScriptUsesNoHTMLSinks(t *testing.T) {
 	}
 	require.Contains(t, js, "sessionStorage")
 	require.False(t, strings.Contains(js, "localStorage"), "the key is kept for the session only")
+}
+
+// A client that takes gzip gets the large files compressed, the same bytes
+// once decompressed, with the right type and its own ETag.
+func TestAssetsGzipped(t *testing.T) {
+	srv := newServer(t)
+	for _, path := range []string{"/assets/swagger-ui/swagger-ui-bundle.js", "/assets/app.js", "/docs"} {
+		plain, body := get(t, srv, path, "Accept-Encoding", "identity")
+		require.Empty(t, plain.Header.Get("Content-Encoding"), path)
+		zipped, raw := get(t, srv, path, "Accept-Encoding", "gzip, deflate")
+		require.Equal(t, "gzip", zipped.Header.Get("Content-Encoding"), path)
+		require.Equal(t, plain.Header.Get("Content-Type"), zipped.Header.Get("Content-Type"), path)
+		require.NotEqual(t, plain.Header.Get("ETag"), zipped.Header.Get("ETag"), path)
+		require.Less(t, len(raw), len(body), path)
+		zr, err := gzip.NewReader(bytes.NewReader([]byte(raw)))
+		require.NoError(t, err)
+		unzipped, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, body, string(unzipped), path)
+		require.Contains(t, zipped.Header.Get("Vary"), "Accept-Encoding")
+	}
+	res, _ := get(t, srv, "/assets/app.js", "Accept-Encoding", "gzip;q=0")
+	require.Empty(t, res.Header.Get("Content-Encoding"))
 }
