@@ -48,17 +48,22 @@ func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJur
 	}
 	res := domain.Reused(found.Section, found.JobID, now)
 	res.Key, res.Title, res.Ordinal = spec.Key, spec.Title, spec.Ordinal
+	// Saved running first, like every section, so that the job's events
+	// show it started before it completed.
+	running := domain.NewSectionResult(spec)
+	running.Status, running.Provider, running.Model, running.StartedAt = domain.SectionRunning, res.Provider, res.Model, &now
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if !r.save(saveCtx, res) {
-		// A lost lease stopped the run; a store error is the attempt's to
-		// report. Either way nothing is researched in its place now.
-		return res, true
+	if !r.save(saveCtx, running) {
+		return running, true // the run is stopping (lost lease) or the store failed: the attempt says why
 	}
-	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
 	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
 		h(r.job, spec.Key)
 	}
+	if !r.save(saveCtx, res) {
+		return running, true
+	}
+	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
 	if h := r.w.cfg.Hooks.SectionDone; h != nil {
 		h(r.job, res)
 	}

@@ -89,6 +89,19 @@ func TestReuseSecondAddressInTheSameCity(t *testing.T) {
 		require.Equal(t, orig.Findings, s.Findings, s.Key)
 	}
 
+	// Its events show each reused section started, then completed.
+	events, err := e.store.Events(context.Background(), second.Job.ID, 0, 0)
+	require.NoError(t, err)
+	seen := map[string][]string{}
+	for _, ev := range events {
+		if ev.Type == domain.EventSection {
+			seen[ev.Section] = append(seen[ev.Section], ev.Status)
+		}
+	}
+	for key := range wide {
+		require.Equal(t, []string{"running", "completed"}, seen[key], key)
+	}
+
 	// A third job reuses too, naming the job that did the research.
 	third := e.run(t, "3 Elm St, Springfield, IL", ptr(true))
 	for _, s := range third.Sections {
