@@ -8,20 +8,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/charmbracelet/bubbles/spinner"
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/term"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
 
 // The progress display of check, work and watch, on standard error. On a
-// terminal it is a bubbletea program: the address, a bar with the count and
-// a ticking timer, and every section by title with a spinner while it runs;
-// each line is cut to the terminal's width, so nothing ever wraps. Elsewhere
-// it writes one line per finished section.
+// terminal it is an mpb container redrawn ten times a second: the address,
+// a bar with the count and a ticking timer, and every section by title with
+// a spinner while it runs; each line is cut to the terminal's width, so
+// nothing ever wraps. Elsewhere it writes one line per finished section.
+//
+// (mpb rather than bubbletea: bubbletea v1 queries the terminal's colours
+// from its package init whenever standard output is a terminal, which
+// writes escape codes there and stalls every command, serve included, for
+// five seconds on a terminal that does not answer.)
 
 // jobState is what the display shows of a job.
 type jobState struct {
@@ -66,12 +71,13 @@ type progress struct {
 	tty  bool
 	logs *logSwitch
 
-	mu      sync.Mutex
-	state   jobState
-	active  bool
-	begun   bool // startOnce ran
-	program *tea.Program
-	ended   chan struct{}
+	mu        sync.Mutex
+	state     jobState
+	stopped   bool // the final frame
+	active    bool
+	begun     bool // startOnce ran
+	container *mpb.Progress
+	lines     []*mpb.Bar
 }
 
 func newProgress(env *environment) *progress {
@@ -94,14 +100,39 @@ func (p *progress) Start(s jobState, intro string) {
 		}
 		return
 	}
-	p.program = tea.NewProgram(newProgressModel(s), tea.WithOutput(p.out), tea.WithInput(nil),
-		tea.WithoutSignalHandler(), tea.WithoutBracketedPaste(), tea.WithoutCatchPanics())
-	p.ended = make(chan struct{})
-	p.logs.to(p.program)
-	go func() {
-		defer close(p.ended)
-		_, _ = p.program.Run()
-	}()
+	// One line of the container per line of the display: the address, the
+	// bar and the sections. mpb redraws them and drops those below the
+	// bottom of a short terminal.
+	p.container = mpb.New(mpb.WithOutput(p.out), mpb.WithRefreshRate(refreshRate))
+	for i := range len(s.Sections) + 2 {
+		line, err := p.container.Add(1, mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
+			_, err := io.WriteString(w, p.line(i, st.AvailableWidth))
+			return err
+		}), mpb.BarFillerTrim())
+		if err == nil {
+			p.lines = append(p.lines, line)
+		}
+	}
+	p.logs.to(p.container)
+}
+
+// refreshRate is how often the terminal display is redrawn: the timer and
+// the spinners move at this pace.
+const refreshRate = 100 * time.Millisecond
+
+// line is line i of the display at the terminal's width, "" past its end.
+func (p *progress) line(i, width int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	height := 0
+	if f, ok := p.out.(*os.File); ok {
+		_, height, _ = term.GetSize(f.Fd())
+	}
+	lines := view(p.state, width, height, time.Now(), p.stopped)
+	if i >= len(lines) {
+		return ""
+	}
+	return lines[i]
 }
 
 // Section records a section's new status (running, completed, failed,
@@ -115,7 +146,6 @@ func (p *progress) Section(key, status, errMsg string, took time.Duration, done 
 	msg := sectionMsg{key: key, status: status, err: errMsg, took: took, done: done, at: time.Now()}
 	p.state = msg.apply(p.state)
 	if p.tty {
-		p.program.Send(msg)
 		return
 	}
 	if status == string(domain.SectionRunning) || status == string(domain.SectionPending) {
@@ -138,11 +168,7 @@ func (p *progress) Job(status string, done int) {
 	if !p.active {
 		return
 	}
-	msg := jobMsg{status: status, done: done}
-	p.state = msg.apply(p.state)
-	if p.tty {
-		p.program.Send(msg)
-	}
+	p.state = jobMsg{status: status, done: done}.apply(p.state)
 }
 
 // Stop shows the final state and ends the display.
@@ -153,16 +179,26 @@ func (p *progress) Stop(status string) {
 		return
 	}
 	p.active = false
-	program, ended := p.program, p.ended
+	if status != "" {
+		p.state.Status = status
+	}
+	if p.state.Finished == nil {
+		now := time.Now()
+		p.state.Finished = &now
+	}
+	p.stopped = true
+	container, lines := p.container, p.lines
 	p.mu.Unlock()
-	if program == nil {
+	if container == nil {
 		return
 	}
-	// Logs go straight to standard error again first: a line sent to a
-	// program that is quitting would be lost.
+	// Logs go straight to standard error again first: the container takes
+	// no more lines once it is done.
 	p.logs.to(nil)
-	program.Send(stopMsg{status: status, at: time.Now()})
-	<-ended
+	for _, l := range lines {
+		l.SetTotal(-1, true)
+	}
+	container.Wait()
 }
 
 // hooks feed the display from the work of this process (check, work).
@@ -201,7 +237,7 @@ func (p *progress) startOnce(j domain.Job) {
 	}
 }
 
-// Messages of the bubbletea model.
+// sectionMsg and jobMsg are changes to the display's state.
 type (
 	sectionMsg struct {
 		key, status, err string
@@ -212,10 +248,6 @@ type (
 	jobMsg struct {
 		status string
 		done   int
-	}
-	stopMsg struct {
-		status string
-		at     time.Time
 	}
 )
 
@@ -255,74 +287,46 @@ func (m jobMsg) apply(s jobState) jobState {
 	return s
 }
 
-// progressModel is the bubbletea model of the terminal display.
-type progressModel struct {
-	state         jobState
-	spin          spinner.Model
-	width, height int
-	stopped       bool
-}
+// spinner is the mark of a running section, one frame per refresh.
+var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
-func newProgressModel(s jobState) progressModel {
-	return progressModel{state: s, spin: spinner.New(spinner.WithSpinner(spinner.MiniDot))}
-}
-
-func (m progressModel) Init() tea.Cmd { return m.spin.Tick }
-
-func (m progressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	switch msg := msg.(type) {
-	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-	case sectionMsg:
-		m.state = msg.apply(m.state)
-	case jobMsg:
-		m.state = msg.apply(m.state)
-	case stopMsg:
-		m.stopped, m.state.Status = true, msg.status
-		if m.state.Finished == nil {
-			m.state.Finished = &msg.at
-		}
-		return m, tea.Quit
-	case spinner.TickMsg:
-		var cmd tea.Cmd
-		m.spin, cmd = m.spin.Update(msg)
-		return m, cmd
+// view draws the display for a terminal of width columns and height rows
+// (0: unknown), every line cut to fit: the address, the bar, then the
+// sections (only those running or failed when the terminal is too short
+// for all of them).
+func view(s jobState, width, height int, now time.Time, stopped bool) []string {
+	m := frame{state: s, now: now, stopped: stopped,
+		spin: spinner[int(now.UnixMilli()/refreshRate.Milliseconds())%len(spinner)]}
+	usable := max(width-1, 1) // the last column makes some terminals wrap
+	if width <= 0 {
+		usable = 79 // not a terminal
 	}
-	return m, nil
-}
-
-// View draws the display, every line cut to fit: the address, the bar,
-// then the sections (only those running or failed when the terminal is too
-// short for all of them).
-func (m progressModel) View() string {
-	width := max(m.width-1, 1) // the last column makes some terminals wrap
-	if m.width == 0 {
-		width = 79 // not told yet
-	}
-	now := time.Now()
-	lines := []string{m.header(), m.bar(width, now)}
-	secs := m.state.Sections
-	if m.height > 0 && len(secs)+3 > m.height {
+	lines := []string{m.header(), m.bar(usable)}
+	secs := s.Sections
+	if height > 0 && len(secs)+3 > height {
 		secs = m.unfinished()
-		if room := max(m.height-3, 0); len(secs) > room {
+		if room := max(height-3, 0); len(secs) > room {
 			secs = secs[:room]
 		}
 	}
-	for _, s := range secs {
-		lines = append(lines, m.sectionLine(s, width, now))
+	for _, sec := range secs {
+		lines = append(lines, m.sectionLine(sec, usable))
 	}
 	for i, l := range lines {
-		lines[i] = ansi.Truncate(l, width, "…")
+		lines[i] = ansi.Truncate(l, usable, "…")
 	}
-	view := strings.Join(lines, "\n")
-	if m.stopped {
-		// The renderer erases the last line when it stops.
-		view += "\n"
-	}
-	return view
+	return lines
 }
 
-func (m progressModel) header() string {
+// frame is one drawing of the display.
+type frame struct {
+	state   jobState
+	now     time.Time
+	stopped bool
+	spin    string
+}
+
+func (m frame) header() string {
 	h := m.state.Address
 	if m.state.Provider != "" {
 		h += " · " + m.state.Provider
@@ -330,9 +334,9 @@ func (m progressModel) header() string {
 	return h
 }
 
-func (m progressModel) bar(width int, now time.Time) string {
+func (m frame) bar(width int) string {
 	s := m.state
-	end := now
+	end := m.now
 	if s.Finished != nil {
 		end = *s.Finished
 	}
@@ -360,7 +364,7 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 }
 
-func (m progressModel) unfinished() []sectionView {
+func (m frame) unfinished() []sectionView {
 	var out []sectionView
 	for _, s := range m.state.Sections {
 		if s.Status == string(domain.SectionRunning) || s.Status == string(domain.SectionFailed) {
@@ -372,13 +376,13 @@ func (m progressModel) unfinished() []sectionView {
 
 // sectionLine is one section: a mark (the spinner while it runs), its
 // title cut to leave room for its time, and its time.
-func (m progressModel) sectionLine(s sectionView, width int, now time.Time) string {
+func (m frame) sectionLine(s sectionView, width int) string {
 	mark, after := "·", ""
 	switch domain.SectionStatus(s.Status) {
 	case domain.SectionRunning:
-		mark = m.spin.View()
+		mark = m.spin
 		if !s.Started.IsZero() && !m.stopped {
-			after = clock(now.Sub(s.Started).Truncate(100 * time.Millisecond))
+			after = clock(m.now.Sub(s.Started).Truncate(100 * time.Millisecond))
 		}
 	case domain.SectionCompleted:
 		mark = "✓"
@@ -406,23 +410,22 @@ func (m progressModel) sectionLine(s sectionView, width int, now time.Time) stri
 // logSwitch is the logs' writer: standard error, or while the terminal
 // display runs, lines printed above it.
 type logSwitch struct {
-	mu      sync.Mutex
-	w       io.Writer
-	program *tea.Program
+	mu    sync.Mutex
+	w     io.Writer
+	above io.Writer
 }
 
-func (l *logSwitch) to(p *tea.Program) {
+func (l *logSwitch) to(above io.Writer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.program = p
+	l.above = above
 }
 
 func (l *logSwitch) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.program != nil {
-		l.program.Println(strings.TrimRight(string(b), "\n"))
-		return len(b), nil
+	if l.above != nil {
+		return l.above.Write(b)
 	}
 	return l.w.Write(b)
 }

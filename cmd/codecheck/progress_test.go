@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/stretchr/testify/require"
 
@@ -23,9 +22,7 @@ func TestProgressViewFitsEveryWidth(t *testing.T) {
 	}
 	for width := 1; width <= 120; width++ {
 		for _, height := range []int{0, 5, 40} {
-			m, _ := newProgressModel(s).Update(tea.WindowSizeMsg{Width: width, Height: height})
-			view := m.View()
-			lines := strings.Split(view, "\n")
+			lines := view(s, width, height, time.Now(), false)
 			if height > 0 {
 				require.LessOrEqual(t, len(lines), height, "width %d height %d", width, height)
 			}
@@ -34,10 +31,9 @@ func TestProgressViewFitsEveryWidth(t *testing.T) {
 			}
 		}
 	}
-	m, _ := newProgressModel(s).Update(tea.WindowSizeMsg{Width: 80, Height: 40})
-	view := m.View()
-	require.Contains(t, view, "✓ Jurisdiction and authorities having jurisdiction")
-	require.Contains(t, view, "Adopted building codes")
-	require.Contains(t, view, "✗ Zoning district and permitted use")
-	require.Contains(t, view, "1/13 1m23s", "the timer counts from the start")
+	all := strings.Join(view(s, 80, 40, time.Now(), false), "\n")
+	require.Contains(t, all, "✓ Jurisdiction and authorities having jurisdiction")
+	require.Contains(t, all, "Adopted building codes")
+	require.Contains(t, all, "✗ Zoning district and permitted use")
+	require.Contains(t, all, "1/13 1m23s", "the timer counts from the start")
 }
