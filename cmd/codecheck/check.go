@@ -50,6 +50,7 @@ that resumes it without redoing finished sections.`,
 	fs.StringVar(&o.sections, "sections", "", "comma-separated section keys (default: all 13; codecheck sections lists them)")
 	o.project = addProjectFlags(fs)
 	o.reuse = reuseFlag(fs)
+	o.verify = verifyFlag(fs)
 	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions("md", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("provider", fixedCompletions(knownProviderList()...))
 	_ = cmd.RegisterFlagCompletionFunc("sections", fixedCompletions(domain.SectionKeys()...))
@@ -62,6 +63,7 @@ type checkOptions struct {
 	provider, format, out, sections string
 	project                         projectFlags
 	reuse                           func() *bool // --reuse, nil when not given
+	verify                          func() *bool // --verify, nil when not given
 }
 
 func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) error {
@@ -98,7 +100,7 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 	defer stop()
 
 	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: o.provider,
-		Sections: splitList(o.sections), Project: project, Reuse: o.reuse()})
+		Sections: splitList(o.sections), Project: project, Reuse: o.reuse(), Verify: o.verify()})
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError{err}

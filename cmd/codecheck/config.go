@@ -82,7 +82,7 @@ var (
 	envFakeFailRate = setting{Name: "CODECHECK_FAKE_LLM_FAIL_RATE", Default: "0",
 		Meaning: "fraction (0 to 1) of fake calls that fail with a retryable error"}
 	envFakeLog = setting{Name: "CODECHECK_FAKE_LLM_LOG", Unset: "none",
-		Meaning: "file to which the fake provider appends `job_id section_key attempt` per call"}
+		Meaning: "file to which the fake provider appends `job_id section_key attempt` per call (`section_key/verify` for a verification)"}
 	envWorkerSecret = setting{Name: "CODECHECK_WORKER_SECRET", Unset: "off",
 		Meaning: "`serve`: turns on the worker API (`/worker/jobs/...`) and signs the per-job token each hand-off carries (HMAC; at least 32 characters, the same on every replica)"}
 	envAPIURL = setting{Name: "CODECHECK_API_URL", Unset: "`DATABASE_URL` is used",
@@ -140,7 +140,7 @@ var settings = []setting{
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envWorkerSecret, envAPIURL, envAPIKey, envWorkerToken,
-	envReuse, envReuseTTL,
+	envReuse, envReuseTTL, envVerify,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
 	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model, envOpenAIAllowUngrounded,
@@ -220,6 +220,8 @@ type config struct {
 
 	Reuse    bool          // CODECHECK_REUSE: a job's reuse when it does not say
 	ReuseTTL time.Duration // 0 = workers reuse nothing
+
+	Verify bool // CODECHECK_VERIFY: a job's verify when it does not say
 }
 
 type providerConfig struct {
@@ -280,6 +282,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.OpenAI.AllowUngrounded = r.bool(envOpenAIAllowUngrounded)
 	c.Reuse, c.ReuseTTL = r.bool(envReuse), r.reuseTTL(envReuseTTL)
+	c.Verify = r.bool(envVerify)
 	if c.MetricsAddr == metricsOff {
 		c.MetricsAddr = ""
 	}

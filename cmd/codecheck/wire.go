@@ -89,7 +89,7 @@ type serviceIn struct {
 func newService(in serviceIn) (*app.Service, error) {
 	return app.NewService(app.ServiceConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
 		Executor: in.Executor, ValidateWebhook: in.ValidateWebhook, Logger: in.Log, Hooks: app.Join(in.Hooks...),
-		DefaultReuse: in.Cfg.Reuse})
+		DefaultReuse: in.Cfg.Reuse, DefaultVerify: in.Cfg.Verify})
 }
 
 // hooksIn collects optional observers of the work (metrics, webhooks,
