@@ -291,6 +291,13 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 	require.Equal(t, "completed", evalJS[string](b, `document.querySelector("#jobs-body tr .badge").dataset.status`))
 	require.Equal(t, address, evalJS[string](b, `document.querySelector("#jobs-body tr a").textContent`))
 
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.waitFor("the phone layout", `window.innerWidth === 390`, 10*time.Second)
+	require.True(t, evalJS[bool](b, `document.documentElement.scrollWidth <= window.innerWidth`),
+		"the home page scrolls sideways at 390px: %d", evalJS[int](b, `document.documentElement.scrollWidth`))
+	b.screenshot(artifacts, "home-phone.png")
+	b.do(chromedp.EmulateViewport(1280, 900))
+
 	firstJob := evalJS[string](b, `new URLSearchParams(location.search).get("job") || document.querySelector("#jobs-body tr").dataset.jobId`)
 
 	t.Run("a second check of the address shows the reused sections", func(t *testing.T) {

@@ -277,6 +277,9 @@
     state.pending = function () { form.requestSubmit(); };
     apiJSON("POST", "/jobs", body).then(function (job) {
       state.pending = null;
+      var provider = $("provider").value;
+      form.reset(); // a new check starts blank, with the same provider
+      $("provider").value = provider;
       history.pushState(null, "", "?job=" + encodeURIComponent(job.id));
       showJob(job, true);
     }).catch(report).then(function () { button.disabled = false; });
