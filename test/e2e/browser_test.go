@@ -309,6 +309,18 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#sec-zoning_use .reused").length`), "zoning depends on the parcel")
 	})
 
+	t.Run("verification shows each finding's verdict", func(t *testing.T) {
+		b.submitThroughPage(srv.base, "fake", "100 N 1st St, Springfield, IL 62701",
+			chromedp.Click(chromedp.CSS("#options summary")),
+			chromedp.Click(chromedp.CSS("#o-verify")))
+		b.waitFor("all 13 sections done", allSectionsDone, time.Minute)
+		b.waitFor("the verified report", `!document.getElementById("report").hidden && `+
+			`document.querySelector('#sec-zoning_use .findings [data-verdict]') !== null`, 30*time.Second)
+		// The fake provider reads no page, so it can verify nothing.
+		require.Equal(t, "unverifiable", evalJS[string](b, `document.querySelector('#sec-zoning_use .findings [data-verdict]').textContent`))
+		require.Contains(t, evalJS[string](b, `document.getElementById("sec-zoning_use").textContent`), "verified against their sources")
+	})
+
 	t.Run("markup in the address and in model output renders as text", func(t *testing.T) {
 		// The fake provider echoes the address into every section's
 		// summary, so this is model output as well.
@@ -321,7 +333,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 		require.Equal(t, "undefined", evalJS[string](b, `typeof window.__xss`))
 		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#main script, #main img").length`), "markup became elements")
 		b.do(chromedp.Click(chromedp.CSS("#back-link")))
-		b.waitFor("the list", jobsListed(3), 20*time.Second)
+		b.waitFor("the list", jobsListed(4), 20*time.Second)
 		require.Equal(t, hostile, evalJS[string](b, `document.querySelector("#jobs-body tr a").textContent`))
 		require.Zero(t, evalJS[int](b, `document.querySelectorAll("#main script, #main img").length`))
 		require.Equal(t, "undefined", evalJS[string](b, `typeof window.__xss`))
