@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,4 +190,19 @@ func TestMigrateCreatesTheSchema(t *testing.T) {
 	rep := run(t, env, "report", "--job-id", "0190c6e2-0000-7000-8000-000000000000")
 	require.Equal(t, 1, rep.code)
 	require.Contains(t, rep.stderr, "not found", "the schema is there: the query ran")
+}
+
+// serve that cannot start (its address taken, its database unreachable)
+// exits 2 with one line naming the variable.
+func TestServeStartupErrorsExit2(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	taken := run(t, sqliteEnv(t, "CODECHECK_ADDR="+ln.Addr().String()), "serve")
+	require.Equal(t, exitUsage, taken.code, taken.stderr)
+	require.Contains(t, taken.stderr, "codecheck: CODECHECK_ADDR: cannot listen on "+ln.Addr().String())
+
+	down := run(t, baseEnv(t, "DATABASE_URL=postgres://postgres@127.0.0.1:1/test?connect_timeout=2"), "serve")
+	require.Equal(t, exitUsage, down.code, down.stderr)
+	require.Contains(t, down.stderr, "codecheck: DATABASE_URL: cannot open Postgres at postgres://postgres@127.0.0.1:1/test")
 }
