@@ -15,15 +15,19 @@ import (
 // Event is one message of GET /jobs/{id}/events: a "job" event (status,
 // progress) or a "section" event (a section's status).
 type Event struct {
-	ID       string    `json:"-"`
-	Type     string    `json:"-"`
-	JobID    string    `json:"job_id"`
-	Key      string    `json:"key,omitempty"` // section events
-	Status   string    `json:"status"`
-	Progress string    `json:"progress"`
-	Attempt  int       `json:"attempt"`
-	Error    string    `json:"error,omitempty"`
-	At       time.Time `json:"at"`
+	ID       string `json:"-"`
+	Type     string `json:"-"`
+	JobID    string `json:"job_id"`
+	Key      string `json:"key,omitempty"` // section events
+	Status   string `json:"status"`
+	Progress string `json:"progress"`
+	Attempt  int    `json:"attempt"`
+	Error    string `json:"error,omitempty"`
+	// Verified: a section event recording the section's verification;
+	// VerifiedProgress the job's verified count, with verify on.
+	Verified         bool      `json:"verified,omitempty"`
+	VerifiedProgress string    `json:"verified_progress,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // Reconnect backoff of Follow: doubling from reconnectBase up to

@@ -25,6 +25,10 @@ type Job struct {
 	StartedAt   *time.Time     `json:"started_at,omitempty"`
 	FinishedAt  *time.Time     `json:"finished_at,omitempty"`
 	Sections    []SectionState `json:"sections,omitempty"`
+	// Verify is the job's verification pass; Verified ("9/13") counts
+	// the sections verified, when it is on.
+	Verify   bool   `json:"verify,omitempty"`
+	Verified string `json:"verified,omitempty"`
 }
 
 // SectionState is one requested section's status.

@@ -110,7 +110,7 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 	}
 	fmt.Fprintf(env.stderr, "job %s\n", job.ID)
 	display.Start(jobState{ID: job.ID, Address: job.Address, Provider: job.Provider, Status: string(job.Status),
-		Total: len(job.Sections), Started: time.Now(), Sections: sectionsOf(job.Sections)},
+		Total: len(job.Sections), Started: time.Now(), Sections: sectionsOf(job.Sections), Verify: job.Verify},
 		fmt.Sprintf("researching %d sections for %s with %s", len(job.Sections), job.Address, job.Provider))
 	final, err := worker.Work(ctx, job.ID, true)
 	display.Stop(string(final.Status))

@@ -270,6 +270,10 @@ func watchJob(ctx context.Context, env *environment, api *apiclient.Client, id s
 			switch e.Type {
 			case "section":
 				w.section(e.Key, e.Status, e.Error, done)
+				if e.Verified {
+					verified, _ := parseProgress(e.VerifiedProgress)
+					display.Verified(e.Key, verified, true, "")
+				}
 			case "job":
 				display.Job(e.Status, done)
 			}
@@ -313,7 +317,8 @@ type watcher struct {
 func (w *watcher) state(j apiclient.Job) jobState {
 	done, total := parseProgress(j.Progress)
 	s := jobState{ID: j.ID, Address: j.Address, Provider: j.LLMProvider, Status: j.Status, Done: done, Total: total,
-		Started: j.CreatedAt, Finished: j.FinishedAt}
+		Started: j.CreatedAt, Finished: j.FinishedAt, Verify: j.Verify}
+	s.Verified, _ = parseProgress(j.Verified)
 	if j.StartedAt != nil {
 		s.Started = *j.StartedAt
 	}

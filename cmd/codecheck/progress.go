@@ -39,6 +39,10 @@ type jobState struct {
 	Started  time.Time  // when the timer starts
 	Finished *time.Time // when it stopped, once the job ended
 	Sections []sectionView
+	// Verify: the job verifies its sections' findings; Verified counts
+	// the sections verified (see progress_verify.go).
+	Verify   bool
+	Verified int
 }
 
 // sectionView is one section's line.
@@ -210,6 +214,9 @@ func (p *progress) hooks() app.Hooks {
 		SectionDone: func(_ domain.Job, s domain.SectionResult) {
 			p.Section(s.Key, string(s.Status), s.Error, time.Duration(s.LatencyMS)*time.Millisecond, -1)
 		},
+		SectionVerified: func(_ domain.Job, s domain.SectionResult) {
+			p.Verified(s.Key, -1, s.VerifiedAt != nil, verdictSummary(s))
+		},
 	}
 }
 
@@ -233,7 +240,8 @@ func (p *progress) startOnce(j domain.Job) {
 	p.mu.Unlock()
 	if !begun {
 		p.Start(jobState{ID: j.ID, Address: j.Address, Provider: j.Provider, Status: string(j.Status), Base: j.Done,
-			Done: j.Done, Total: len(j.Sections), Started: time.Now(), Sections: sectionsOf(j.Sections)}, "")
+			Done: j.Done, Total: len(j.Sections), Started: time.Now(), Sections: sectionsOf(j.Sections),
+			Verify: j.Verify, Verified: j.Verified}, "")
 	}
 }
 
@@ -345,6 +353,9 @@ func (m frame) bar(width int) string {
 		elapsed = end.Sub(s.Started).Truncate(100 * time.Millisecond)
 	}
 	tail := fmt.Sprintf(" %d/%d %s", s.Done, s.Total, clock(elapsed))
+	if s.Verify {
+		tail = fmt.Sprintf(" %s %s", s.counts(), clock(elapsed))
+	}
 	if domain.JobStatus(s.Status).Terminal() {
 		tail += " " + s.Status
 	}
