@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/test/providerfake"
 )
 
@@ -25,7 +27,7 @@ type providerExpect struct {
 	// findingIDs are the source ids of the jurisdiction answer's findings
 	// and of every other section's finding, after renumbering.
 	jurisdictionIDs, otherIDs [][]int
-	cost                      *float64 // per call, when the provider reports it
+	cost                      *float64 // per call: the provider's own, else the price table's
 }
 
 func expectations() map[providerfake.Provider]providerExpect {
@@ -48,9 +50,10 @@ func expectations() map[providerfake.Provider]providerExpect {
 		},
 		// The default OpenAI model searches with the Responses API's
 		// web_search tool: the cited pages become the sources, merged and
-		// renumbered as Perplexity's are. No cost is reported.
+		// renumbered as Perplexity's are. OpenAI reports no cost: it comes
+		// from the price table (tokens and one web search per call).
 		providerfake.OpenAI: {
-			model: "gpt-5-mini", search: true, grounded: true,
+			model: "gpt-5-mini", search: true, grounded: true, cost: tableCost("openai", "gpt-5-mini"),
 			sources: []reportSource{
 				{ID: 1, URL: served[0].URL, Title: served[0].Title, Official: true},
 				{ID: 2, URL: served[1].URL, Title: served[1].Title, Official: true},
@@ -62,7 +65,7 @@ func expectations() map[providerfake.Provider]providerExpect {
 		// title: the domain decides "official".
 		providerfake.Gemini: {
 			env:   []string{"GEMINI_MODEL=gemini-e2e-flash"},
-			model: "gemini-e2e-flash", search: true, grounded: true,
+			model: "gemini-e2e-flash", search: true, grounded: true, cost: tableCost("gemini", "gemini-e2e-flash"),
 			sources: []reportSource{
 				geminiSource(1, "sanjoseca.gov", true), geminiSource(2, "library.municode.com", true),
 				geminiSource(3, "sanjoseca.gov", true), geminiSource(4, "adu-guide-blog.example.com", false),
@@ -173,6 +176,17 @@ func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport
 	require.Equal(t, int64(13*providerfake.InputTokens), rep.Usage.InputTokens)
 	require.Equal(t, int64(13*providerfake.OutputTokens), rep.Usage.OutputTokens)
 	requireCost(t, want.cost, 13, rep.Usage.CostUSD, "report total")
+}
+
+// tableCost is what the shipped price table charges for one call of the
+// fakes' usage: their tokens and one web search.
+func tableCost(provider, model string) *float64 {
+	c, ok := app.DefaultPrices().Cost(provider, model, domain.Usage{InputTokens: providerfake.InputTokens,
+		OutputTokens: providerfake.OutputTokens, SearchCalls: 1})
+	if !ok || c <= 0 {
+		panic("no price for " + provider + " " + model)
+	}
+	return &c
 }
 
 func requireCost(t *testing.T, perCall *float64, calls int, got *float64, what string) {
