@@ -103,12 +103,17 @@ type ReuseWant struct {
 var ErrNotReusable = errors.New("section not reusable")
 
 // ResearchedAt is when the section's content was last researched or
-// verified: LastVerified on a reused section, else when it finished.
+// verified: LastVerified on a reused section, else when it finished, or
+// when the verification pass checked its findings if that came later.
 func (s SectionResult) ResearchedAt() *time.Time {
+	at := s.FinishedAt
 	if s.LastVerified != nil {
-		return s.LastVerified
+		at = s.LastVerified
 	}
-	return s.FinishedAt
+	if s.VerifiedAt != nil && (at == nil || s.VerifiedAt.After(*at)) {
+		at = s.VerifiedAt
+	}
+	return at
 }
 
 // CheckReuse reports whether s, a section another job of the same
@@ -151,6 +156,10 @@ func CheckReuse(s SectionResult, w ReuseWant) error {
 		for _, f := range s.Findings {
 			if !f.Supported {
 				why = fmt.Sprintf("finding %q is not supported by its sources", f.Label)
+				break
+			}
+			if f.Verdict == VerdictContradicted {
+				why = fmt.Sprintf("finding %q is contradicted by its sources", f.Label)
 				break
 			}
 		}

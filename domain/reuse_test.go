@@ -75,17 +75,21 @@ func TestCheckReuse(t *testing.T) {
 	}
 	old := at.Add(-40 * 24 * time.Hour)
 	refused := map[string]func(*SectionResult, *ReuseWant){
-		"parcel section":   func(s *SectionResult, w *ReuseWant) { s.Key, w.Key = "zoning_use", "zoning_use" },
-		"other key":        func(s *SectionResult, w *ReuseWant) { s.Key = "accessibility" },
-		"failed":           func(s *SectionResult, w *ReuseWant) { s.Status, s.Error = SectionFailed, "HTTP 500" },
-		"running":          func(s *SectionResult, w *ReuseWant) { s.Status = SectionRunning },
-		"other provider":   func(s *SectionResult, w *ReuseWant) { w.Provider = "openai" },
-		"other model":      func(s *SectionResult, w *ReuseWant) { w.Model = "sonar-pro" },
-		"too old":          func(s *SectionResult, w *ReuseWant) { s.FinishedAt = &old },
-		"never finished":   func(s *SectionResult, w *ReuseWant) { s.FinishedAt = nil },
-		"not grounded":     func(s *SectionResult, w *ReuseWant) { s.Grounded = false },
-		"no sources":       func(s *SectionResult, w *ReuseWant) { s.Sources = nil },
-		"unsupported":      func(s *SectionResult, w *ReuseWant) { s.Findings[0].Supported = false },
+		"parcel section": func(s *SectionResult, w *ReuseWant) { s.Key, w.Key = "zoning_use", "zoning_use" },
+		"other key":      func(s *SectionResult, w *ReuseWant) { s.Key = "accessibility" },
+		"failed":         func(s *SectionResult, w *ReuseWant) { s.Status, s.Error = SectionFailed, "HTTP 500" },
+		"running":        func(s *SectionResult, w *ReuseWant) { s.Status = SectionRunning },
+		"other provider": func(s *SectionResult, w *ReuseWant) { w.Provider = "openai" },
+		"other model":    func(s *SectionResult, w *ReuseWant) { w.Model = "sonar-pro" },
+		"too old":        func(s *SectionResult, w *ReuseWant) { s.FinishedAt = &old },
+		"never finished": func(s *SectionResult, w *ReuseWant) { s.FinishedAt = nil },
+		"not grounded":   func(s *SectionResult, w *ReuseWant) { s.Grounded = false },
+		"no sources":     func(s *SectionResult, w *ReuseWant) { s.Sources = nil },
+		"unsupported":    func(s *SectionResult, w *ReuseWant) { s.Findings[0].Supported = false },
+		"contradicted":   func(s *SectionResult, w *ReuseWant) { s.Findings[0].Verdict = VerdictContradicted },
+		"verified too long ago": func(s *SectionResult, w *ReuseWant) {
+			s.FinishedAt, s.VerifiedAt = &old, &old
+		},
 		"nothing found":    func(s *SectionResult, w *ReuseWant) { s.Outcome = OutcomeNotFound },
 		"no outcome":       func(s *SectionResult, w *ReuseWant) { s.Outcome = "" },
 		"untraceable copy": func(s *SectionResult, w *ReuseWant) { s.ReusedFrom = "job-0" },
@@ -107,6 +111,17 @@ func TestCheckReuse(t *testing.T) {
 		if err := CheckReuse(s, w); !errors.Is(err, ErrNotReusable) {
 			t.Errorf("%s: CheckReuse = %v, want ErrNotReusable", name, err)
 		}
+	}
+
+	verified := reusable(old)
+	verified.VerifiedAt = &at // researched long ago, verified recently
+	verified.Findings = []Finding{{Label: "Energy code", Value: "2025 Title 24 Part 6", SourceIDs: []int{1}, Supported: true,
+		Verdict: VerdictVerified}}
+	if err := CheckReuse(verified, want); err != nil {
+		t.Errorf("recently verified research: %v", err)
+	}
+	if got := Reused(verified, "job-v", now).LastVerified; !got.Equal(at) {
+		t.Errorf("last_verified of a verified section = %v, want when it was verified, %v", got, at)
 	}
 
 	copied := reusable(at)
