@@ -26,12 +26,12 @@ import (
 // `worker` processes on one Postgres database, sharing the fake provider's
 // call log, and the invariants every fault test ends with.
 
-// soak reports whether the fault tests run at full size (make soak).
-func soak() bool { return os.Getenv("CODECHECK_SOAK") == "1" }
+// soakRun reports whether the fault tests run at full size (make soak).
+func soakRun() bool { return os.Getenv("CODECHECK_SOAK") == "1" }
 
 // faultSize is ci in an ordinary run and full under CODECHECK_SOAK=1.
 func faultSize(ci, full int) int {
-	if soak() {
+	if soakRun() {
 		return full
 	}
 	return ci
@@ -233,17 +233,17 @@ func (r *faultRig) job(id string) domain.Job {
 	return j
 }
 
-// row is a query's single row, scanned with retries: the rig's own reads
-// outlive a Postgres restart.
-type row struct {
+// faultRow is a query's single row, scanned with retries: the rig's own
+// reads outlive a Postgres restart.
+type faultRow struct {
 	r     *faultRig
 	query string
 	args  []any
 }
 
-func (r *faultRig) queryRow(query string, args ...any) row { return row{r, query, args} }
+func (r *faultRig) queryRow(query string, args ...any) faultRow { return faultRow{r, query, args} }
 
-func (q row) scan(dest ...any) {
+func (q faultRow) scan(dest ...any) {
 	q.r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -109,7 +109,7 @@ func TestFaultProviderFaults(t *testing.T) {
 			if s.Status != domain.SectionFailed || !strings.Contains(s.Error, "simulated failure") {
 				return fmt.Errorf("section %s ended %s: %s", s.Key, s.Status, s.Error)
 			}
-			if n := count(calls[j.ID][s.Key], j.Attempt); n != app.DefaultSectionAttempts {
+			if n := callsBy(calls[j.ID][s.Key], j.Attempt); n != app.DefaultSectionAttempts {
 				return fmt.Errorf("section %s failed after %d calls, want %d", s.Key, n, app.DefaultSectionAttempts)
 			}
 			if !strings.Contains(j.Error, s.Key) {
@@ -122,7 +122,7 @@ func TestFaultProviderFaults(t *testing.T) {
 	for id, bySection := range calls {
 		for key, attempts := range bySection {
 			for _, a := range attempts {
-				require.LessOrEqual(t, count(attempts, a), app.DefaultSectionAttempts, "%s/%s: too many calls by attempt %d", id, key, a)
+				require.LessOrEqual(t, callsBy(attempts, a), app.DefaultSectionAttempts, "%s/%s: too many calls by attempt %d", id, key, a)
 			}
 		}
 	}
@@ -134,8 +134,8 @@ func TestFaultProviderFaults(t *testing.T) {
 	require.Less(t, failedSections, jobs*len(domain.SectionKeys())/10, "retries did not save the sections")
 }
 
-// count is how many of attempts are attempt.
-func count(attempts []int, attempt int) int {
+// callsBy is how many of a section's calls attempt made.
+func callsBy(attempts []int, attempt int) int {
 	n := 0
 	for _, a := range attempts {
 		if a == attempt {
@@ -148,12 +148,15 @@ func count(attempts []int, attempt int) int {
 // Postgres restarts mid-run, on a private server the test starts (never the
 // shared one): it is stopped in fast mode (connections cut, open
 // transactions rolled back), kept down until every process has noticed, and
-// started again. The processes stay up, and every job completes.
+// started again; every other outage also outlasts the lease, so that leases
+// expire while the workers holding them are cut off. The processes stay up,
+// and every job completes.
 func TestFaultPostgresRestart(t *testing.T) {
+	const lease = 3 * time.Second
 	pg := pgtest.NewCluster(t)
-	jobs, restarts := faultSize(20, 60), faultSize(1, 3)
+	jobs, restarts := faultSize(20, 60), faultSize(2, 4)
 	r := newFaultRig(t, pgtest.WithParam(t, pg.URL, "search_path", "codecheck_faults"), "CODECHECK_FAKE_LLM_LATENCY=200ms",
-		"CODECHECK_SECTION_CONCURRENCY=4", "CODECHECK_WORKERS=4", "CODECHECK_LEASE=3s", "CODECHECK_MAX_ATTEMPTS=20")
+		"CODECHECK_SECTION_CONCURRENCY=4", "CODECHECK_WORKERS=4", "CODECHECK_LEASE="+lease.String(), "CODECHECK_MAX_ATTEMPTS=20")
 	ids := r.createJobs(jobs)
 	procs := []*faultProc{r.start("serve"), r.start("worker")}
 	for i := 1; i <= restarts; i++ {
@@ -168,7 +171,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 			noticed[k] = complaints(p.log())
 		}
 		pg.Stop()
-		t.Logf("restart %d: Postgres stopped with %d jobs completed and %d processing", i, completed, processing)
+		stopped := time.Now()
 		waitFor(t, "every process to notice Postgres is gone", time.Minute, func() bool {
 			for k, p := range procs {
 				if complaints(p.log()) == noticed[k] {
@@ -177,7 +180,14 @@ func TestFaultPostgresRestart(t *testing.T) {
 			}
 			return true
 		})
+		if i%2 == 0 {
+			// The outage's length is the fault itself, not synchronisation:
+			// past the lease, so leases expire while their workers are cut off.
+			time.Sleep(time.Until(stopped.Add(lease + time.Second)))
+		}
 		pg.Start()
+		t.Logf("restart %d: Postgres down for %s with %d jobs completed and %d processing",
+			i, time.Since(stopped).Round(time.Millisecond), completed, processing)
 	}
 	r.waitAllFinished(time.Duration(faultSize(3, 10)) * time.Minute)
 	for _, p := range procs {
@@ -335,7 +345,7 @@ func (r *faultRig) inFlight(id string, attempt int) []string {
 	}
 	var keys []string
 	for key, attempts := range r.calls()[id] {
-		if count(attempts, attempt) > 0 && !completed[key] {
+		if callsBy(attempts, attempt) > 0 && !completed[key] {
 			keys = append(keys, key)
 		}
 	}
