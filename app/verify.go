@@ -65,8 +65,9 @@ func (r *run) researchAndVerify(ctx context.Context, spec domain.SectionSpec, pr
 // verify gives the findings of res, a section of this job, their verdicts
 // and saves it again with verified_at, unless the job did not ask for
 // verification or res is not a completed section still without one (an
-// earlier attempt's verification is never repeated). A section without
-// findings is verified without a call. When the provider call fails the
+// earlier attempt's verification is never repeated). A section none of
+// whose findings cites a source is verified without a call: each is
+// unverifiable. When the provider call fails the
 // section is saved with the reason (verification_error) and keeps its
 // research; a stopped attempt saves nothing, so that the next one verifies
 // it.
@@ -76,7 +77,10 @@ func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.Se
 	}
 	out := res
 	started := time.Now()
-	if len(res.Findings) > 0 {
+	if citesNothing(res) {
+		// Nothing to check a finding against: no call can verify it.
+		domain.ApplyVerdicts(&out, uncited(res), time.Now())
+	} else {
 		verdicts, err := r.askVerdicts(ctx, spec, &out)
 		if err != nil && ctx.Err() != nil {
 			return // canceled, taken over, timed out or shut down: left for the next attempt
@@ -87,8 +91,6 @@ func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.Se
 		} else {
 			domain.ApplyVerdicts(&out, verdicts, time.Now())
 		}
-	} else {
-		domain.ApplyVerdicts(&out, nil, time.Now())
 	}
 	// The answer is paid for: save it as section saves research.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
@@ -245,6 +247,11 @@ func parseVerdicts(content string, s domain.SectionResult) ([]domain.FindingVerd
 			continue // the first verdict on a finding counts
 		}
 		fv := domain.FindingVerdict{Verdict: verdict, Note: v.Note}
+		if len(s.Findings[v.Finding-1].SourceIDs) == 0 {
+			// Judged by its cited sources, a finding that cites none
+			// cannot be verified or contradicted.
+			fv = domain.FindingVerdict{Verdict: domain.VerdictUnverifiable, Note: "it cites no source"}
+		}
 		if verdict == domain.VerdictContradicted {
 			fv.Quote = v.Quote
 			if v.SourceID != nil && slices.ContainsFunc(s.Sources, func(src domain.Source) bool { return src.ID == *v.SourceID }) {
@@ -259,6 +266,26 @@ func parseVerdicts(content string, s domain.SectionResult) ([]domain.FindingVerd
 		}
 	}
 	return out, nil
+}
+
+// citesNothing reports whether no finding of s cites a source (a section
+// without findings included).
+func citesNothing(s domain.SectionResult) bool {
+	for _, f := range s.Findings {
+		if len(f.SourceIDs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// uncited are the verdicts on findings that cite no source.
+func uncited(s domain.SectionResult) []domain.FindingVerdict {
+	out := make([]domain.FindingVerdict, len(s.Findings))
+	for i := range out {
+		out[i] = domain.FindingVerdict{Verdict: domain.VerdictUnverifiable, Note: "it cites no source"}
+	}
+	return out
 }
 
 // unverified lists the job's sections that still owe a verification pass

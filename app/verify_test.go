@@ -264,3 +264,26 @@ func TestCrashMidVerificationResumesWithoutRepeating(t *testing.T) {
 	require.Equal(t, map[string]int{domain.JurisdictionKey: 1, "zoning_use": 2, "energy_code": 1}, verify,
 		"only the verification the crash stopped is asked again")
 }
+
+func TestFindingsCitingNoSourceAreUnverifiableWithoutACall(t *testing.T) {
+	var c calls
+	llm := &scripted{answer: func(_ context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		c.add(req)
+		b, _ := json.Marshal(map[string]any{
+			"summary": "Answer", "outcome": "found", "confidence": "medium", "confidence_reason": "memory",
+			"findings":           []map[string]any{{"label": "Fact", "value": "42 ft", "code_reference": "", "source_ids": []int{}}},
+			"needs_verification": true, "verify_with": "",
+		})
+		return ports.SectionResponse{Content: string(b), Model: "m1"}, nil
+	}}
+	e := newEnv(t, llm, nil)
+	job := submitVerify(t, e, "zoning_use")
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, "2/2", done.VerifiedProgress())
+	_, verify := c.counts()
+	require.Empty(t, verify, "nothing to read: no call")
+	f := sectionOf(t, e.report(t, job.ID), "zoning_use").Findings[0]
+	require.Equal(t, domain.VerdictUnverifiable, f.Verdict)
+	require.Equal(t, "it cites no source", f.VerdictNote)
+}
