@@ -108,6 +108,9 @@ func joinSentence(a, b string) string {
 	if a = strings.TrimSpace(a); a == "" {
 		return b
 	}
+	if !strings.ContainsAny(a[len(a)-1:], ".!?") {
+		a += "."
+	}
 	return a + " " + b
 }
 
