@@ -45,6 +45,7 @@ type Metrics struct {
 	jobsFinished     *prometheus.CounterVec
 	jobDuration      *prometheus.HistogramVec
 	sectionDuration  *prometheus.HistogramVec
+	sectionsReused   *prometheus.CounterVec
 	providerRequests *prometheus.CounterVec
 	providerLatency  *prometheus.HistogramVec
 	tokens           *prometheus.CounterVec
@@ -76,6 +77,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		[]float64{5, 15, 30, 60, 120, 180, 240, 300, 600}, "status")
 	m.sectionDuration = histogram(reg, "codecheck_section_duration_seconds", "Time to research one section, retries included.",
 		[]float64{1, 2.5, 5, 10, 20, 30, 60, 120, 300}, "section", "status")
+	m.sectionsReused = counter(reg, "codecheck_sections_reused_total",
+		"Sections taken from another job of the same jurisdiction instead of researched (no provider call).", "section")
 	m.providerRequests = counter(reg, "codecheck_llm_requests_total",
 		"LLM calls by provider and outcome (ok, retryable_error, permanent_error, invalid_output, canceled).", "provider", "outcome")
 	m.providerLatency = histogram(reg, "codecheck_llm_request_duration_seconds", "Duration of one LLM call.",
@@ -169,6 +172,9 @@ func (m *Metrics) SectionDone(_ domain.Job, s domain.SectionResult) {
 		took = s.FinishedAt.Sub(*s.StartedAt)
 	}
 	m.sectionDuration.WithLabelValues(s.Key, string(s.Status)).Observe(took.Seconds())
+	if s.ReusedFrom != "" && s.Status == domain.SectionCompleted {
+		m.sectionsReused.WithLabelValues(s.Key).Inc()
+	}
 }
 
 // JobDone counts a job that reached a terminal status and its duration (the
