@@ -7,6 +7,7 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,12 +105,28 @@ func (p *Problem) Unwrap() error {
 // otherwise a *Problem, or an error wrapping ErrUnreachable. The caller
 // closes the body.
 func (c *Client) send(ctx context.Context, method, path string, header http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.sendBody(ctx, method, path, header, nil)
+}
+
+// sendBody is send with a JSON request body (none when body is nil).
+func (c *Client) sendBody(ctx context.Context, method, path string, header http.Header, body any) (*http.Response, error) {
+	var content io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		content = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, content)
 	if err != nil {
 		return nil, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
@@ -125,10 +142,10 @@ func (c *Client) send(ctx context.Context, method, path string, header http.Head
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	p := &Problem{}
-	if json.Unmarshal(body, p) != nil || p.Title == "" {
-		p = &Problem{Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(body))}
+	if json.Unmarshal(answer, p) != nil || p.Title == "" {
+		p = &Problem{Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(answer))}
 	}
 	p.Status = resp.StatusCode
 	return nil, p
@@ -145,7 +162,12 @@ func stripURL(err error) error {
 
 // do makes a request and decodes its JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	resp, err := c.send(ctx, method, path, http.Header{"Accept": {"application/json"}})
+	return c.doBody(ctx, method, path, nil, out)
+}
+
+// doBody is do with a JSON request body (none when body is nil).
+func (c *Client) doBody(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.sendBody(ctx, method, path, http.Header{"Accept": {"application/json"}}, body)
 	if err != nil {
 		return err
 	}

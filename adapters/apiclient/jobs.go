@@ -99,9 +99,14 @@ func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
 
 // Retry puts a job back to pending to run its unfinished sections
 // (domain.ErrConflict when it cannot be retried) and returns it.
-func (c *Client) Retry(ctx context.Context, id string) (Job, error) {
+// maxCostUSD, when set, becomes the job's cost cap.
+func (c *Client) Retry(ctx context.Context, id string, maxCostUSD *float64) (Job, error) {
 	var j Job
-	return j, c.do(ctx, http.MethodPost, jobPath(id)+"/retry", &j)
+	var body any
+	if maxCostUSD != nil {
+		body = map[string]float64{"max_cost_usd": *maxCostUSD}
+	}
+	return j, c.doBody(ctx, http.MethodPost, jobPath(id)+"/retry", body, &j)
 }
 
 // Report returns GET /jobs/{id}/report as the server wrote it: the JSON

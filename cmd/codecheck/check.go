@@ -51,6 +51,7 @@ that resumes it without redoing finished sections.`,
 	o.project = addProjectFlags(fs)
 	o.reuse = reuseFlag(fs)
 	o.verify = verifyFlag(fs)
+	fs.Float64Var(&o.maxCost, "max-cost-usd", 0, "cost cap in US dollars: no provider call is made that would pass it (default: CODECHECK_MAX_COST_USD)")
 	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions("md", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("provider", fixedCompletions(knownProviderList()...))
 	_ = cmd.RegisterFlagCompletionFunc("sections", fixedCompletions(domain.SectionKeys()...))
@@ -64,6 +65,7 @@ type checkOptions struct {
 	project                         projectFlags
 	reuse                           func() *bool // --reuse, nil when not given
 	verify                          func() *bool // --verify, nil when not given
+	maxCost                         float64      // --max-cost-usd, when Changed
 }
 
 func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) error {
@@ -77,6 +79,10 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 	project := o.project.project(cmd.Flags())
 	if _, err := domain.NormalizeProject(project); err != nil {
 		return projectUsageError(err)
+	}
+	maxCost, err := maxCostValue(cmd.Flags().Changed("max-cost-usd"), o.maxCost)
+	if err != nil {
+		return usageError{err}
 	}
 	if err := env.load(true); err != nil {
 		return err
@@ -100,7 +106,7 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 	defer stop()
 
 	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: o.provider,
-		Sections: splitList(o.sections), Project: project, Reuse: o.reuse(), Verify: o.verify()})
+		Sections: splitList(o.sections), Project: project, Reuse: o.reuse(), Verify: o.verify(), MaxCostUSD: maxCost})
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageError{err}

@@ -78,7 +78,7 @@ var (
 	envFakeLLM = setting{Name: "CODECHECK_FAKE_LLM", Unset: "off",
 		Meaning: "`1` registers the simulated `fake` provider (`--provider fake` does too)"}
 	envFakeLatency = setting{Name: "CODECHECK_FAKE_LLM_LATENCY", Default: "100ms",
-		Meaning: "per-call latency of the fake provider"}
+		Meaning: "per-call latency of the fake provider; 0 for none (to measure the machinery alone)"}
 	envFakeFailRate = setting{Name: "CODECHECK_FAKE_LLM_FAIL_RATE", Default: "0",
 		Meaning: "fraction (0 to 1) of fake calls that fail with a retryable error"}
 	envFakeLog = setting{Name: "CODECHECK_FAKE_LLM_LOG", Unset: "none",
@@ -140,7 +140,7 @@ var settings = []setting{
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envWorkerSecret, envAPIURL, envAPIKey, envWorkerToken,
-	envReuse, envReuseTTL, envVerify,
+	envReuse, envReuseTTL, envVerify, envMaxCost, envPrices,
 	envDefaultProvider, envProviderConcurrency, envProviderRPM, envProviderTimeout,
 	perplexitySettings.Key, perplexitySettings.BaseURL, perplexitySettings.Model,
 	openaiSettings.Key, openaiSettings.BaseURL, openaiSettings.Model, envOpenAIAllowUngrounded,
@@ -218,6 +218,8 @@ type config struct {
 
 	LogFormat, LogLevel string
 
+	Cost costConfig // CODECHECK_MAX_COST_USD, CODECHECK_PRICES
+
 	Reuse    bool          // CODECHECK_REUSE: a job's reuse when it does not say
 	ReuseTTL time.Duration // 0 = workers reuse nothing
 
@@ -263,7 +265,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ProviderRPM:         r.int(envProviderRPM, 1, 100000),
 		ProviderTimeout:     r.duration(envProviderTimeout),
 		FakeLLM:             r.bool(envFakeLLM),
-		FakeLatency:         r.duration(envFakeLatency),
+		FakeLatency:         r.latency(envFakeLatency),
 		FakeFailRate:        r.float(envFakeFailRate),
 		FakeLog:             r.str(envFakeLog),
 		Perplexity:          r.provider(perplexitySettings),
@@ -281,6 +283,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		LogLevel:            r.str(envLogLevel),
 	}
 	c.OpenAI.AllowUngrounded = r.bool(envOpenAIAllowUngrounded)
+	c.Cost = r.cost()
 	c.Reuse, c.ReuseTTL = r.bool(envReuse), r.reuseTTL(envReuseTTL)
 	c.Verify = r.bool(envVerify)
 	if c.MetricsAddr == metricsOff {

@@ -172,16 +172,29 @@ canceled (exit 1).`,
 }
 
 func newRetryCommand(env *environment) *cobra.Command {
-	return jobActionCommand(env, "retry", "Run a failed or canceled job's unfinished sections again",
+	var maxCost float64
+	var cmd *cobra.Command
+	cmd = jobActionCommand(env, "retry", "Run a failed or canceled job's unfinished sections again",
 		`retry puts a job that ended without completing back to pending; only the sections
 that are not completed run again. On a server, its workers pick the job up; on the
 local store, run it with codecheck work --job-id ID, or let a running serve or
-worker on the same database take it.`,
+worker on the same database take it. A job whose cost cap skipped sections
+(cost_capped) is retried with a higher --max-cost-usd.`,
 		func(ctx context.Context, api *apiclient.Client, id string) (apiclient.Job, error) {
-			return api.Retry(ctx, id)
+			limit, _ := maxCostValue(cmd.Flags().Changed("max-cost-usd"), maxCost) // checked in PreRunE
+			return api.Retry(ctx, id, limit)
 		},
 		func(j apiclient.Job) string { return fmt.Sprintf("job %s %s (%s)", j.ID, j.Status, j.Progress) },
 		"run it here with: codecheck work --job-id %s (a serve or worker on the same database takes it too)")
+	cmd.Flags().Float64Var(&maxCost, "max-cost-usd", 0, "a new cost cap in US dollars for the job (default: it keeps its cap)")
+	cmd.Example += "\n  codecheck retry --max-cost-usd 2 ID"
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if _, err := maxCostValue(cmd.Flags().Changed("max-cost-usd"), maxCost); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+	return cmd
 }
 
 // jobActionCommand is cancel or retry: one POST on one job, whose new

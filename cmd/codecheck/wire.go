@@ -89,7 +89,7 @@ type serviceIn struct {
 func newService(in serviceIn) (*app.Service, error) {
 	return app.NewService(app.ServiceConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
 		Executor: in.Executor, ValidateWebhook: in.ValidateWebhook, Logger: in.Log, Hooks: app.Join(in.Hooks...),
-		DefaultReuse: in.Cfg.Reuse, DefaultVerify: in.Cfg.Verify})
+		DefaultReuse: in.Cfg.Reuse, DefaultMaxCostUSD: in.Cfg.Cost.MaxUSD, DefaultVerify: in.Cfg.Verify})
 }
 
 // hooksIn collects optional observers of the work (metrics, webhooks,
@@ -124,7 +124,7 @@ func newWorker(in workerIn) (*app.Worker, error) {
 	return app.NewWorker(app.WorkerConfig{Store: in.Store, Changes: in.Changes, Providers: in.Providers,
 		Name: fmt.Sprintf("%s/%d", host, os.Getpid()), Executor: executor, Lease: in.Cfg.Lease, JobTimeout: in.Cfg.JobTimeout,
 		SectionConcurrency: in.Cfg.SectionConc, Hooks: app.Join(in.Hooks...), Logger: in.Log,
-		ReuseTTL: in.Cfg.ReuseTTL})
+		ReuseTTL: in.Cfg.ReuseTTL, Prices: in.Cfg.Cost.Prices})
 }
 
 // baseModules are what every job command needs: store, providers, service
