@@ -175,6 +175,7 @@ func (r *faultRig) stopAll() {
 		}
 	}
 	if !r.t.Failed() {
+		r.logErrors()
 		return
 	}
 	for _, p := range r.procs {
@@ -183,6 +184,23 @@ func (r *faultRig) stopAll() {
 			lines = lines[len(lines)-80:]
 		}
 		r.t.Logf("---- %s (%s, exit %d), last lines ----\n%s", p.name, p.worker, p.code, strings.Join(lines, "\n"))
+	}
+}
+
+// logErrors shows the error lines of the processes' logs (the first few):
+// a fault may well make a process log errors, and a reader of a passing run
+// should see which.
+func (r *faultRig) logErrors() {
+	var lines []string
+	for _, p := range r.procs {
+		for _, line := range strings.Split(p.log(), "\n") {
+			if strings.Contains(line, "level=ERROR") {
+				lines = append(lines, p.name+": "+line)
+			}
+		}
+	}
+	if n := len(lines); n > 0 {
+		r.t.Logf("%d error lines in the processes' logs; the first:\n%s", n, strings.Join(lines[:min(n, 10)], "\n"))
 	}
 }
 
