@@ -175,3 +175,51 @@ func TestReuseNeverSimulatedIntoRealResearch(t *testing.T) {
 		require.Greater(t, second[s.Key], first[s.Key], "%s: researched again", s.Key)
 	}
 }
+
+// TestReuseOverTheAPI: on `codecheck serve`, a job posted with
+// "reuse": false after another job of the same city calls for all 13
+// sections; one posted without it reuses the five jurisdiction-wide ones;
+// the report shows reused_from, GET /jobs/{id} the job's reuse.
+func TestReuseOverTheAPI(t *testing.T) {
+	callLog := filepath.Join(t.TempDir(), "calls.log")
+	srv := launchServe(t, "127.0.0.1", sqliteEnv(t, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LOG="+callLog))
+	submitAndWait := func(body string) (string, reusedReport) {
+		t.Helper()
+		resp, b := apiCall(t, "POST", srv.base+"/jobs", body, nil)
+		require.Equal(t, 202, resp.StatusCode, string(b))
+		var job struct {
+			ID    string `json:"id"`
+			Reuse bool   `json:"reuse"`
+		}
+		require.NoError(t, json.Unmarshal(b, &job))
+		waitFor(t, "job "+job.ID+" to end", time.Minute, func() bool {
+			return getAPIJob(t, srv.base, job.ID).Status == "completed"
+		})
+		_, b = apiCall(t, "GET", srv.base+"/jobs/"+job.ID+"/report", "", nil)
+		var rep reusedReport
+		require.NoError(t, json.Unmarshal(b, &rep), string(b))
+		require.Equal(t, job.Reuse, rep.Job.Reuse)
+		return job.ID, rep
+	}
+	first, _ := submitAndWait(`{"address":"10 Market St, Denver, CO 80202","llm_provider":"fake"}`)
+	fresh, freshRep := submitAndWait(`{"address":"20 Market St, Denver, CO 80202","llm_provider":"fake","reuse":false}`)
+	reused, reusedRep := submitAndWait(`{"address":"30 Market St, Denver, CO 80202","llm_provider":"fake"}`)
+	require.False(t, freshRep.Job.Reuse)
+	require.True(t, reusedRep.Job.Reuse)
+
+	calls := fakeCalls(t, callLog)
+	require.Len(t, calls[first], 13)
+	require.Len(t, calls[fresh], 13, "reuse: false researches every section")
+	require.Len(t, calls[reused], 13-len(wideSections))
+	for _, s := range freshRep.Sections {
+		require.Empty(t, s.ReusedFrom, s.Key)
+	}
+	for _, s := range reusedRep.Sections {
+		if slices.Contains(wideSections, s.Key) {
+			// The newest fit research: the fresh job's.
+			require.Equal(t, fresh, s.ReusedFrom, s.Key)
+		} else {
+			require.Empty(t, s.ReusedFrom, s.Key)
+		}
+	}
+}
