@@ -84,7 +84,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.providerLatency = histogram(reg, "codecheck_llm_request_duration_seconds", "Duration of one LLM call.",
 		[]float64{0.5, 1, 2.5, 5, 10, 20, 30, 60, 120}, "provider")
 	m.tokens = counter(reg, "codecheck_llm_tokens_total", "Tokens used, by provider and direction (input, output).", "provider", "direction")
-	m.cost = counter(reg, "codecheck_llm_cost_usd_total", "Cost reported by providers, in US dollars.", "provider")
+	m.cost = counter(reg, "codecheck_llm_cost_usd_total", "Cost of provider calls in US dollars: the provider's own figure, else the price table's.", "provider")
 	m.httpRequests = counter(reg, "codecheck_http_requests_total", "API requests by route and status code.", "method", "route", "code")
 	m.httpDuration = histogram(reg, "codecheck_http_request_duration_seconds", "API request duration (event streams: their whole life).",
 		prometheus.DefBuckets, "method", "route")
