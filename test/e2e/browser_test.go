@@ -217,6 +217,7 @@ func (b *tab) submitThroughPage(base, provider, address string, more ...chromedp
 // text; and the docs page renders the spec from the binary's own assets and
 // its "Try it" example succeeds. Nothing is requested from another host.
 func TestBrowserPageRunsAJob(t *testing.T) {
+	chromium(t) // skips (or fails under CI) before anything starts
 	srv := launchServe(t, "127.0.0.1", serveEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "codecheck.db")))
 	artifacts := artifactsDir(t)
 	b := newTab(t, 1280, 900)
@@ -364,6 +365,7 @@ func TestBrowserPageRunsAJob(t *testing.T) {
 // storage and sends it only in the Authorization header; a running job
 // is canceled from the page and shown canceled.
 func TestBrowserCancelWithAPIKey(t *testing.T) {
+	chromium(t) // skips (or fails under CI) before anything starts
 	const key = "browser-test-key-7f3a"
 	// A minute per provider call: the job is still running when canceled.
 	srv := launchServe(t, "127.0.0.1", serveEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "codecheck.db"),
@@ -448,6 +450,7 @@ func TestBrowserCancelWithAPIKey(t *testing.T) {
 // found, the offices to contact, sources on the jurisdiction's domains
 // marked official and the lookalike not, and the provider's cost.
 func TestBrowserGroundedReport(t *testing.T) {
+	chromium(t) // skips (or fails under CI) before anything starts
 	fake := startFake(t, providerfake.Perplexity, jurisdictionScript(t))
 	env, _ := providerEnv(t, fake, providerKey)
 	srv := launchServe(t, "127.0.0.1", env)
@@ -489,6 +492,7 @@ func TestBrowserGroundedReport(t *testing.T) {
 // page reconnects with the Last-Event-ID header and shows the job to its
 // end.
 func TestBrowserResumesAfterADroppedStream(t *testing.T) {
+	chromium(t) // skips (or fails under CI) before anything starts
 	srv := launchServe(t, "127.0.0.1", serveEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "codecheck.db"),
 		"CODECHECK_FAKE_LLM_LATENCY=1500ms"))
 	target, err := url.Parse(srv.base)
