@@ -82,8 +82,8 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 	case errors.Is(cause, domain.ErrLeaseLost), errors.Is(cause, errJobCanceled):
 		return r.stopped(parent, cause)
 	case errors.Is(cause, errJobTimeout):
-		return r.finish(parent, domain.JobFailed, fmt.Sprintf("job timed out after %s; unfinished sections: %s",
-			r.w.cfg.JobTimeout, strings.Join(r.unfinished(), ", ")))
+		return r.finish(parent, domain.JobFailed, fmt.Sprintf("job timed out after %s; unfinished sections: %s%s",
+			r.w.cfg.JobTimeout, strings.Join(r.unfinished(), ", "), r.unverifiedNote()))
 	}
 	if pending := r.unfinished(); len(pending) > 0 {
 		r.mu.Lock()

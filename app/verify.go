@@ -305,6 +305,15 @@ func (r *run) unverified() []string {
 	return keys
 }
 
+// unverifiedNote names, for a job that timed out, the sections it did not
+// get to verify; "" when there are none.
+func (r *run) unverifiedNote() string {
+	if keys := r.unverified(); len(keys) > 0 {
+		return "; unverified sections: " + strings.Join(keys, ", ")
+	}
+	return ""
+}
+
 // errUnverified is why an attempt that stopped before verifying every
 // section gives the job back.
 var errUnverified = errors.New("sections not verified")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -286,4 +287,25 @@ func TestFindingsCitingNoSourceAreUnverifiableWithoutACall(t *testing.T) {
 	f := sectionOf(t, e.report(t, job.ID), "zoning_use").Findings[0]
 	require.Equal(t, domain.VerdictUnverifiable, f.Verdict)
 	require.Equal(t, "it cites no source", f.VerdictNote)
+}
+
+func TestTimeoutDuringVerificationNamesTheUnverifiedSections(t *testing.T) {
+	llm := &scripted{answer: func(ctx context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		if len(req.Verify) > 0 && req.Section.Key == "zoning_use" {
+			<-ctx.Done()
+			return ports.SectionResponse{}, &ports.ProviderError{Provider: "scripted", Message: "call canceled", Err: ctx.Err()}
+		}
+		if len(req.Verify) > 0 {
+			return verdicts(req), nil
+		}
+		return good(req), nil
+	}}
+	e := newEnv(t, llm, func(c *app.WorkerConfig) { c.JobTimeout = 300 * time.Millisecond })
+	job := submitVerify(t, e, "zoning_use")
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobFailed, done.Status)
+	require.Contains(t, done.Error, "unverified sections: zoning_use")
+	require.Equal(t, "2/2", done.Progress(), "the research is kept")
+	require.Equal(t, "1/2", done.VerifiedProgress())
 }
