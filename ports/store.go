@@ -117,9 +117,9 @@ type WorkerStore interface {
 
 	// ReusableSection returns the most recently saved section with key
 	// q.Key of another job of q.JobID's jurisdiction (the identity its
-	// saved jurisdiction section gives, domain.Jurisdiction.Identity) and
-	// provider that domain.CheckReuse allows for q, and the job that saved
-	// it. It reads only. domain.ErrNotFound when there is none, when the
+	// saved jurisdiction section gives, domain.Jurisdiction.Identity),
+	// provider and project (the same, or none on both) that
+	// domain.CheckReuse allows for q, and the job that saved it. It reads only. domain.ErrNotFound when there is none, when the
 	// job's jurisdiction is not known, or there is no such job.
 	ReusableSection(ctx context.Context, q ReuseQuery) (Reusable, error)
 }

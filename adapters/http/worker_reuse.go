@@ -39,7 +39,7 @@ func (s *Server) registerReuse() {
 		Path:    "/worker/jobs/{id}/reusable/{key}",
 		Summary: "Find a section to reuse",
 		Description: "The most recent section with this key that another job of the same jurisdiction (the one the " +
-			"job's own saved jurisdiction section found) and provider saved, researched with the model at or after " +
+			"job's own saved jurisdiction section found), provider and project saved, researched with the model at or after " +
 			"not_before, and fit to reuse: completed, grounded in sources with every finding supported, never " +
 			"simulated into real research. 404 when there is none, or the job's jurisdiction is not known yet.",
 		Errors: workerErrors}, s.workerReusable)

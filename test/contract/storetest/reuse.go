@@ -23,6 +23,7 @@ var reuseTests = map[string]func(*testing.T, Harness){
 	"ReusableSameProviderAndModel":   testReusableSameProviderAndModel,
 	"ReusableCopyCountsFromOrigin":   testReusableCopyCountsFromOrigin,
 	"ReusableFollowsNewJurisdiction": testReusableFollowsNewJurisdiction,
+	"ReusableSameProject":            testReusableSameProject,
 }
 
 const (
@@ -41,8 +42,14 @@ var (
 // found j (nil: saved without one), and returns its lease.
 func (f fixture) placed(provider string, j *domain.Jurisdiction) ports.Lease {
 	f.t.Helper()
+	return f.placedFor(provider, j, nil)
+}
+
+// placedFor is placed for a job researched for project.
+func (f fixture) placedFor(provider string, j *domain.Jurisdiction, project *domain.Project) ports.Lease {
+	f.t.Helper()
 	job := newJob()
-	job.Provider, job.Reuse = provider, true
+	job.Provider, job.Reuse, job.Project = provider, true, project
 	_, _, err := f.h.Store.Create(ctx(f.t), job)
 	require.NoError(f.t, err)
 	l := leaseOf(f.claim(job.ID))
@@ -246,4 +253,20 @@ func testReusableFollowsNewJurisdiction(t *testing.T, h Harness) {
 	c := f.placed(reuseProvider, santaClara)
 	_, err := f.reusable(c, "adopted_codes", reuseModel, h.Clock.Now().Add(-time.Hour))
 	require.NoError(t, err)
+}
+
+func testReusableSameProject(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	adu := &domain.Project{Use: "accessory dwelling unit", Scope: domain.ScopeADU}
+	a := f.placedFor(reuseProvider, sanJose, adu)
+	want := f.researched(a, "permitting_process", reuseProvider, reuseModel, nil)
+	h.Clock.Advance(time.Minute)
+	since := h.Clock.Now().Add(-time.Hour)
+	f.requireNoReuse(f.placed(reuseProvider, sanJose), "permitting_process", reuseModel, since,
+		"research for a project, into a job without one")
+	office := &domain.Project{Use: "office", Scope: domain.ScopeTenantImprovement}
+	f.requireNoReuse(f.placedFor(reuseProvider, sanJose, office), "permitting_process", reuseModel, since,
+		"research for another project")
+	same := &domain.Project{Use: "accessory dwelling unit", Scope: domain.ScopeADU}
+	f.requireReused(f.placedFor(reuseProvider, sanJose, same), "permitting_process", a, want)
 }
