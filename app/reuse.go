@@ -17,57 +17,72 @@ import (
 const DefaultReuseTTL = 30 * 24 * time.Hour
 
 // reuse saves as this job's section, at once and without a provider call,
-// a recent result another job of the same jurisdiction, provider and model
-// saved for spec (see domain.CheckReuse), and reports whether it took one.
-// It takes none for a job that asked for fresh research, a worker whose
-// ReuseTTL is 0, a section that depends on more than the jurisdiction, or
-// a job whose jurisdiction is not known; a failed lookup means research as
-// usual.
+// a recent result another job of the same jurisdiction, provider, model
+// and project saved for spec (see domain.CheckReuse), and reports whether
+// it took one. It takes none for a job that asked for fresh research, a
+// worker whose ReuseTTL is 0, a section that depends on more than the
+// jurisdiction, or a job whose jurisdiction is not known; a failed lookup
+// means research as usual.
 func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) (domain.SectionResult, bool) {
-	ttl := r.w.cfg.ReuseTTL
-	if !r.job.Reuse || ttl <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
+	if !r.job.Reuse || r.w.cfg.ReuseTTL <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
 		return domain.SectionResult{}, false
 	}
 	now := time.Now().UTC()
-	want := domain.ReuseWant{Key: spec.Key, Provider: r.llm.Name(), Model: r.llm.Model(), NotBefore: now.Add(-ttl)}
-	found, err := r.w.cfg.Store.ReusableSection(ctx, ports.ReuseQuery{JobID: r.job.ID, Key: spec.Key,
-		Model: want.Model, NotBefore: want.NotBefore})
-	switch {
-	case errors.Is(err, domain.ErrNotFound):
-		return domain.SectionResult{}, false
-	case err != nil:
-		r.log.Warn("could not look for a section to reuse; researching it", "section", spec.Key, "err", err)
-		return domain.SectionResult{}, false
-	}
-	// The store applied the same rules; a worker does not take another
-	// process's word for what goes into its report.
-	if err := domain.CheckReuse(found.Section, want); err != nil {
-		r.log.Warn("store offered a section that may not be reused; researching it", "section", spec.Key,
-			"from_job", found.JobID, "err", err)
+	found, ok := r.findReusable(ctx, spec, now)
+	if !ok {
 		return domain.SectionResult{}, false
 	}
 	res := domain.Reused(found.Section, found.JobID, now)
 	res.Key, res.Title, res.Ordinal = spec.Key, spec.Title, spec.Ordinal
-	// Saved running first, like every section, so that the job's events
-	// show it started before it completed.
+	return r.saveReused(ctx, spec, res), true
+}
+
+// findReusable asks the store for a section to reuse for spec and checks
+// it: the store applied the same rules, but a worker does not take another
+// process's word for what goes into its report.
+func (r *run) findReusable(ctx context.Context, spec domain.SectionSpec, now time.Time) (ports.Reusable, bool) {
+	want := domain.ReuseWant{Key: spec.Key, Provider: r.llm.Name(), Model: r.llm.Model(), NotBefore: now.Add(-r.w.cfg.ReuseTTL)}
+	found, err := r.w.cfg.Store.ReusableSection(ctx, ports.ReuseQuery{JobID: r.job.ID, Key: spec.Key,
+		Model: want.Model, NotBefore: want.NotBefore})
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return found, false
+	case err != nil:
+		r.log.Warn("could not look for a section to reuse; researching it", "section", spec.Key, "err", err)
+		return found, false
+	}
+	if err := domain.CheckReuse(found.Section, want); err != nil {
+		r.log.Warn("store offered a section that may not be reused; researching it", "section", spec.Key,
+			"from_job", found.JobID, "err", err)
+		return found, false
+	}
+	return found, true
+}
+
+// saveReused saves res, first running and then completed like every
+// section, so that the job's events show it started before it completed,
+// and returns the section as saved. When a save fails the run is stopping
+// (a lost lease) or the store failed, which the attempt's end reports;
+// nothing is researched in its place.
+func (r *run) saveReused(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult) domain.SectionResult {
 	running := domain.NewSectionResult(spec)
-	running.Status, running.Provider, running.Model, running.StartedAt = domain.SectionRunning, res.Provider, res.Model, &now
+	running.Status, running.Provider, running.Model, running.StartedAt = domain.SectionRunning, res.Provider, res.Model, res.StartedAt
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
 	if !r.save(saveCtx, running) {
-		return running, true // the run is stopping (lost lease) or the store failed: the attempt says why
+		return running
 	}
 	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
 		h(r.job, spec.Key)
 	}
 	if !r.save(saveCtx, res) {
-		return running, true
+		return running
 	}
 	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
 	if h := r.w.cfg.Hooks.SectionDone; h != nil {
 		h(r.job, res)
 	}
-	return res, true
+	return res
 }
 
 // applyReuse sets the job's reuse from the request, or the service's
