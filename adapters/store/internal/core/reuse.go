@@ -19,9 +19,9 @@ const reuseCandidates = 20
 // completed sections of the key saved by other jobs of the asking job's
 // jurisdiction, provider and project (every prompt carries the project, so
 // an answer given for one project is not another's), saved at or after
-// q.NotBefore (research is
-// never saved before it is done, so that is a superset); domain.CheckReuse
-// decides on each, newest first.
+// q.NotBefore: research is never saved before it is done, so these include
+// every section researched since. domain.CheckReuse decides on each, newest
+// first.
 func (s *Store) ReusableSection(ctx context.Context, q ports.ReuseQuery) (ports.Reusable, error) {
 	type candidate struct {
 		jobID, provider string
@@ -37,7 +37,8 @@ func (s *Store) ReusableSection(ctx context.Context, q ports.ReuseQuery) (ports.
 		JOIN jobs j ON j.jurisdiction_key = a.jurisdiction_key AND j.provider = a.provider AND j.id <> a.id
 			AND coalesce(j.project, 'null') = coalesce(a.project, 'null')
 		JOIN sections s ON s.job_id = j.id
-		WHERE a.id = $1 AND a.jurisdiction_key <> '' AND s.key = $2 AND s.status = 'completed' AND s.updated_at >= $3
+		WHERE a.id = $1 AND a.jurisdiction_key <> '' AND j.jurisdiction_key <> ''
+			AND s.key = $2 AND s.status = 'completed' AND s.updated_at >= $3
 		ORDER BY s.updated_at DESC, j.id DESC LIMIT $4`, q.JobID, q.Key, q.NotBefore.UTC(), reuseCandidates)
 	if err != nil {
 		return ports.Reusable{}, s.sql.wrap(err, "reusable %s for job %s", q.Key, q.JobID)
