@@ -213,7 +213,8 @@ func TestFaultSIGTERM(t *testing.T) {
 }
 
 func faultSIGTERM(t *testing.T, kind string) {
-	const workers, drain = 3, 10 * time.Second
+	const drain = 10 * time.Second
+	workers := faultSize(3, 8)
 	r := newFaultRig(t, pgtest.URL(t), "CODECHECK_FAKE_LLM_LATENCY=400ms", "CODECHECK_SECTION_CONCURRENCY=2",
 		"CODECHECK_LEASE=5m", "CODECHECK_DRAIN_TIMEOUT="+drain.String())
 	ids := r.createJobs(faultSize(6, 24))
@@ -285,52 +286,74 @@ func (r *faultRig) heldIDs(p *faultProc) []string {
 // longer than its lease, until another worker has taken the job over; then
 // resumed (SIGCONT). Its in-flight answers come back and it tries to save
 // them, but the attempt is fenced: nothing it writes lands, it gives the
-// job up, and the new owner finishes it.
+// job up, and the new owner finishes it. The soak repeats it with a new
+// zombie each round.
 func TestFaultZombieWorker(t *testing.T) {
 	const lease = 2 * time.Second
 	base := pgtest.URL(t)
-	appName := fmt.Sprintf("codecheck-zombie-%d", time.Now().UnixNano())
 	r := newFaultRig(t, base, "CODECHECK_FAKE_LLM_LATENCY=800ms", "CODECHECK_SECTION_CONCURRENCY=12",
 		"CODECHECK_LEASE="+lease.String(), "CODECHECK_MAX_ATTEMPTS=10")
-	ids := r.createJobs(faultSize(3, 12))
-	zombie := r.start("worker", "CODECHECK_WORKERS=1", "DATABASE_URL="+pgtest.WithParam(t, base, "application_name", appName))
+	var ids, victims []string
+	var zombies []*faultProc
+	others := 0 // job slots of the workers other than this round's zombie
+	for round := 1; round <= faultSize(1, 4); round++ {
+		appName := fmt.Sprintf("codecheck-zombie-%d-%d", round, time.Now().UnixNano())
+		zombie := r.start("worker", "CODECHECK_WORKERS=1", "DATABASE_URL="+pgtest.WithParam(t, base, "application_name", appName))
+		zombies = append(zombies, zombie)
+		// More jobs than the other workers can take, so the zombie gets one.
+		ids = append(ids, r.createJobs(others+2)...)
 
-	var victim string
-	waitFor(t, "the zombie to be mid-job with sections in flight", time.Minute, func() bool {
-		held := r.heldIDs(zombie)
-		if len(held) == 0 {
-			return false
-		}
-		victim = held[0]
-		j := r.job(victim)
-		return j.Done >= 1 && j.Done < 13 && len(r.inFlight(victim, 1)) > 0
-	})
-	r.stopOutsideTransaction(zombie, appName)
-	frozen := time.Now()
-	inFlight := r.inFlight(victim, 1)
-	require.NotEmpty(t, inFlight, "no section in flight when the zombie stopped")
-
-	taker := r.start("worker", "CODECHECK_WORKERS=2")
-	waitFor(t, "another worker to take the job over", time.Minute, func() bool {
+		var victim string
 		var attempt int
-		var worker string
-		r.queryRow(`SELECT attempt, worker FROM jobs WHERE id = $1`, victim).scan(&attempt, &worker)
-		return attempt >= 2 && worker == taker.worker
-	})
-	require.Greater(t, time.Since(frozen), lease, "taken over within the lease")
-	require.Equal(t, "T", procState(t, zombie), "the zombie is still stopped")
+		waitFor(t, "the zombie to be mid-job with sections in flight", time.Minute, func() bool {
+			held := r.heldIDs(zombie)
+			if len(held) == 0 {
+				return false
+			}
+			victim = held[0]
+			j := r.job(victim)
+			attempt = j.Attempt
+			return j.Done >= 1 && j.Done < 13 && len(r.inFlight(victim, attempt)) > 0
+		})
+		r.stopOutsideTransaction(zombie, appName)
+		frozen := time.Now()
+		inFlight := r.inFlight(victim, attempt)
+		require.NotEmpty(t, inFlight, "no section in flight when the zombie stopped")
+		var leaseEnd time.Time
+		r.queryRow(`SELECT lease_expires_at FROM jobs WHERE id = $1`, victim).scan(&leaseEnd)
 
-	stopped := time.Since(frozen)
-	zombie.signal(t, syscall.SIGCONT)
-	waitFor(t, "the zombie to give the job up", time.Minute, func() bool {
-		return logLines(zombie.log(), "job_id="+victim, "taken over") > 0
-	})
+		if round == 1 {
+			r.start("worker", "CODECHECK_WORKERS=2")
+			others += 2
+		}
+		var taker string
+		waitFor(t, "another worker to take the job over", time.Minute, func() bool {
+			var now int
+			r.queryRow(`SELECT attempt, worker FROM jobs WHERE id = $1`, victim).scan(&now, &taker)
+			return now > attempt && taker != "" && taker != zombie.worker
+		})
+		require.True(t, time.Now().After(leaseEnd), "taken over before the zombie's lease ended")
+		require.Equal(t, "T", procState(t, zombie), "the zombie is still stopped")
+
+		stopped := time.Since(frozen)
+		zombie.signal(t, syscall.SIGCONT)
+		waitFor(t, "the zombie to give the job up", time.Minute, func() bool {
+			return logLines(zombie.log(), "job_id="+victim, "taken over") > 0
+		})
+		t.Logf("zombie %d: stopped for %s (lease %s) at attempt %d with %d sections in flight (%s); taken over by %s",
+			round, stopped.Round(time.Millisecond), lease, attempt, len(inFlight), strings.Join(inFlight, ", "), taker)
+		victims = append(victims, victim)
+		others++ // this zombie works on as an ordinary worker
+	}
 	r.waitAllFinished(2 * time.Minute)
-	require.True(t, zombie.running(), "the zombie exited after SIGCONT:\n%s", zombie.log())
+	for _, z := range zombies {
+		require.True(t, z.running(), "%s exited after SIGCONT:\n%s", z.name, z.log())
+	}
 	stats := r.requireInvariants(ids, nil)
-	require.GreaterOrEqual(t, r.job(victim).Attempt, 2)
-	t.Logf("zombie: stopped for %s (lease %s) with %d sections in flight (%s); %s",
-		stopped.Round(time.Millisecond), lease, len(inFlight), strings.Join(inFlight, ", "), stats)
+	for _, v := range victims {
+		require.GreaterOrEqual(t, r.job(v).Attempt, 2, "job %s", v)
+	}
+	t.Logf("zombies: %d; %s", len(zombies), stats)
 }
 
 // inFlight lists the sections of job id that attempt asked the provider
