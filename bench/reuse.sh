@@ -5,6 +5,8 @@
 #
 #   sequential  `codecheck check` ten times, one address after another (as a
 #               user checks a street), --reuse=true or --reuse=false
+#   seq, 4 at once  the same with CODECHECK_SECTION_CONCURRENCY=4: sections wait
+#               for a slot, so the ones reused stop waiting for research
 #   burst       `codecheck serve`: one POST /jobs, and when it is done nine
 #               more at once (the server's workers run them side by side, under
 #               CODECHECK_PROVIDER_CONCURRENCY=8 calls at once), "reuse": true
@@ -29,18 +31,21 @@ echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); fake provi
 
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 
-# sequential REUSE: ten checks in a row on one fresh database.
+# sequential REUSE [SECTIONS_AT_ONCE]: ten checks in a row on one fresh
+# database.
 sequential() {
-	local reuse=$1 db="$BENCH_DIR/seq-$1.db" log="$BENCH_DIR/seq-$1.log" start end
+	local reuse=$1 conc=${2:-12} start end name=sequential
+	local db="$BENCH_DIR/seq-$reuse-$conc.db" log="$BENCH_DIR/seq-$reuse-$conc.log"
+	[[ $conc == 12 ]] || name="seq, $conc at once"
 	rm -f "$db" "$log"
 	start=$(ms_now)
 	for a in "${ADDRESSES[@]}"; do
 		env -i PATH="$PATH" HOME="$BENCH_DIR" DATABASE_URL="sqlite:$db" CODECHECK_FAKE_LLM_LATENCY="$LATENCY" \
-			CODECHECK_FAKE_LLM_LOG="$log" CODECHECK_LOG_LEVEL=error \
+			CODECHECK_FAKE_LLM_LOG="$log" CODECHECK_LOG_LEVEL=error CODECHECK_SECTION_CONCURRENCY="$conc" \
 			"$BIN" check --provider fake --reuse="$reuse" --format json "$a" >/dev/null 2>&1
 	done
 	end=$(ms_now)
-	printf '| sequential | %-5s | %3d | %6d ms |\n' "$reuse" "$(wc -l <"$log")" $((end - start))
+	printf '| %-15s | %-5s | %3d | %6d ms |\n' "$name" "$reuse" "$(wc -l <"$log")" $((end - start))
 }
 
 # submit REUSE ADDRESS: POST /jobs, prints the job id.
@@ -72,11 +77,12 @@ burst() {
 	wait_done "${ids[@]}"
 	end=$(ms_now)
 	stop_serve
-	printf '| burst      | %-5s | %3d | %6d ms |\n' "$reuse" "$(wc -l <"$log")" $((end - start))
+	printf '| %-15s | %-5s | %3d | %6d ms |\n' burst "$reuse" "$(wc -l <"$log")" $((end - start))
 }
 
 echo
-echo "| scenario   | reuse | provider calls | wall time |"
+echo "| scenario        | reuse | provider calls | wall time |"
 echo "|---|---|---|---|"
 for reuse in true false; do sequential "$reuse"; done
+for reuse in true false; do sequential "$reuse" 4; done
 for reuse in true false; do burst "$reuse"; done
