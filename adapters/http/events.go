@@ -36,12 +36,17 @@ func (s *Server) registerEvents() {
 			"Each has `id:` = the event's number within the job (1, 2, 3...). Reconnect with " +
 			"`Last-Event-ID` (or `?last_event_id=`) to resume after that event of the job. The stream first " +
 			"replays the events after that id, then follows live, and ends after the job's terminal status event. " +
-			"Idle streams get a comment line every 15 seconds.",
+			"A reconnect whose Last-Event-ID is at or past the terminal event of a job that has ended gets " +
+			"204 No Content, which tells EventSource to stop reconnecting. The stream starts with a `retry:` " +
+			"field (the reconnect delay, in milliseconds) and idle streams get a comment line every 15 seconds.",
 		Security: bearerAuth, Errors: append([]int{http.StatusUnprocessableEntity}, jobErrors...),
-		Responses: map[string]*huma.Response{"200": {
-			Description: "The event stream.",
-			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: s.eventStreamSchema()}},
-		}},
+		Responses: map[string]*huma.Response{
+			"200": {
+				Description: "The event stream.",
+				Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: s.eventStreamSchema()}},
+			},
+			"204": {Description: "The job has ended and the client has seen its terminal event: nothing more will come."},
+		},
 	}
 	huma.Register(s.api, op, s.streamEvents)
 }
@@ -100,13 +105,17 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput) (*huma
 		stopWatch()
 		return nil, s.problem(ctx, err)
 	}
-	first, err := s.svc.Events(ctx, in.ID, after)
-	if err == nil && len(first) == 0 && after > 0 {
-		first, after, err = s.staleResume(ctx, in.ID, after)
-	}
+	first, ended, err := s.resume(ctx, in.ID, after)
 	if err != nil {
 		stopWatch()
 		return nil, s.problem(ctx, err)
+	}
+	if ended {
+		stopWatch()
+		return &huma.StreamResponse{Body: func(hctx huma.Context) { hctx.SetStatus(http.StatusNoContent) }}, nil
+	}
+	if len(first) > 0 && first[0].Seq <= after {
+		after = 0 // a stale id: replaying from the first event
 	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		defer stopWatch()
@@ -116,16 +125,35 @@ func (s *Server) streamEvents(ctx context.Context, in *StreamEventsInput) (*huma
 	}}, nil
 }
 
-// staleResume handles a Last-Event-ID beyond the job's last event, which no
-// client of this job can have seen: an id from before event ids were
-// numbered per job, or a wrong one. Rather than wait forever for an event
-// that far on, the stream starts again from the job's first event.
-func (s *Server) staleResume(ctx context.Context, jobID string, after int64) ([]domain.Event, int64, error) {
+// resume returns the events after the client's Last-Event-ID, or ended when
+// there is nothing left to send: the job has ended and the id is at or past
+// its last event, the terminal one (SSE's way to say so is a 204, which
+// stops EventSource's reconnects).
+//
+// An id beyond the last event of a job that has not ended is one no client
+// of this job can have seen (an id from before event ids were numbered per
+// job, or a wrong one): rather than wait forever for an event that far on,
+// the stream starts again from the job's first event.
+func (s *Server) resume(ctx context.Context, jobID string, after int64) (events []domain.Event, ended bool, err error) {
+	events, err = s.svc.Events(ctx, jobID, after)
+	if err != nil || len(events) > 0 || after == 0 {
+		return events, false, err
+	}
+	r, err := s.svc.Get(ctx, jobID)
+	if err != nil {
+		return nil, false, err
+	}
+	if r.Job.Status.Terminal() {
+		// The terminal event is stored with the status change, so a job
+		// seen ended has it among its events: after > every event's id.
+		more, err := s.svc.Events(ctx, jobID, after)
+		return more, err == nil && len(more) == 0, err
+	}
 	all, err := s.svc.Events(ctx, jobID, 0)
 	if err != nil || len(all) == 0 || all[len(all)-1].Seq >= after {
-		return nil, after, err
+		return nil, false, err
 	}
-	return all, 0, nil
+	return all, false, nil
 }
 
 // stream is one client's event stream.
@@ -147,6 +175,12 @@ func (st *stream) start(hctx huma.Context) {
 	st.w = hctx.BodyWriter()
 	if rw, ok := st.w.(http.ResponseWriter); ok {
 		st.rc = http.NewResponseController(rw)
+	}
+	// The reconnect delay EventSource waits after the stream ends or
+	// drops (browsers default to a few seconds, some clients to one).
+	st.deadline()
+	if _, err := fmt.Fprintf(st.w, "retry: %d\n\n", st.s.cfg.Retry.Milliseconds()); err != nil {
+		return
 	}
 	st.flush()
 }

@@ -192,9 +192,15 @@ func TestEventsReplayAndResume(t *testing.T) {
 	events, _ = e.openStream("/jobs/" + v.ID + "/events?last_event_id=" + from)
 	require.Equal(t, all[2:], collect(t, events))
 
-	last := strconv.FormatInt(all[len(all)-1].ID, 10)
-	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+last)
-	require.Empty(t, collect(t, events), "nothing after the terminal event: the stream ends at once")
+	// At or past the terminal event of an ended job: 204, EventSource's
+	// signal to stop reconnecting.
+	for _, id := range []int64{all[len(all)-1].ID, all[len(all)-1].ID + 1, 500} {
+		r := e.do(http.MethodGet, "/jobs/"+v.ID+"/events", nil, "Last-Event-ID: "+strconv.FormatInt(id, 10))
+		require.Equal(t, http.StatusNoContent, r.StatusCode, "Last-Event-ID %d: %s", id, r.body)
+		require.Empty(t, r.body)
+	}
+	r := e.do(http.MethodGet, "/jobs/"+v.ID+"/events?last_event_id="+strconv.FormatInt(all[len(all)-1].ID, 10), nil)
+	require.Equal(t, http.StatusNoContent, r.StatusCode, "the query parameter too")
 
 	p := e.do(http.MethodGet, "/jobs/"+v.ID+"/events", nil, "Last-Event-ID: abc").problem(t, http.StatusUnprocessableEntity)
 	require.Equal(t, "header.Last-Event-ID", p.Errors[0].Location)
@@ -286,9 +292,10 @@ func TestEventsIDsPerJob(t *testing.T) {
 	require.Equal(t, all[2:], collect(t, events))
 }
 
-// A Last-Event-ID beyond the job's last event (say, a global id from before
-// ids were per job) replays the job from its start instead of waiting for
-// an event that far on.
+// A Last-Event-ID beyond the last event of a job that has not ended (say,
+// a global id from before ids were per job) replays the job from its start
+// instead of waiting for an event that far on. (Of an ended job it is a 204:
+// TestEventsReplayAndResume.)
 func TestEventsStaleLastEventIDReplays(t *testing.T) {
 	e := newEnv(t)
 	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
@@ -316,4 +323,28 @@ func TestEventsCancelClosesSections(t *testing.T) {
 	require.Equal(t, "canceled", tail[0].Data.Status)
 	require.Equal(t, "job", tail[1].Event)
 	require.Equal(t, "canceled", tail[1].Data.Status)
+}
+
+// Every stream starts with a retry: field, so that EventSource waits that
+// long before it reconnects; keep-alive comments still follow.
+func TestEventsSendRetryField(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config, _ *app.ServiceConfig) {
+		c.Retry = 1500 * time.Millisecond
+		c.KeepAlive = 10 * time.Millisecond
+	})
+	v := e.submit(map[string]any{"address": address})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res, err := e.http.Client().Do(e.request(http.MethodGet, "/jobs/"+v.ID+"/events", nil).WithContext(ctx))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	sc := bufio.NewScanner(res.Body)
+	require.True(t, sc.Scan())
+	require.Equal(t, "retry: 1500", sc.Text(), "the first line")
+	var keepAlive bool
+	for sc.Scan() && !keepAlive {
+		keepAlive = sc.Text() == ": keep-alive"
+	}
+	require.True(t, keepAlive, "keep-alive comments follow")
 }

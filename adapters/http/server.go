@@ -28,6 +28,11 @@ const DefaultMaxBodyBytes = 64 << 10
 // proxies keep it open.
 const DefaultKeepAlive = 15 * time.Second
 
+// DefaultRetry is the reconnect delay event streams ask EventSource for:
+// long enough that a finished job's one last reconnect (answered 204) costs
+// nothing, short enough that a dropped stream resumes promptly.
+const DefaultRetry = 3 * time.Second
+
 // Config holds the server's dependencies and settings.
 type Config struct {
 	Service *app.Service
@@ -45,6 +50,9 @@ type Config struct {
 	// KeepAlive is the idle interval of event streams (default
 	// DefaultKeepAlive).
 	KeepAlive time.Duration
+	// Retry is the reconnect delay event streams send in their retry:
+	// field (default DefaultRetry).
+	Retry time.Duration
 	// WorkerTokens, when set, enables the worker API under /worker: the
 	// worker's side of the store for workers holding a per-job token
 	// (CODECHECK_WORKER_SECRET). When nil those routes answer 404 like
@@ -103,6 +111,9 @@ func newServer(cfg Config) *Server {
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
 	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = DefaultRetry
+	}
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger, keys: hashKeys(cfg.APIKeys),
 		mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.api = humago.New(s.mux, apiConfig())
@@ -135,7 +146,13 @@ func apiConfig() huma.Config {
 		"(application/problem+json) with a stable `type` (urn:codecheck:problem:<code>), its `code`, and the " +
 		"`request_id` that every response also carries in `X-Request-Id` (a sane incoming X-Request-Id is kept). When the server has API keys (CODECHECK_API_KEYS), every /jobs " +
 		"operation needs `Authorization: Bearer <key>`."
-	c.Info.License = nil
+	// No open-source licence has been granted: say so rather than leave
+	// clients guessing (an OpenAPI linter asks for the field).
+	c.Info.License = &huma.License{Name: "Proprietary: all rights reserved"}
+	// One relative server, "/": the spec describes the server that serves
+	// it, whatever its address (CODECHECK_ADDR, a proxy), so /docs "Try it
+	// out" calls that same server. A path-only URL does not prefix routes.
+	c.Servers = []*huma.Server{{URL: "/", Description: "The codecheck server that serves this spec."}}
 	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {Type: "http", Scheme: "bearer",
 			Description: "An API key from CODECHECK_API_KEYS. Required only when the server is configured with keys."},
@@ -167,6 +184,13 @@ func Spec(yaml bool) ([]byte, error) {
 		return api.OpenAPI().YAML()
 	}
 	return json.MarshalIndent(api.OpenAPI(), "", "  ")
+}
+
+// Spec30 returns the same document downgraded to OpenAPI 3.0.3, as YAML
+// (served at /openapi-3.0.yaml): the input of the generated Go client,
+// whose generator reads 3.0 only.
+func Spec30() ([]byte, error) {
+	return newServer(Config{Logger: slog.New(slog.DiscardHandler)}).api.OpenAPI().DowngradeYAML()
 }
 
 // observe logs each request and records it in the metrics.
