@@ -43,6 +43,8 @@ var (
 		Meaning: "`transaction`, `session` or `none`: the pooler in front of Postgres. In transaction mode (PgBouncer, Supavisor) codecheck uses no prepared statements and never LISTENs through `DATABASE_URL`: it LISTENs on `CODECHECK_LISTEN_DATABASE_URL` or polls"}
 	envDBMaxConns = setting{Name: "CODECHECK_DB_MAX_CONNS", Unset: "per command: `serve` 8, `worker` 4, `work` 2, `check` 4, others 2; a `pool_max_conns` in the URL wins over these",
 		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection (none behind a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`), `work` none (it polls)"}
+	envDBWorkerConns = setting{Name: "CODECHECK_DB_WORKER_CONNS", Default: "4",
+		Meaning: "`serve` on Postgres with LISTEN: connections of a second pool for its workers and the worker API, so that API requests never wait behind section saves for `CODECHECK_DB_MAX_CONNS`'s pool (`serve` then holds up to 8 + 4 + 1 by default); `0`, or a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`, shares one pool"}
 	envDBSchema = setting{Name: "CODECHECK_DB_SCHEMA", Unset: "the URL's `search_path`, else `" + postgres.DefaultSchema + "`",
 		Meaning: "Postgres schema of codecheck's tables (never `public`, which Supabase's Data API exposes, unless you say so); tables an earlier version made in the default schema are moved there on `migrate`"}
 	envAddr = setting{Name: "CODECHECK_ADDR", Default: "127.0.0.1:8080",
@@ -136,7 +138,7 @@ var (
 
 // settings lists every variable in the order of the README's table.
 var settings = []setting{
-	envDatabaseURL, envListenDatabaseURL, envDBPooler, envDBMaxConns, envDBSchema, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
+	envDatabaseURL, envListenDatabaseURL, envDBPooler, envDBMaxConns, envDBWorkerConns, envDBSchema, envAddr, envMetricsAddr, envExecutor, envWorkers, envSectionConcurrency,
 	envJobTimeout, envLease, envMaxAttempts, envDrainTimeout, envDispatchConcurrency, envHandoffTimeout,
 	envAPIKeys, envInsecureNoAuth, envWebhookSecret, envWebhookAllowPrivate,
 	envWorkerSecret, envAPIURL, envAPIKey, envWorkerToken,
@@ -182,6 +184,7 @@ type config struct {
 	ListenDatabaseURL string
 	DBPooler          postgres.Pooler // "" = detect
 	DBMaxConns        int             // 0 = the command's default
+	DBWorkerConns     int             // serve's worker pool; 0 = none, one shared pool
 	DBSchema          string          // "" = the URL's search_path, else postgres.DefaultSchema
 	Executor          string
 	Workers           int
@@ -248,6 +251,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ListenDatabaseURL:   r.str(envListenDatabaseURL),
 		DBPooler:            r.pooler(envDBPooler),
 		DBMaxConns:          r.optionalInt(envDBMaxConns, 1, 10000),
+		DBWorkerConns:       r.int(envDBWorkerConns, 0, 10000),
 		DBSchema:            r.str(envDBSchema),
 		Executor:            r.str(envExecutor),
 		Workers:             r.int(envWorkers, 1, 1000),

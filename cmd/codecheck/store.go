@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"slices"
 
 	"go.uber.org/fx"
 
@@ -19,13 +21,16 @@ import (
 // is at their version.
 type storeOptions struct {
 	maxConns int
-	noListen bool
-	migrate  bool
+	// workerPool: on Postgres, worker traffic (the in-process workers and
+	// the worker API) gets a pool of its own, CODECHECK_DB_WORKER_CONNS.
+	workerPool bool
+	noListen   bool
+	migrate    bool
 }
 
 // The stores of the commands.
 var (
-	serveStore      = storeOptions{maxConns: 8, migrate: true}
+	serveStore      = storeOptions{maxConns: 8, migrate: true, workerPool: true}
 	migrateStore    = storeOptions{maxConns: 2, migrate: true}
 	checkStore      = storeOptions{maxConns: 4, migrate: true}
 	workerProcStore = storeOptions{maxConns: 4}
@@ -40,7 +45,7 @@ func storeModule(o storeOptions) fx.Option {
 		fx.Supply(o),
 		fx.Provide(newStore),
 		fx.Provide(func(s storeHandle) ports.JobStore { return s.jobs }),
-		fx.Provide(func(s storeHandle) ports.WorkerStore { return workerStore{s.jobs, s.budget} }),
+		fx.Provide(func(s storeHandle) ports.WorkerStore { return workerStore{s.workerJobs, s.workerBudget} }),
 		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
 		fx.Provide(func(s storeHandle) ports.WebhookOutbox { return s.outbox }),
 		fx.Provide(func(s storeHandle) ports.ProviderBudget { return s.budget }),
@@ -58,6 +63,10 @@ type storeHandle struct {
 	changes *openedChanges
 	outbox  *openedOutbox
 	budget  *openedBudget
+	// workerJobs and workerBudget serve the workers: the same store as
+	// jobs and budget, or one with a pool of its own (storeOptions.workerPool).
+	workerJobs   *openedJobs
+	workerBudget *openedBudget
 }
 
 // openedJobs, openedChanges, openedOutbox and openedBudget pass every call
@@ -93,21 +102,54 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 	if err != nil {
 		return storeHandle{}, usageError{err}
 	}
-	h := storeHandle{jobs: &openedJobs{}, changes: &openedChanges{}, outbox: &openedOutbox{}, budget: &openedBudget{}}
-	var s openedStore
+	h := storeHandle{jobs: &openedJobs{}, changes: &openedChanges{}, outbox: &openedOutbox{}, budget: &openedBudget{},
+		workerJobs: &openedJobs{}, workerBudget: &openedBudget{}}
+	var opened []io.Closer
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			opened, err := openStore(ctx, su, cfg, o, log)
+			s, err := openStore(ctx, su, cfg, o, log)
 			if err != nil {
 				return err
 			}
-			s, h.jobs.JobStore, h.changes.Changes, h.outbox.WebhookOutbox = opened, opened, opened, opened
-			h.budget.ProviderBudget = opened
+			opened = append(opened, s)
+			h.jobs.JobStore, h.changes.Changes, h.outbox.WebhookOutbox, h.budget.ProviderBudget = s, s, s, s
+			h.workerJobs.JobStore, h.workerBudget.ProviderBudget = s, s
+			// A store that polls learns of its own writes at once but of
+			// another pool's only at the next poll: without LISTEN, one pool.
+			l, listens := s.(interface{ Listens() bool })
+			if !su.Postgres || !o.workerPool || cfg.DBWorkerConns == 0 || !listens || !l.Listens() {
+				return nil
+			}
+			w, err := openWorkerPool(ctx, su, cfg, log)
+			if err != nil {
+				return err
+			}
+			opened = append(opened, w)
+			h.workerJobs.JobStore, h.workerBudget.ProviderBudget = w, w
 			return nil
 		},
-		OnStop: func(context.Context) error { return s.Close() },
+		OnStop: func(context.Context) error {
+			var errs []error
+			for _, c := range slices.Backward(opened) {
+				errs = append(errs, c.Close())
+			}
+			return errors.Join(errs...)
+		},
 	})
 	return h, nil
+}
+
+// openWorkerPool opens serve's second Postgres pool, for worker traffic
+// only: the store is migrated already, and cancels reach workers through
+// the main store's LISTEN, so it neither migrates nor listens.
+func openWorkerPool(ctx context.Context, su storeURL, cfg config, log *slog.Logger) (openedStore, error) {
+	s, err := postgres.Open(ctx, su.URL, postgres.WithLogger(log.With("pool", "workers")), postgres.WithPooler(cfg.DBPooler),
+		postgres.WithMaxConns(int32(cfg.DBWorkerConns)), postgres.WithSchema(cfg.DBSchema),
+		postgres.WithoutListen(), postgres.WithoutMigrations())
+	if err != nil {
+		return nil, usagef("%s: cannot open the workers' Postgres pool at %s: %w", envDBWorkerConns.Name, redactURL(su.URL), err)
+	}
+	return s, nil
 }
 
 // openStore opens the store at su within ctx, migrating it if the command

@@ -34,6 +34,7 @@ func TestServeWorkerAndWorkThroughPgBouncer(t *testing.T) {
 	// serve: submit, follow the stream to the end, read the report.
 	srv := launchServe(t, "127.0.0.1", env)
 	require.Contains(t, srv.output.String(), "pooler=transaction")
+	require.NotContains(t, srv.output.String(), "pool=workers", "a store that polls keeps one pool: it hears its own writes at once")
 	job := submitAPIJob(t, srv.base)
 	events := followEvents(t, srv.base, job.ID, "")
 	require.NotEmpty(t, events)

@@ -211,6 +211,10 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 }
 
 // Close stops the change feed, closes every watcher's channel and the pool.
+// Listens reports whether the store hears other processes' writes through
+// LISTEN; false when its watchers poll.
+func (s *Store) Listens() bool { return s.listenConfig != nil }
+
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
