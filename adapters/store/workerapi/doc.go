@@ -24,6 +24,11 @@
 // and a provider answer with Retry-After one (pause the provider): a
 // 13-section job at the limit adds 13 to 26.
 //
+// A job that allows reuse asks once for each of its five jurisdiction-wide
+// sections whether another job of its jurisdiction researched it (GET
+// .../reusable/{key}, 404 when not); a section reused costs its two saves
+// and no provider call.
+//
 // It must not import another adapter: its wire structs are its own copy of
 // the API's (api/openapi.yaml). It never logs or returns the token.
 package workerapi
