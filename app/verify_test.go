@@ -309,3 +309,66 @@ func TestTimeoutDuringVerificationNamesTheUnverifiedSections(t *testing.T) {
 	require.Equal(t, "2/2", done.Progress(), "the research is kept")
 	require.Equal(t, "1/2", done.VerifiedProgress())
 }
+
+// Verification calls count against the cost cap like research calls: with
+// $0.35 for two sections at $0.10 a call, both are researched, one is
+// verified, and the other's verification is not made: it ends with
+// verification_error, the research kept.
+func TestVerificationStopsAtTheCostCap(t *testing.T) {
+	prices, err := domain.ParsePrices([]byte(`[{"provider":"scripted","model":"*","input_per_mtok":1}]`))
+	require.NoError(t, err)
+	var c calls
+	llm := &scripted{answer: func(_ context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		c.add(req)
+		resp := good(req)
+		if len(req.Verify) > 0 {
+			resp = verdicts(req)
+		}
+		resp.Usage = domain.Usage{InputTokens: 100_000}
+		return resp, nil
+	}}
+	e := newEnv(t, llm, func(cfg *app.WorkerConfig) { cfg.Prices, cfg.SectionConcurrency = prices, 1 })
+	on, limit := true, 0.35
+	job, _, err := e.svc.Submit(context.Background(), app.SubmitRequest{Address: "1 Main St, Springfield, IL",
+		Provider: "scripted", Sections: []string{"zoning_use"}, Verify: &on, MaxCostUSD: &limit})
+	require.NoError(t, err)
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status, "the research is done")
+	require.Equal(t, "2/2", done.Progress())
+	research, verify := c.counts()
+	require.Len(t, research, 2, "both sections researched")
+	require.Equal(t, 1, verify[domain.JurisdictionKey]+verify["zoning_use"], "one verification fits under the cap")
+	r := e.report(t, job.ID)
+	var capped int
+	for _, s := range r.Sections {
+		if s.VerifiedAt == nil {
+			require.Contains(t, s.VerificationError, domain.CostCapReached)
+			capped++
+		}
+		require.NotNil(t, s.Usage.CostUSD)
+	}
+	require.Equal(t, 1, capped)
+	require.Equal(t, "1/2", done.VerifiedProgress())
+}
+
+// A retryable error on a verification call is retried as on research.
+func TestVerificationIsRetried(t *testing.T) {
+	llm := &scripted{answer: func(_ context.Context, req ports.SectionRequest, n int) (ports.SectionResponse, error) {
+		if len(req.Verify) == 0 {
+			return good(req), nil
+		}
+		if n == 2 { // the section's second call: its first verification
+			return ports.SectionResponse{}, retryable(503, 0)
+		}
+		return verdicts(req), nil
+	}}
+	e := newEnv(t, llm, nil)
+	job := submitVerify(t, e, "jurisdiction")
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, "1/1", done.VerifiedProgress())
+	s := sectionOf(t, e.report(t, job.ID), domain.JurisdictionKey)
+	require.Equal(t, 3, s.Attempts, "research, a failed verification and its retry")
+	require.Equal(t, domain.VerdictVerified, s.Findings[0].Verdict)
+}
