@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/codecheck/codecheck/adapters/store/sqlite"
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/test/providerfake"
 )
 
@@ -218,6 +222,49 @@ func TestReuseOverTheAPI(t *testing.T) {
 		if slices.Contains(wideSections, s.Key) {
 			// The newest fit research: the fresh job's.
 			require.Equal(t, fresh, s.ReusedFrom, s.Key)
+		} else {
+			require.Empty(t, s.ReusedFrom, s.Key)
+		}
+	}
+}
+
+// TestReuseThroughTheWorkerAPI: two jobs of one city run by `codecheck
+// work` processes that reach the store only through serve's worker API
+// (as Modal containers do): the second asks the API for the reusable
+// sections and calls the provider for the parcel's eight only.
+func TestReuseThroughTheWorkerAPI(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "codecheck.db")
+	srv := launchServe(t, "127.0.0.1", baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_WORKER_SECRET="+workerSecret))
+	st, err := sqlite.Open(t.Context(), dbPath)
+	require.NoError(t, err)
+	var ids []string
+	for _, address := range []string{"1 Main St, San Jose, CA 95113", "2 Main St, San Jose, CA 95113"} {
+		job, _, err := st.Create(t.Context(), domain.Job{ID: uuid.Must(uuid.NewV7()).String(), Address: address,
+			Provider: "fake", Sections: domain.SectionKeys(), Reuse: true})
+		require.NoError(t, err)
+		ids = append(ids, job.ID)
+	}
+	require.NoError(t, st.Close())
+	tokens, err := app.NewWorkerTokens(workerSecret, nil)
+	require.NoError(t, err)
+
+	callLog := filepath.Join(t.TempDir(), "calls.log")
+	for _, id := range ids {
+		env := baseEnv(t, "CODECHECK_API_URL="+srv.base, "CODECHECK_WORKER_TOKEN="+tokens.Mint(id, 10*time.Minute),
+			"CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=10ms", "CODECHECK_FAKE_LLM_LOG="+callLog)
+		res := runIn(t, t.TempDir(), env, "work", "--job-id", id)
+		require.Equal(t, 0, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+		require.Contains(t, res.stdout, "completed (13/13)")
+	}
+	calls := fakeCalls(t, callLog)
+	require.Len(t, calls[ids[0]], 13)
+	require.Len(t, calls[ids[1]], 13-len(wideSections))
+	_, body := apiCall(t, "GET", srv.base+"/jobs/"+ids[1]+"/report", "", nil)
+	var rep reusedReport
+	require.NoError(t, json.Unmarshal(body, &rep), string(body))
+	for _, s := range rep.Sections {
+		if slices.Contains(wideSections, s.Key) {
+			require.Equal(t, ids[0], s.ReusedFrom, s.Key)
 		} else {
 			require.Empty(t, s.ReusedFrom, s.Key)
 		}
