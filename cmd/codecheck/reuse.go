@@ -39,7 +39,9 @@ func (r *envReader) reuseTTL(s setting) time.Duration {
 // request's reuse: nil unless the flag was given, so that CODECHECK_REUSE
 // decides.
 func reuseFlag(fs *pflag.FlagSet) func() *bool {
-	v := fs.Bool("reuse", true, "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider and model; --reuse=false researches every section (default: CODECHECK_REUSE)")
+	// The flag's own default is never used (an unset flag leaves it to
+	// CODECHECK_REUSE); false keeps pflag from printing "(default true)".
+	v := fs.Bool("reuse", false, "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider and model; --reuse=false researches every section (default: CODECHECK_REUSE, on)")
 	return func() *bool {
 		if !fs.Changed("reuse") {
 			return nil

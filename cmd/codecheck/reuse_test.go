@@ -36,4 +36,6 @@ func TestReuseFlag(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--reuse=false"}))
 	require.NotNil(t, reuse())
 	require.False(t, *reuse())
+	require.NoError(t, fs.Parse([]string{"--reuse"}))
+	require.True(t, *reuse())
 }
