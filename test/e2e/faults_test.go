@@ -376,34 +376,89 @@ func (r *faultRig) inFlight(id string, attempt int) []string {
 }
 
 // stopOutsideTransaction SIGSTOPs p at a moment when none of its database
-// connections (application_name appName) is inside a transaction. A process
-// frozen inside one would hold the job's row lock, and no one could take
-// the job over until it resumed: that is a different fault (Postgres's
-// idle_in_transaction_session_timeout is its cure), not this one.
+// connections (application_name appName) is inside a transaction: a
+// process frozen inside one holds row locks, which is
+// TestFaultZombieFrozenInTransaction's fault, not this one.
 func (r *faultRig) stopOutsideTransaction(p *faultProc, appName string) {
 	r.t.Helper()
-	for try := 1; try <= 200; try++ {
+	r.stopWhere(p, appName, false)
+}
+
+// stopWhere SIGSTOPs p, resuming it and trying again (up to a deadline)
+// until it is stopped inside a transaction (inside) or outside any.
+func (r *faultRig) stopWhere(p *faultProc, appName string, inside bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for try := 1; time.Now().Before(deadline); try++ {
 		p.signal(r.t, syscall.SIGSTOP)
-		var active, inTx int
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			r.queryRow(`SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state LIKE 'idle in transaction%')
-				FROM pg_stat_activity WHERE application_name = $1`, appName).scan(&active, &inTx)
-			if active == 0 || inTx > 0 { // an open transaction: try again; queries queued behind its lock stay active
-				break
-			}
-			if time.Now().After(deadline) {
-				r.t.Fatalf("the stopped process's queries did not end:\n%s", r.activity(appName))
-			}
-			time.Sleep(20 * time.Millisecond)
+		inTx := r.openTransactions(appName)
+		if inTx == 0 && !inside {
+			// A query sent just before the stop may not have reached the
+			// server yet: look once more.
+			time.Sleep(100 * time.Millisecond)
+			inTx = r.openTransactions(appName)
 		}
-		if inTx == 0 {
+		if (inTx > 0) == inside {
 			return
 		}
 		p.signal(r.t, syscall.SIGCONT)
-		time.Sleep(time.Duration(5+try) * time.Millisecond) // pacing: let it leave the transaction
+		time.Sleep(time.Duration(try%40) * time.Millisecond) // pacing: the next stop lands elsewhere
 	}
-	r.t.Fatalf("could not stop %s outside a transaction", p.name)
+	r.t.Fatalf("could not stop %s %s a transaction", p.name, map[bool]string{true: "inside", false: "outside"}[inside])
+}
+
+// openTransactions waits until the queries of the stopped process's
+// connections (application_name appName) have ended, and returns how many
+// of them are left inside a transaction.
+func (r *faultRig) openTransactions(appName string) int {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var active, inTx int
+		r.queryRow(`SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state LIKE 'idle in transaction%')
+			FROM pg_stat_activity WHERE application_name = $1`, appName).scan(&active, &inTx)
+		if active == 0 || inTx > 0 { // queries queued behind an open transaction's lock stay active
+			return inTx
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the stopped process's queries did not end:\n%s", r.activity(appName))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A worker frozen inside a transaction (SIGSTOP between two statements of
+// one, holding its job's row lock) loses its job all the same: Postgres
+// ends the idle transaction (idle_in_transaction_session_timeout, which the
+// store sets), the lock goes, the lease expires and another worker takes
+// the job over, so every job finishes while the zombie is still frozen.
+// Resumed, the zombie finds its connections gone and its attempt fenced.
+func TestFaultZombieFrozenInTransaction(t *testing.T) {
+	base := pgtest.URL(t)
+	appName := fmt.Sprintf("codecheck-frozen-%d", time.Now().UnixNano())
+	r := newFaultRig(t, base, "CODECHECK_FAKE_LLM_LATENCY=200ms", "CODECHECK_SECTION_CONCURRENCY=12",
+		"CODECHECK_LEASE=2s", "CODECHECK_MAX_ATTEMPTS=10")
+	zombie := r.start("worker", "CODECHECK_WORKERS=1", "DATABASE_URL="+pgtest.WithParam(t, base, "application_name", appName))
+	ids := r.createJobs(faultSize(3, 8))
+	waitFor(t, "the zombie to hold a job", time.Minute, func() bool { return len(r.heldIDs(zombie)) > 0 })
+	r.stopWhere(zombie, appName, true)
+	frozen, held, activity := time.Now(), r.heldIDs(zombie), r.activity(appName)
+
+	r.start("worker", "CODECHECK_WORKERS=2")
+	r.waitAllFinished(time.Duration(faultSize(1, 3)) * time.Minute)
+	require.Equal(t, "T", procState(t, zombie), "the zombie is still stopped")
+	t.Logf("frozen inside a transaction, holding %v:\n%severy job finished %s later, the zombie still frozen",
+		held, activity, time.Since(frozen).Round(time.Millisecond))
+
+	zombie.signal(t, syscall.SIGCONT)
+	for _, id := range held {
+		waitFor(t, "the zombie to give its job up", time.Minute, func() bool {
+			return logLines(zombie.log(), "job_id="+id, "taken over") > 0
+		})
+	}
+	require.True(t, zombie.running(), "the zombie exited after SIGCONT:\n%s", zombie.log())
+	stats := r.requireInvariants(ids, nil)
+	t.Logf("zombie frozen in a transaction: %s", stats)
 }
 
 // procState is the process's state letter from /proc (T: stopped).

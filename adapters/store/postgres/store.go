@@ -98,6 +98,38 @@ func DetectPooler(cfg *pgx.ConnConfig) Pooler {
 	return PoolerNone
 }
 
+// IdleInTransactionTimeout is how long Postgres lets one of the store's
+// connections sit inside a transaction without a statement before it ends
+// the session. The store's transactions send their statements back to back,
+// so only a frozen or cut-off process (a stall, a partition: a zombie)
+// reaches it; without it, such a process would keep its job's row locked,
+// out of reach of the lease's rescue, for as long as its connection stayed
+// open (TestFaultZombieFrozenInTransaction).
+const IdleInTransactionTimeout = "5s"
+
+// boundIdleTransactions sets idle_in_transaction_session_timeout to
+// IdleInTransactionTimeout on each new connection, unless the URL sets it.
+// It is a SET after connecting, not a start-up parameter, which PgBouncer
+// refuses; behind a transaction pooler, where a SET would reach other
+// clients' sessions, it is left to the database or role (ALTER ROLE ...
+// SET).
+func boundIdleTransactions(cfg *pgxpool.Config, pooler Pooler) {
+	const name = "idle_in_transaction_session_timeout"
+	if _, set := cfg.ConnConfig.RuntimeParams[name]; set || pooler == PoolerTransaction {
+		return
+	}
+	next := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, "SET "+name+" = '"+IdleInTransactionTimeout+"'"); err != nil {
+			return fmt.Errorf("postgres: set %s: %w", name, err)
+		}
+		if next != nil {
+			return next(ctx, conn)
+		}
+		return nil
+	}
+}
+
 // WithClock makes the store read time from now instead of time.Now; tests
 // use it to expire leases without sleeping.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
@@ -174,6 +206,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if o.pooler == "" {
 		o.pooler = DetectPooler(cfg.ConnConfig)
 	}
+	boundIdleTransactions(cfg, o.pooler)
 	listenConfig, feed := cfg.ConnConfig.Copy(), "LISTEN on the database URL"
 	if o.pooler == PoolerTransaction {
 		// No prepared statements survive a transaction pooler, and LISTEN
