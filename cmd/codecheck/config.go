@@ -43,8 +43,8 @@ var (
 		Meaning: "`transaction`, `session` or `none`: the pooler in front of Postgres. In transaction mode (PgBouncer, Supavisor) codecheck uses no prepared statements and never LISTENs through `DATABASE_URL`: it LISTENs on `CODECHECK_LISTEN_DATABASE_URL` or polls"}
 	envDBMaxConns = setting{Name: "CODECHECK_DB_MAX_CONNS", Unset: "per command: `serve` 8, `worker` 4, `work` 2, `check` 4, others 2; a `pool_max_conns` in the URL wins over these",
 		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection (none behind a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`), `work` none (it polls)"}
-	envDBWorkerConns = setting{Name: "CODECHECK_DB_WORKER_CONNS", Default: "4",
-		Meaning: "`serve` on Postgres with LISTEN: connections of a second pool for its workers and the worker API, so that API requests never wait behind section saves for `CODECHECK_DB_MAX_CONNS`'s pool (`serve` then holds up to 8 + 4 + 1 by default); `0`, or a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`, shares one pool"}
+	envDBWorkerConns = setting{Name: "CODECHECK_DB_WORKER_CONNS", Default: "8",
+		Meaning: "`serve` on Postgres with LISTEN: connections of a second pool for its workers and the worker API, so that API requests never wait behind section saves for `CODECHECK_DB_MAX_CONNS`'s pool (`serve` then holds up to 8 + 8 + 1 by default); `0`, or a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`, shares one pool"}
 	envDBSchema = setting{Name: "CODECHECK_DB_SCHEMA", Unset: "the URL's `search_path`, else `" + postgres.DefaultSchema + "`",
 		Meaning: "Postgres schema of codecheck's tables (never `public`, which Supabase's Data API exposes, unless you say so); tables an earlier version made in the default schema are moved there on `migrate`"}
 	envAddr = setting{Name: "CODECHECK_ADDR", Default: "127.0.0.1:8080",

@@ -31,9 +31,9 @@ func TestThreeReplicasSpawnEachJobOnceThroughTheWorkerAPI(t *testing.T) {
 	const replicas = 3
 	peak, took := runFleet(t, replicas, jobs, true)
 	// serve's API pool is 8 by default (CODECHECK_DB_MAX_CONNS), its
-	// workers' pool 4 (CODECHECK_DB_WORKER_CONNS), plus one LISTEN
+	// workers' pool 8 (CODECHECK_DB_WORKER_CONNS), plus one LISTEN
 	// connection per replica.
-	limit := int64(replicas * (8 + 4 + 1))
+	limit := int64(replicas * (8 + 8 + 1))
 	t.Logf("%d jobs through %d replicas in %s; peak Postgres connections of the replicas: %d (pools allow %d); work processes hold none",
 		jobs, replicas, took.Round(time.Millisecond), peak, limit)
 	require.LessOrEqual(t, peak, limit)
