@@ -53,7 +53,7 @@ func expectations() map[providerfake.Provider]providerExpect {
 		// renumbered as Perplexity's are. OpenAI reports no cost: it comes
 		// from the price table (tokens and one web search per call).
 		providerfake.OpenAI: {
-			model: "gpt-5-mini", search: true, grounded: true, cost: tableCost("openai", "gpt-5-mini"),
+			model: "gpt-5-mini", search: true, grounded: true, cost: tableCost("openai", "gpt-5-mini", 1),
 			sources: []reportSource{
 				{ID: 1, URL: served[0].URL, Title: served[0].Title, Official: true},
 				{ID: 2, URL: served[1].URL, Title: served[1].Title, Official: true},
@@ -65,7 +65,7 @@ func expectations() map[providerfake.Provider]providerExpect {
 		// title: the domain decides "official".
 		providerfake.Gemini: {
 			env:   []string{"GEMINI_MODEL=gemini-e2e-flash"},
-			model: "gemini-e2e-flash", search: true, grounded: true, cost: tableCost("gemini", "gemini-e2e-flash"),
+			model: "gemini-e2e-flash", search: true, grounded: true, cost: tableCost("gemini", "gemini-e2e-flash", 1),
 			sources: []reportSource{
 				geminiSource(1, "sanjoseca.gov", true), geminiSource(2, "library.municode.com", true),
 				geminiSource(3, "sanjoseca.gov", true), geminiSource(4, "adu-guide-blog.example.com", false),
@@ -179,10 +179,10 @@ func requireFullReport(t *testing.T, p providerfake.Provider, rep providerReport
 }
 
 // tableCost is what the shipped price table charges for one call of the
-// fakes' usage: their tokens and one web search.
-func tableCost(provider, model string) *float64 {
+// fakes' usage: their tokens and searches web searches.
+func tableCost(provider, model string, searches int64) *float64 {
 	c, ok := app.DefaultPrices().Cost(provider, model, domain.Usage{InputTokens: providerfake.InputTokens,
-		OutputTokens: providerfake.OutputTokens, SearchCalls: 1})
+		OutputTokens: providerfake.OutputTokens, SearchCalls: searches})
 	if !ok || c <= 0 {
 		panic("no price for " + provider + " " + model)
 	}
@@ -387,7 +387,7 @@ func TestOpenAIModelThatCannotSearch(t *testing.T) {
 	t.Run("allowed ungrounded", func(t *testing.T) {
 		t.Parallel()
 		want := providerExpect{model: "gpt-4.1-nano", search: false, grounded: false,
-			jurisdictionIDs: [][]int{nil, nil}, otherIDs: [][]int{nil}}
+			jurisdictionIDs: [][]int{nil, nil}, otherIDs: [][]int{nil}, cost: tableCost("openai", "gpt-4.1-nano", 0)}
 		srv := startFake(t, providerfake.OpenAI, nil)
 		env, _ := providerEnv(t, srv, providerKey, "OPENAI_MODEL=gpt-4.1-nano", "CODECHECK_OPENAI_ALLOW_UNGROUNDED=1")
 		r, rep := checkReport(t, env, providerfake.OpenAI)
