@@ -26,7 +26,7 @@ type SubmitJobBody struct {
 	Project     *ProjectBody `json:"project,omitempty" doc:"What will be built: every section's research answers for it. Covered by Idempotency-Key."`
 	Reuse       *bool        `json:"reuse,omitempty" doc:"Whether the job may take its jurisdiction-wide sections (adopted_codes, fire_life_safety, accessibility, energy_code, permitting_process) from a recent job of the same jurisdiction, provider and model instead of researching them; such sections carry reused_from and last_verified and cost nothing. false forces fresh research. Default: the server's CODECHECK_REUSE (on). Covered by Idempotency-Key." example:"true"`
 	Verify      *bool        `json:"verify,omitempty" doc:"Whether a second provider call per section checks each finding against the sources it cites: every finding gets a verdict (verified, contradicted with the contradicting quote, unverifiable), the section verified_at, and its confidence follows the verdicts. Default: the server's CODECHECK_VERIFY (off). Covered by Idempotency-Key." example:"true"`
-	MaxCostUSD  *float64     `json:"max_cost_usd,omitempty" exclusiveMinimum:"0" maximum:"10000" doc:"Cost cap in US dollars: no provider call is made that would pass it; the sections left end skipped. Default: the server's CODECHECK_MAX_COST_USD, if set." example:"0.5"`
+	MaxCostUSD  *float64     `json:"max_cost_usd,omitempty" exclusiveMinimum:"0" maximum:"10000" doc:"Cost cap in US dollars: no provider call is made whose expected cost would pass it; the sections left end skipped. Default: the server's CODECHECK_MAX_COST_USD, if set." example:"0.5"`
 }
 
 // RetryJobBody is the optional body of POST /jobs/{id}/retry.

@@ -38,7 +38,7 @@ type WorkerJob struct {
 	Attempt        int              `json:"attempt" doc:"The current attempt: the fencing token every write carries." example:"1"`
 	Sections       []string         `json:"sections" doc:"Section keys to run, in report order."`
 	Project        *domain.Project  `json:"project,omitempty" doc:"What will be built, when the client said: part of every section's prompt."`
-	MaxCostUSD     *float64         `json:"max_cost_usd,omitempty" doc:"The job's cost cap in US dollars: the worker makes no call that would pass it."`
+	MaxCostUSD     *float64         `json:"max_cost_usd,omitempty" doc:"The job's cost cap in US dollars: the worker makes no call whose expected cost would pass it."`
 	CostCapped     bool             `json:"cost_capped,omitempty" doc:"The job ended with sections skipped at its cost cap."`
 	Done           int              `json:"done" doc:"Sections completed so far." example:"3"`
 	Executor       string           `json:"executor,omitempty" doc:"Executor the job was handed to." example:"modal"`

@@ -51,7 +51,7 @@ that resumes it without redoing finished sections.`,
 	o.project = addProjectFlags(fs)
 	o.reuse = reuseFlag(fs)
 	o.verify = verifyFlag(fs)
-	fs.Float64Var(&o.maxCost, "max-cost-usd", 0, "cost cap in US dollars: no provider call is made that would pass it (default: CODECHECK_MAX_COST_USD)")
+	fs.Float64Var(&o.maxCost, "max-cost-usd", 0, "cost cap in US dollars: no provider call is made whose expected cost would pass it (default: CODECHECK_MAX_COST_USD)")
 	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions("md", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("provider", fixedCompletions(knownProviderList()...))
 	_ = cmd.RegisterFlagCompletionFunc("sections", fixedCompletions(domain.SectionKeys()...))

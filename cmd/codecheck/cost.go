@@ -10,7 +10,7 @@ import (
 // The cost settings: the default cap of a job and the price table.
 var (
 	envMaxCost = setting{Name: "CODECHECK_MAX_COST_USD", Unset: "none",
-		Meaning: "cost cap in US dollars of a job whose request sets no `max_cost_usd` (`POST /jobs`, `check --max-cost-usd`): no provider call is made that would pass it; the sections left end `skipped`"}
+		Meaning: "cost cap in US dollars of a job whose request sets no `max_cost_usd` (`POST /jobs`, `check --max-cost-usd`): no provider call is made whose expected cost would pass it; the sections left end `skipped`"}
 	envPrices = setting{Name: "CODECHECK_PRICES", Unset: "built-in table",
 		Meaning: "JSON file of provider prices (`app/prices.json`'s format) whose entries add to or replace the built-in table; it prices the calls of providers that report no cost"}
 )
