@@ -385,20 +385,22 @@ func (r *faultRig) stopOutsideTransaction(p *faultProc, appName string) {
 }
 
 // stopWhere SIGSTOPs p, resuming it and trying again (up to a deadline)
-// until it is stopped inside a transaction (inside) or outside any.
+// until it is stopped inside a transaction that has written (and so holds
+// a job's row lock: every write locks its job's row first) when inside, or
+// outside any transaction.
 func (r *faultRig) stopWhere(p *faultProc, appName string, inside bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for try := 1; time.Now().Before(deadline); try++ {
 		p.signal(r.t, syscall.SIGSTOP)
-		inTx := r.openTransactions(appName)
-		if inTx == 0 && !inside {
+		open, writing := r.openTransactions(appName)
+		if open == 0 && !inside {
 			// A query sent just before the stop may not have reached the
 			// server yet: look once more.
 			time.Sleep(100 * time.Millisecond)
-			inTx = r.openTransactions(appName)
+			open, writing = r.openTransactions(appName)
 		}
-		if (inTx > 0) == inside {
+		if (inside && writing > 0) || (!inside && open == 0) {
 			return
 		}
 		p.signal(r.t, syscall.SIGCONT)
@@ -409,16 +411,19 @@ func (r *faultRig) stopWhere(p *faultProc, appName string, inside bool) {
 
 // openTransactions waits until the queries of the stopped process's
 // connections (application_name appName) have ended, and returns how many
-// of them are left inside a transaction.
-func (r *faultRig) openTransactions(appName string) int {
+// of them are left inside a transaction, and how many of those have
+// written.
+func (r *faultRig) openTransactions(appName string) (open, writing int) {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var active, inTx int
-		r.queryRow(`SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state LIKE 'idle in transaction%')
-			FROM pg_stat_activity WHERE application_name = $1`, appName).scan(&active, &inTx)
-		if active == 0 || inTx > 0 { // queries queued behind an open transaction's lock stay active
-			return inTx
+		var active int
+		r.queryRow(`SELECT count(*) FILTER (WHERE state = 'active'),
+				count(*) FILTER (WHERE state LIKE 'idle in transaction%'),
+				count(*) FILTER (WHERE state LIKE 'idle in transaction%' AND backend_xid IS NOT NULL)
+			FROM pg_stat_activity WHERE application_name = $1`, appName).scan(&active, &open, &writing)
+		if active == 0 || open > 0 { // queries queued behind an open transaction's lock stay active
+			return open, writing
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("the stopped process's queries did not end:\n%s", r.activity(appName))
@@ -428,7 +433,8 @@ func (r *faultRig) openTransactions(appName string) int {
 }
 
 // A worker frozen inside a transaction (SIGSTOP between two statements of
-// one, holding its job's row lock) loses its job all the same: Postgres
+// one that has written, so holding its job's row lock) loses its job all
+// the same: Postgres
 // ends the idle transaction (idle_in_transaction_session_timeout, which the
 // store sets), the lock goes, the lease expires and another worker takes
 // the job over, so every job finishes while the zombie is still frozen.
