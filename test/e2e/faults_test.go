@@ -21,8 +21,8 @@ import (
 // Fault tests: real `serve` and `worker` processes on Postgres, hurt the
 // ways production hurts them. Each ends with requireInvariants: 0 jobs
 // lost, 0 stuck, 0 completed sections recomputed, 0 stale writes. An
-// ordinary run is sized for CI (the suite in about three minutes on two
-// cores); CODECHECK_SOAK=1 (make soak) runs the full size.
+// ordinary run is sized for CI (the suite in about a minute on two busy
+// cores); CODECHECK_SOAK=1 (make soak) runs the full size (about three).
 
 // SIGKILL at random moments: while the jobs run on two `serve` and two
 // `worker` processes, every 0.2 to 0.9 seconds one of them (a random one of
@@ -129,6 +129,7 @@ func TestFaultProviderFaults(t *testing.T) {
 	t.Logf("provider faults: %s in %s; %d of %d sections failed every call", stats, took.Round(time.Millisecond),
 		failedSections, jobs*len(domain.SectionKeys()))
 	require.Positive(t, stats.retried, "no section was retried at a 30%% failure rate")
+	require.Zero(t, stats.resumed, "a provider error cost a job its attempt")
 	// With retries a section fails with probability 0.3^3 (2.7%); without
 	// them it would be 30%.
 	require.Less(t, failedSections, jobs*len(domain.SectionKeys())/10, "retries did not save the sections")
