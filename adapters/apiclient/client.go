@@ -1,27 +1,26 @@
-// Package apiclient is a small client of codecheck's public HTTP API (the
-// /jobs operations), for the command line's list, watch, cancel, retry and
-// report. It speaks the wire format only: it imports no other adapter, and
-// the command line chooses what it talks to (a remote server, or the API
-// served in-process over the local store). A client generated from the
-// OpenAPI spec is meant to replace it.
+// Package apiclient is the command line's client of codecheck's public HTTP
+// API (the /jobs operations), for list, watch, cancel, retry and report: a
+// thin layer over the client generated from the spec (package gen), which
+// makes the calls and decodes the answers. It adds what the command line
+// needs on top: the bearer key, problem documents as errors that map to the
+// domain's (errors.Is(err, domain.ErrNotFound)), an unreachable server told
+// apart, and Follow, which reads and resumes the event stream. It imports
+// no other adapter, and the command line chooses what it talks to (a remote
+// server, or the API served in-process over the local store).
 package apiclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/codecheck/codecheck/adapters/apiclient/gen"
 	"github.com/codecheck/codecheck/domain"
 )
-
-// maxAnswer bounds an answer read into memory.
-const maxAnswer = 32 << 20
 
 // ErrUnreachable wraps failures to reach the server at all (refused,
 // unresolvable, timed out before an answer).
@@ -32,6 +31,7 @@ type Client struct {
 	base string
 	key  string
 	http *http.Client
+	api  *gen.ClientWithResponses
 }
 
 // Option configures a Client.
@@ -54,37 +54,46 @@ func New(base string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	c.api, err = gen.NewClientWithResponses(c.base, gen.WithHTTPClient(c.http), gen.WithRequestEditorFn(c.authorize))
+	if err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// authorize adds the bearer key, when there is one.
+func (c *Client) authorize(_ context.Context, req *http.Request) error {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	return nil
 }
 
 // Base is the URL the client calls.
 func (c *Client) Base() string { return c.base }
 
-// Problem is an error answer of the API (RFC 9457).
+// Problem is an error answer of the API: its RFC 9457 problem document, as
+// the generated client types it. Status is the answer's HTTP status.
 type Problem struct {
-	Status int    `json:"status"`
-	Type   string `json:"type,omitempty"`
-	Title  string `json:"title"`
-	Detail string `json:"detail,omitempty"`
-	Errors []struct {
-		Message  string `json:"message"`
-		Location string `json:"location,omitempty"`
-	} `json:"errors,omitempty"`
+	gen.Problem
 }
 
 func (p *Problem) Error() string {
 	msg := p.Title
-	if p.Detail != "" && p.Detail != p.Title {
-		msg += ": " + p.Detail
+	if d := deref(p.Detail); d != "" && d != p.Title {
+		msg += ": " + d
 	}
-	for _, e := range p.Errors {
-		msg += "; " + strings.TrimSpace(e.Location+" "+e.Message)
+	if p.Errors != nil {
+		for _, e := range *p.Errors {
+			msg += "; " + strings.TrimSpace(deref(e.Location)+" "+deref(e.Message))
+		}
 	}
 	return fmt.Sprintf("HTTP %d %s", p.Status, msg)
 }
 
 // Unwrap maps the status to the domain's errors: 404 ErrNotFound, 409
-// ErrConflict, 401 ErrUnauthenticated, 403 ErrForbidden, 422 ErrInvalid.
+// ErrConflict, 401 ErrUnauthenticated, 403 ErrForbidden, 400 and 422
+// ErrInvalid.
 func (p *Problem) Unwrap() error {
 	switch p.Status {
 	case http.StatusNotFound:
@@ -101,79 +110,39 @@ func (p *Problem) Unwrap() error {
 	return nil
 }
 
-// send makes one request and returns the answer when its status is 2xx;
-// otherwise a *Problem, or an error wrapping ErrUnreachable. The caller
-// closes the body.
-func (c *Client) send(ctx context.Context, method, path string, header http.Header) (*http.Response, error) {
-	return c.sendBody(ctx, method, path, header, nil)
-}
-
-// sendBody is send with a JSON request body (none when body is nil).
-func (c *Client) sendBody(ctx context.Context, method, path string, header http.Header, body any) (*http.Response, error) {
-	var content io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		content = bytes.NewReader(b)
+// transportError wraps err when the server could not be reached.
+func (c *Client) transportError(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, content)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %s %s: %w", ErrUnreachable, method, c.base, stripURL(err))
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	p := &Problem{}
-	if json.Unmarshal(answer, p) != nil || p.Title == "" {
-		p = &Problem{Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(answer))}
-	}
-	p.Status = resp.StatusCode
-	return nil, p
-}
-
-// stripURL drops the *url.Error wrapper, whose message repeats the URL.
-func stripURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		return fmt.Errorf("%w: %s %s: %w", ErrUnreachable, what, c.base, ue.Err)
 	}
-	return err
+	return fmt.Errorf("%s: %w", what, err)
 }
 
-// do makes a request and decodes its JSON answer into out.
-func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	return c.doBody(ctx, method, path, nil, out)
+// problemOf returns the *Problem of an answer that is not 2xx (nil for a
+// 2xx), decoded from its body whatever its Content-Type says; an answer
+// that is no problem document (a proxy's page, say) becomes one with the
+// status's text as its title.
+func problemOf(status int, body []byte) error {
+	if status/100 == 2 {
+		return nil
+	}
+	p := &Problem{}
+	if json.Unmarshal(body, &p.Problem) != nil || p.Title == "" {
+		detail := strings.TrimSpace(string(body))
+		p.Problem = gen.Problem{Title: http.StatusText(status), Detail: &detail}
+	}
+	p.Status = int64(status)
+	return p
 }
 
-// doBody is do with a JSON request body (none when body is nil).
-func (c *Client) doBody(ctx context.Context, method, path string, body, out any) error {
-	resp, err := c.sendBody(ctx, method, path, http.Header{"Accept": {"application/json"}}, body)
-	if err != nil {
-		return err
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	return nil
+	return *p
 }

@@ -47,6 +47,7 @@ func TestFollowReconnectsWithLastEventID(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /jobs/j/events", ev)
 	mux.HandleFunc("GET /jobs/j", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"id":"j","status":"processing","progress":"1/2"}`)
 	})
 	srv := httptest.NewServer(mux)
@@ -89,6 +90,7 @@ func TestFollowEndsAfterAnEmptyStreamOfAnEndedJob(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 	})
 	mux.HandleFunc("GET /jobs/j", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"id":"j","status":"canceled","progress":"1/2"}`)
 	})
 	srv := httptest.NewServer(mux)
@@ -98,6 +100,25 @@ func TestFollowEndsAfterAnEmptyStreamOfAnEndedJob(t *testing.T) {
 	calls := 0
 	require.NoError(t, c.Follow(context.Background(), "j", "9", func(apiclient.Event) error { calls++; return nil }))
 	require.Zero(t, calls)
+}
+
+// A resume at or past the terminal event of an ended job is a 204: Follow
+// ends there, without asking again.
+func TestFollowEndsOnNoContent(t *testing.T) {
+	var asked []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /jobs/j/events", func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.Header.Get("Last-Event-ID"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := apiclient.New(srv.URL)
+	require.NoError(t, err)
+	require.NoError(t, c.Follow(context.Background(), "j", "9", func(apiclient.Event) error {
+		return errors.New("no event expected")
+	}))
+	require.Equal(t, []string{"9"}, asked)
 }
 
 func TestErrorsMapToTheDomain(t *testing.T) {
@@ -114,6 +135,7 @@ func TestErrorsMapToTheDomain(t *testing.T) {
 	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "failed", r.URL.Query().Get("status"))
 		require.Equal(t, "5", r.URL.Query().Get("limit"))
+		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"jobs":[{"id":"a","status":"failed","progress":"1/13","address":"1 Main St"}],"next_cursor":"c2"}`)
 	})
 	srv := httptest.NewServer(mux)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/codecheck/codecheck/adapters/apiclient/gen"
 )
 
 // Event is one message of GET /jobs/{id}/events: a "job" event (status,
@@ -83,16 +85,28 @@ var errCutShort = errors.New("event stream ended early")
 // stream reads one connection's events; nil when the server ended it
 // normally (after the terminal event).
 func (c *Client) stream(ctx context.Context, id string, after *string, connected *bool, fn func(Event) error) error {
-	h := http.Header{"Accept": {"text/event-stream"}}
+	params := &gen.StreamJobEventsParams{}
 	if *after != "" {
-		h.Set("Last-Event-ID", *after)
+		params.LastEventID = after
 	}
-	resp, err := c.send(ctx, http.MethodGet, jobPath(id)+"/events", h)
+	// The generated client's raw call: it cannot read a stream, so the
+	// events are parsed here.
+	resp, err := c.api.StreamJobEvents(ctx, id, params, func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Accept", "text/event-stream")
+		return nil
+	})
 	if err != nil {
-		return err
+		return c.transportError(ctx, "GET /jobs/{id}/events", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return problemOf(resp.StatusCode, b)
+	}
 	*connected = true
+	if resp.StatusCode == http.StatusNoContent {
+		return nil // resumed at or past an ended job's terminal event
+	}
 	ended := false
 	err = readEvents(resp.Body, func(e Event) error {
 		*after = e.ID

@@ -2,13 +2,10 @@ package apiclient
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/codecheck/codecheck/adapters/apiclient/gen"
 )
 
 // Job is a job as GET /jobs/{id} shows it (the fields the command line
@@ -54,59 +51,79 @@ type ListOptions struct {
 
 // List returns a page of jobs, newest first.
 func (c *Client) List(ctx context.Context, o ListOptions) (JobList, error) {
-	var l JobList
-	body, err := c.ListDocument(ctx, o)
+	resp, err := c.api.ListJobsWithResponse(ctx, o.params())
 	if err != nil {
-		return l, err
+		return JobList{}, c.transportError(ctx, "GET /jobs", err)
 	}
-	if err := json.Unmarshal(body, &l); err != nil {
-		return l, fmt.Errorf("GET /jobs: reading the answer: %w", err)
+	if err := problemOf(resp.StatusCode(), resp.Body); err != nil {
+		return JobList{}, err
+	}
+	if resp.JSON200 == nil {
+		return JobList{}, fmt.Errorf("GET /jobs: HTTP %d without a JSON page", resp.StatusCode())
+	}
+	l := JobList{NextCursor: deref(resp.JSON200.NextCursor)}
+	for _, j := range deref(resp.JSON200.Jobs) {
+		l.Jobs = append(l.Jobs, jobFromSummary(j))
 	}
 	return l, nil
 }
 
 // ListDocument returns the page of jobs as the server wrote it (JSON).
 func (c *Client) ListDocument(ctx context.Context, o ListOptions) ([]byte, error) {
-	q := url.Values{}
+	resp, err := c.api.ListJobsWithResponse(ctx, o.params())
+	if err != nil {
+		return nil, c.transportError(ctx, "GET /jobs", err)
+	}
+	if err := problemOf(resp.StatusCode(), resp.Body); err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func (o ListOptions) params() *gen.ListJobsParams {
+	p := &gen.ListJobsParams{}
 	if o.Status != "" {
-		q.Set("status", o.Status)
+		s := gen.ListJobsParamsStatus(o.Status)
+		p.Status = &s
 	}
 	if o.Limit > 0 {
-		q.Set("limit", strconv.Itoa(o.Limit))
+		l := int64(o.Limit)
+		p.Limit = &l
 	}
 	if o.Cursor != "" {
-		q.Set("cursor", o.Cursor)
+		p.Cursor = &o.Cursor
 	}
-	path := "/jobs"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	return c.read(ctx, path, "application/json")
+	return p
 }
 
 // Job returns the job with its per-section status.
 func (c *Client) Job(ctx context.Context, id string) (Job, error) {
-	var j Job
-	return j, c.do(ctx, http.MethodGet, jobPath(id), &j)
+	resp, err := c.api.GetJobWithResponse(ctx, id)
+	if err != nil {
+		return Job{}, c.transportError(ctx, "GET /jobs/{id}", err)
+	}
+	return jobAnswer(resp.StatusCode(), resp.Body, resp.JSON200)
 }
 
 // Cancel cancels a pending or processing job (domain.ErrConflict when it
 // has ended) and returns it.
 func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
-	var j Job
-	return j, c.do(ctx, http.MethodPost, jobPath(id)+"/cancel", &j)
+	resp, err := c.api.CancelJobWithResponse(ctx, id)
+	if err != nil {
+		return Job{}, c.transportError(ctx, "POST /jobs/{id}/cancel", err)
+	}
+	return jobAnswer(resp.StatusCode(), resp.Body, resp.JSON200)
 }
 
 // Retry puts a job back to pending to run its unfinished sections
 // (domain.ErrConflict when it cannot be retried) and returns it.
 // maxCostUSD, when set, becomes the job's cost cap.
 func (c *Client) Retry(ctx context.Context, id string, maxCostUSD *float64) (Job, error) {
-	var j Job
-	var body any
-	if maxCostUSD != nil {
-		body = map[string]float64{"max_cost_usd": *maxCostUSD}
+	resp, err := c.api.RetryJobWithResponse(ctx, id, gen.RetryJobBody{MaxCostUsd: maxCostUSD})
+	if err != nil {
+		return Job{}, c.transportError(ctx, "POST /jobs/{id}/retry", err)
 	}
-	return j, c.doBody(ctx, http.MethodPost, jobPath(id)+"/retry", body, &j)
+	return jobAnswer(resp.StatusCode(), resp.Body, resp.JSON202)
 }
 
 // Report returns GET /jobs/{id}/report as the server wrote it: the JSON
@@ -116,21 +133,41 @@ func (c *Client) Report(ctx context.Context, id string, markdown bool) ([]byte, 
 	if markdown {
 		accept = "text/markdown"
 	}
-	return c.read(ctx, jobPath(id)+"/report", accept)
-}
-
-// read returns the body of a GET as the server wrote it.
-func (c *Client) read(ctx context.Context, path, accept string) ([]byte, error) {
-	resp, err := c.send(ctx, http.MethodGet, path, http.Header{"Accept": {accept}})
+	resp, err := c.api.GetReportWithResponse(ctx, id, &gen.GetReportParams{Accept: &accept})
 	if err != nil {
+		return nil, c.transportError(ctx, "GET /jobs/{id}/report", err)
+	}
+	if err := problemOf(resp.StatusCode(), resp.Body); err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: reading the answer: %w", path, err)
-	}
-	return b, nil
+	return resp.Body, nil
 }
 
-func jobPath(id string) string { return "/jobs/" + url.PathEscape(id) }
+// jobAnswer is the job of an answer, or its problem.
+func jobAnswer(status int, body []byte, j *gen.JobView) (Job, error) {
+	if err := problemOf(status, body); err != nil {
+		return Job{}, err
+	}
+	if j == nil {
+		return Job{}, fmt.Errorf("HTTP %d without a JSON job", status)
+	}
+	out := Job{
+		ID: j.Id, Address: j.Address, LLMProvider: j.LlmProvider, Status: string(j.Status), Progress: j.Progress,
+		Error: deref(j.Error), Attempt: int(j.Attempt), CreatedAt: j.CreatedAt, StartedAt: j.StartedAt,
+		FinishedAt: j.FinishedAt, Verify: j.Verify, Verified: deref(j.Verified),
+	}
+	for _, s := range deref(j.Sections) {
+		out.Sections = append(out.Sections, SectionState{Key: string(s.Key), Title: s.Title,
+			Status: string(s.Status), Error: deref(s.Error)})
+	}
+	return out, nil
+}
+
+// jobFromSummary is a job of a list, which has no sections.
+func jobFromSummary(j gen.JobSummary) Job {
+	return Job{
+		ID: j.Id, Address: j.Address, LLMProvider: j.LlmProvider, Status: string(j.Status), Progress: j.Progress,
+		Error: deref(j.Error), Attempt: int(j.Attempt), CreatedAt: j.CreatedAt, StartedAt: j.StartedAt,
+		FinishedAt: j.FinishedAt, Verify: j.Verify, Verified: deref(j.Verified),
+	}
+}

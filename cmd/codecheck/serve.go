@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -138,15 +139,27 @@ func startServing(in servingIn) {
 
 func newOpenAPICommand(env *environment) *cobra.Command {
 	var asYAML bool
+	var version string
 	cmd := &cobra.Command{
-		Use:         "openapi [--yaml]",
-		Short:       "Print the OpenAPI 3.1 spec of the API",
-		Long:        "openapi prints the spec serve publishes at /openapi.json (or with --yaml /openapi.yaml). It needs no configuration.",
-		Example:     "  codecheck openapi --yaml > api/openapi.yaml",
+		Use:   "openapi [--yaml] [--spec-version 3.1|3.0]",
+		Short: "Print the OpenAPI 3.1 spec of the API",
+		Long: "openapi prints the spec serve publishes at /openapi.json (or with --yaml /openapi.yaml). " +
+			"With --spec-version 3.0 it prints the same spec downgraded to OpenAPI 3.0.3, as YAML " +
+			"(/openapi-3.0.yaml), for tools that read only 3.0. It needs no configuration.",
+		Example:     "  codecheck openapi --yaml > api/openapi.yaml\n  codecheck openapi --spec-version 3.0 > api/openapi-3.0.yaml",
 		Args:        noArgs,
 		Annotations: map[string]string{exitAnnotation: exitCodesSimple},
 		RunE: func(*cobra.Command, []string) error {
-			spec, err := httpapi.Spec(asYAML)
+			var spec []byte
+			var err error
+			switch version {
+			case "3.1":
+				spec, err = httpapi.Spec(asYAML)
+			case "3.0":
+				spec, err = httpapi.Spec30()
+			default:
+				return usageError{fmt.Errorf("--spec-version: must be 3.1 or 3.0, got %q", version)}
+			}
 			if err != nil {
 				return err
 			}
@@ -155,5 +168,6 @@ func newOpenAPICommand(env *environment) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print YAML instead of JSON")
+	cmd.Flags().StringVar(&version, "spec-version", "3.1", "OpenAPI version: 3.1, or 3.0 (always YAML)")
 	return cmd
 }
