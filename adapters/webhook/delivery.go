@@ -101,7 +101,7 @@ func (s *Sender) post(ctx context.Context, d ports.WebhookDelivery, body []byte)
 	req.Header.Set("User-Agent", "codecheck-webhook/1")
 	req.Header.Set("webhook-id", d.ID)
 	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("webhook-signature", "v1,"+Sign(s.key, d.ID, ts, body))
+	req.Header.Set("webhook-signature", s.signatures(d.ID, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, withoutURL(err)
@@ -122,6 +122,16 @@ func withoutURL(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// signatures is the webhook-signature header: "v1,<signature>" under each
+// key, separated by spaces, as Standard Webhooks sends several.
+func (s *Sender) signatures(msgID, timestamp string, body []byte) string {
+	sigs := make([]string, len(s.keys))
+	for i, key := range s.keys {
+		sigs[i] = "v1," + Sign(key, msgID, timestamp, body)
+	}
+	return strings.Join(sigs, " ")
 }
 
 // Sign returns the base64 HMAC-SHA256 of "id.timestamp.body" under key, as

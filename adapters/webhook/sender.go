@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -51,7 +52,7 @@ type Options struct {
 // when the process stops: a restarted Sender, or one in another process on
 // the same database, makes what is left.
 type Sender struct {
-	key     []byte
+	keys    [][]byte // each delivery is signed with every one
 	client  *http.Client
 	timeout time.Duration // per request
 	outbox  ports.WebhookOutbox
@@ -81,13 +82,17 @@ type Sender struct {
 
 // New returns a Sender signing with secret, given either as "whsec_<base64>"
 // (the Standard Webhooks form) or as raw text, that delivers what outbox
-// owes, reading each job from jobs when it is sent and waking on changes.
+// owes. Several secrets separated by commas (key rotation: the new one
+// beside the old while receivers move over) sign each delivery once each,
+// the signatures space-separated in one webhook-signature header, so a
+// receiver holding any one of them verifies it. The Sender reads each job
+// from jobs when it is sent and wakes on changes.
 // client nil builds one with NewHTTPClient(false, 10s): deliveries then
 // refuse non-public addresses at dial time. Pass NewHTTPClient(true, ...)
 // to allow private targets. The Sender does nothing until Start.
 func New(secret string, client *http.Client, outbox ports.WebhookOutbox, jobs ports.JobStore, changes ports.Changes,
 	opts Options) (*Sender, error) {
-	key, err := decodeSecret(secret)
+	keys, err := decodeSecrets(secret)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +112,7 @@ func New(secret string, client *http.Client, outbox ports.WebhookOutbox, jobs po
 	}
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	baseCtx, abort := context.WithCancel(context.Background())
-	return &Sender{key: key, client: client, timeout: timeout, outbox: outbox, jobs: jobs, changes: changes,
+	return &Sender{keys: keys, client: client, timeout: timeout, outbox: outbox, jobs: jobs, changes: changes,
 		opts: opts, log: opts.Logger, changeGap: time.Second,
 		wake: make(chan struct{}, 1), loopCtx: loopCtx, stopLoop: stopLoop, loopDone: make(chan struct{}),
 		baseCtx: baseCtx, abort: abort, ended: make(chan struct{})}, nil
@@ -141,14 +146,32 @@ func withDefaults(o Options, timeout time.Duration) Options {
 	return o
 }
 
+// decodeSecrets reads a comma-separated list of secrets, each trimmed of
+// spaces. Errors name the secret by its place in the list, never its text.
+func decodeSecrets(list string) ([][]byte, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, errors.New("webhook signing secret is empty: set CODECHECK_WEBHOOK_SECRET")
+	}
+	parts := strings.Split(list, ",")
+	keys := make([][]byte, 0, len(parts))
+	for i, part := range parts {
+		key, err := decodeSecret(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("CODECHECK_WEBHOOK_SECRET: secret %d of %d: %w", i+1, len(parts), err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
 func decodeSecret(secret string) ([]byte, error) {
 	if secret == "" {
-		return nil, errors.New("webhook signing secret is empty: set CODECHECK_WEBHOOK_SECRET")
+		return nil, errors.New("empty (two commas in a row, or one at an end?)")
 	}
 	if b64, ok := strings.CutPrefix(secret, "whsec_"); ok {
 		key, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil || len(key) == 0 {
-			return nil, errors.New("CODECHECK_WEBHOOK_SECRET: the whsec_ form must be followed by base64")
+			return nil, errors.New("the whsec_ form must be followed by base64")
 		}
 		return key, nil
 	}

@@ -98,7 +98,7 @@ var (
 	envInsecureNoAuth = setting{Name: "CODECHECK_INSECURE_NO_AUTH", Unset: "off",
 		Meaning: "`1` allows a non-loopback address without keys"}
 	envWebhookSecret = setting{Name: "CODECHECK_WEBHOOK_SECRET", Unset: "empty",
-		Meaning: "signing key (`whsec_<base64>` or raw); webhooks are off (a `webhook_url` gets 422) when unset"}
+		Meaning: "signing key (`whsec_<base64>` or raw); several comma-separated keys (rotation) sign each delivery with each, any one verifies; webhooks are off (a `webhook_url` gets 422) when unset"}
 	envWebhookAllowPrivate = setting{Name: "CODECHECK_WEBHOOK_ALLOW_PRIVATE", Unset: "off",
 		Meaning: "`1` allows webhook targets on loopback, private or link-local addresses"}
 	envModalApp = setting{Name: "CODECHECK_MODAL_APP", Default: modal.DefaultApp,
