@@ -103,6 +103,8 @@ func (r *faultRig) start(kind string, extra ...string) *faultProc {
 	}
 	p.cmd = exec.Command(binary, kind)
 	p.cmd.Env = env
+	// Should the test binary die (a -timeout panic), its processes die too.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	require.NoError(r.t, p.cmd.Start())
 	p.worker = fmt.Sprintf("%s/%d", r.host, p.cmd.Process.Pid)
