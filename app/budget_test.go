@@ -111,3 +111,38 @@ func TestCostCapIsValidated(t *testing.T) {
 	_, err := e.svc.Retry(context.Background(), job.ID, domain.RetryOptions{})
 	require.ErrorIs(t, err, domain.ErrConflict, "a pending job is not retried")
 }
+
+// What a failed section cost stays counted after a retry runs it again: in
+// its usage, its call count and the job's total.
+func TestRetriedSectionKeepsWhatEarlierAttemptsSpent(t *testing.T) {
+	prices, err := domain.ParsePrices([]byte(`[{"provider":"scripted","model":"*","input_per_mtok":1}]`))
+	require.NoError(t, err)
+	broken := true
+	llm := &scripted{answer: func(_ context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		resp := good(req)
+		resp.Usage = domain.Usage{InputTokens: 100_000} // $0.10 a call
+		if broken && req.Section.Key == "zoning_use" {
+			resp.Content = "not json" // unusable, and again after the repair: the section fails
+		}
+		return resp, nil
+	}}
+	e := newEnv(t, llm, func(c *app.WorkerConfig) { c.Prices = prices })
+	job := e.submit(t, "zoning_use")
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobFailed, done.Status)
+
+	broken = false
+	_, err = e.svc.Retry(context.Background(), job.ID, domain.RetryOptions{})
+	require.NoError(t, err)
+	done, err = e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status)
+	for _, s := range e.report(t, job.ID).Sections {
+		if s.Key == "zoning_use" {
+			require.Equal(t, 3, s.Attempts, "two calls in the failed attempt, one in the retry")
+			require.InDelta(t, 0.30, *s.Usage.CostUSD, 1e-9)
+			require.EqualValues(t, 300_000, s.Usage.InputTokens)
+		}
+	}
+}

@@ -71,6 +71,9 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 	res := domain.NewSectionResult(spec)
 	res.Status = domain.SectionRunning
 	res.Provider, res.Model = r.llm.Name(), r.llm.Model()
+	// What earlier attempts spent on the section stays counted: in its
+	// usage and cost, in the calls it took, and so in the job's cap.
+	res.Usage, res.Attempts = prev.Usage, prev.Attempts
 	started := time.Now().UTC()
 	res.StartedAt = &started
 	startCtx, cancelStart := context.WithTimeout(ctx, r.w.cfg.Lease)

@@ -145,7 +145,12 @@ func (s *Service) newJob(ctx context.Context, req SubmitRequest) (domain.Job, er
 // requestHash fingerprints the request as the client sent it, so that a
 // reused idempotency key with a different body is detected.
 func requestHash(req SubmitRequest) string {
-	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL, req.Project, req.MaxCostUSD})
+	b, _ := json.Marshal([]any{req.Address, req.Provider, req.Sections, req.WebhookURL, req.Project})
+	if req.MaxCostUSD != nil {
+		// Mixed in only when set, so that keys stored before the cap
+		// existed still replay.
+		b = fmt.Appendf(b, "|max_cost_usd=%g", *req.MaxCostUSD)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

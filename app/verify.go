@@ -65,7 +65,8 @@ func (r *run) researchAndVerify(ctx context.Context, spec domain.SectionSpec, pr
 // verify gives the findings of res, a section of this job, their verdicts
 // and saves it again with verified_at, unless the job did not ask for
 // verification or res is not a completed section still without one (an
-// earlier attempt's verification is never repeated). A section none of
+// earlier attempt's finished verification is never repeated; one that
+// failed, by a provider error or the cost cap, is tried again). A section none of
 // whose findings cites a source is verified without a call: each is
 // unverifiable. When the provider call fails the
 // section is saved with the reason (verification_error) and keeps its

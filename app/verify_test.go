@@ -350,6 +350,20 @@ func TestVerificationStopsAtTheCostCap(t *testing.T) {
 	}
 	require.Equal(t, 1, capped)
 	require.Equal(t, "1/2", done.VerifiedProgress())
+	require.True(t, done.CostCapped, "a verification the cap stopped flags the job, so that it can be retried")
+
+	// A higher cap finishes the verification, without researching again.
+	higher := 5.0
+	_, err = e.svc.Retry(context.Background(), job.ID, domain.RetryOptions{MaxCostUSD: &higher})
+	require.NoError(t, err)
+	done, err = e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status)
+	require.False(t, done.CostCapped)
+	require.Equal(t, "2/2", done.VerifiedProgress())
+	research, verify = c.counts()
+	require.Equal(t, map[string]int{domain.JurisdictionKey: 1, "zoning_use": 1}, research, "nothing researched again")
+	require.Equal(t, 2, verify[domain.JurisdictionKey]+verify["zoning_use"], "only the missing verification ran")
 }
 
 // A retryable error on a verification call is retried as on research.

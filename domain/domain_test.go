@@ -13,6 +13,7 @@ func TestTransitions(t *testing.T) {
 		{JobPending, JobProcessing}: true, {JobPending, JobCanceled}: true, {JobPending, JobFailed}: true,
 		{JobProcessing, JobCompleted}: true, {JobProcessing, JobFailed}: true, {JobProcessing, JobCanceled}: true,
 		{JobProcessing, JobPending}: true, {JobFailed, JobPending}: true, {JobCanceled, JobPending}: true,
+		{JobCompleted, JobPending}: true, // a retry of a job its cost cap cut short
 	}
 	for _, from := range JobStatuses {
 		for _, to := range JobStatuses {

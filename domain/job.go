@@ -25,10 +25,12 @@ var JobStatuses = []JobStatus{JobPending, JobProcessing, JobCompleted, JobFailed
 // transitions is the whole lifecycle: pending -> processing -> completed |
 // failed | canceled; processing -> pending when a worker gives a job back or
 // its lease expired; failed or canceled -> pending only through an explicit
-// retry.
+// retry, and completed -> pending too when its cost cap cut it short
+// (Job.CheckRetry decides).
 var transitions = map[JobStatus][]JobStatus{
 	JobPending:    {JobProcessing, JobCanceled, JobFailed},
 	JobProcessing: {JobCompleted, JobFailed, JobCanceled, JobPending},
+	JobCompleted:  {JobPending},
 	JobFailed:     {JobPending},
 	JobCanceled:   {JobPending},
 }

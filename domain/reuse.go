@@ -104,16 +104,29 @@ var ErrNotReusable = errors.New("section not reusable")
 
 // ResearchedAt is when the section's content was last researched or
 // verified: LastVerified on a reused section, else when it finished, or
-// when the verification pass checked its findings if that came later.
+// when the verification pass confirmed at least one of its findings, if
+// that came later. A pass that confirmed nothing (all unverifiable) does
+// not make the research any fresher.
 func (s SectionResult) ResearchedAt() *time.Time {
 	at := s.FinishedAt
 	if s.LastVerified != nil {
 		at = s.LastVerified
 	}
-	if s.VerifiedAt != nil && (at == nil || s.VerifiedAt.After(*at)) {
+	if s.VerifiedAt != nil && (at == nil || s.VerifiedAt.After(*at)) && confirmedAny(s.Findings) {
 		at = s.VerifiedAt
 	}
 	return at
+}
+
+// confirmedAny reports whether a verification found any of findings
+// stated by its sources.
+func confirmedAny(findings []Finding) bool {
+	for _, f := range findings {
+		if f.Verdict == VerdictVerified {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckReuse reports whether s, a section another job of the same

@@ -124,6 +124,13 @@ func TestCheckReuse(t *testing.T) {
 		t.Errorf("last_verified of a verified section = %v, want when it was verified, %v", got, at)
 	}
 
+	unconfirmed := verified
+	unconfirmed.Findings = []Finding{{Label: "Energy code", Value: "2025 Title 24 Part 6", SourceIDs: []int{1}, Supported: true,
+		Verdict: VerdictUnverifiable}}
+	if err := CheckReuse(unconfirmed, want); !errors.Is(err, ErrNotReusable) {
+		t.Errorf("old research a verification confirmed nothing of is as old as it was: CheckReuse = %v", err)
+	}
+
 	copied := reusable(at)
 	copied.ReusedFrom, copied.LastVerified = "job-0", &at
 	if err := CheckReuse(copied, want); err != nil {

@@ -47,6 +47,13 @@ type FindingVerdict struct {
 	Note string
 }
 
+// VerificationCapped reports whether the job's cost cap stopped the
+// verification of s: the job then ends cost_capped, so that a retry with a
+// higher cap can finish it.
+func (s SectionResult) VerificationCapped() bool {
+	return s.VerifiedAt == nil && strings.HasPrefix(s.VerificationError, CostCapReached)
+}
+
 // NeedsVerifying reports whether a job that asked for verification still
 // owes s a verification pass: s is completed, has no verified_at, and no
 // earlier pass of this attempt gave up on it.

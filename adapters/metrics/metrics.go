@@ -171,10 +171,13 @@ func (m *Metrics) SectionDone(_ domain.Job, s domain.SectionResult) {
 	if s.StartedAt != nil && s.FinishedAt != nil {
 		took = s.FinishedAt.Sub(*s.StartedAt)
 	}
-	m.sectionDuration.WithLabelValues(s.Key, string(s.Status)).Observe(took.Seconds())
 	if s.ReusedFrom != "" && s.Status == domain.SectionCompleted {
+		// Taken from another job in no time: counted, but kept out of
+		// the duration of research.
 		m.sectionsReused.WithLabelValues(s.Key).Inc()
+		return
 	}
+	m.sectionDuration.WithLabelValues(s.Key, string(s.Status)).Observe(took.Seconds())
 }
 
 // JobDone counts a job that reached a terminal status and its duration (the

@@ -464,8 +464,10 @@
             throw new APIError(res.status, p);
           });
         }
-        setText("stream-state", "Live.");
         state.reconnects = 0;
+        // 204: the job ended at or before our Last-Event-ID; nothing more comes.
+        if (res.status === 204 || !res.body) return;
+        setText("stream-state", "Live.");
         return readStream(res.body, ctrl, onMessage);
       })
       .then(function () {

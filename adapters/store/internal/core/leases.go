@@ -145,7 +145,7 @@ func (x *txn) putSection(ctx context.Context, jobID string, ordinal int, sec dom
 		VALUES ($1, $2, $3, $4, $5`+x.sql.JSONParam+`, $6, $7)
 		ON CONFLICT (job_id, key) DO UPDATE SET status = excluded.status, result = excluded.result,
 			ordinal = excluded.ordinal, updated_at = excluded.updated_at, verified = excluded.verified`,
-		jobID, sec.Key, ordinal, string(sec.Status), string(result), x.now, flagParam(sec.VerifiedAt != nil))
+		jobID, sec.Key, ordinal, string(sec.Status), string(result), x.now, verifiedParam(sec))
 	if err != nil {
 		return x.sql.wrap(err, "save section %s of job %s", sec.Key, jobID)
 	}
@@ -187,8 +187,8 @@ func (s *Store) Finish(ctx context.Context, l ports.Lease, status domain.JobStat
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
 		err := x.fenced(ctx, l, `UPDATE jobs SET status = $3, error = $4, lease_expires_at = NULL,
 			finished_at = $5, updated_at = $5,
-			cost_capped = CASE WHEN EXISTS (SELECT 1 FROM sections s WHERE s.job_id = $1 AND s.status = 'skipped')
-				THEN 1 ELSE 0 END`, string(status), errMsg, x.now)
+			cost_capped = CASE WHEN EXISTS (SELECT 1 FROM sections s WHERE s.job_id = $1
+				AND (s.status = 'skipped' OR s.verified = 2)) THEN 1 ELSE 0 END`, string(status), errMsg, x.now)
 		if err != nil {
 			return err
 		}
