@@ -12,7 +12,7 @@ import (
 // reused research may be in this process's workers.
 var (
 	envReuse = setting{Name: "CODECHECK_REUSE", Default: "1",
-		Meaning: "a job's `reuse` when its request does not say (`POST /jobs`, `check` without `--reuse`): `1` takes the jurisdiction-wide sections (adopted codes, fire and life safety, accessibility, energy code, permitting process) from a recent job of the same jurisdiction, provider and model; `0` researches every section"}
+		Meaning: "a job's `reuse` when its request does not say (`POST /jobs`, `check` without `--reuse`): `1` takes the jurisdiction-wide sections (adopted codes, fire and life safety, accessibility, energy code, permitting process) from a recent job of the same jurisdiction, provider, model and project; `0` researches every section"}
 	envReuseTTL = setting{Name: "CODECHECK_REUSE_TTL", Default: "30d",
 		Meaning: "how old reused research may be, counted from when it was researched (`30d`, `72h`); `0` turns reuse off in this process's workers"}
 )
@@ -41,7 +41,7 @@ func (r *envReader) reuseTTL(s setting) time.Duration {
 func reuseFlag(fs *pflag.FlagSet) func() *bool {
 	// The flag's own default is never used (an unset flag leaves it to
 	// CODECHECK_REUSE); false keeps pflag from printing "(default true)".
-	v := fs.Bool("reuse", false, "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider and model; --reuse=false researches every section (default: CODECHECK_REUSE, on)")
+	v := fs.Bool("reuse", false, "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider, model and project; --reuse=false researches every section (default: CODECHECK_REUSE, on)")
 	return func() *bool {
 		if !fs.Changed("reuse") {
 			return nil
