@@ -27,8 +27,9 @@ func TestUnclaimedHandOffsAreBoundedAndFailTheJob(t *testing.T) {
 	require.Contains(t, got.Error, "after 2 hand-offs to the modal executor")
 	require.Contains(t, got.Error, spawns[1].CallID, "the error names the last call")
 	require.Contains(t, got.Error, "the app is deployed")
-	cancels := r.fake.Cancels()
-	require.Equal(t, []string{spawns[0].CallID, spawns[1].CallID}, cancels,
+	// The last call is canceled after the job is recorded failed: wait for it.
+	waitFor(t, "the last call to be canceled", 30*time.Second, func() bool { return len(r.fake.Cancels()) >= 2 })
+	require.Equal(t, []string{spawns[0].CallID, spawns[1].CallID}, r.fake.Cancels(),
 		"each call is canceled: the first before the second hand-off, the last when the job fails")
 
 	r.call(http.MethodGet, "/jobs/"+job.ID, nil, http.StatusOK, &got)
