@@ -298,10 +298,13 @@ func (s *eventStream) next() (m sseMessage, ok bool) {
 	for s.lines.Scan() {
 		line := s.lines.Text()
 		if line == "" {
-			if fields > 0 {
+			if m.Event != "" || m.Data != "" {
 				m.Arrived = time.Now()
 				return m, true
 			}
+			// A block of other fields only (the stream's opening retry:)
+			// dispatches no event, as in EventSource.
+			m, fields = sseMessage{}, 0
 			continue
 		}
 		if strings.HasPrefix(line, ":") {

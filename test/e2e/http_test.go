@@ -61,10 +61,14 @@ func TestHTTPJobLifecycle(t *testing.T) {
 			requireSameEvents(t, all, append(head, resumed...))
 
 			// Resuming after the end from a middle id replays the rest and
-			// ends; from the last id it ends at once.
+			// ends; from the last (terminal) id it is a 204 No Content,
+			// which stops EventSource's reconnects.
 			mid := len(all) / 2
 			requireSameEvents(t, all[mid+1:], followEvents(t, srv.base, job.ID, strconv.FormatInt(all[mid].ID, 10)))
-			require.Empty(t, followEvents(t, srv.base, job.ID, strconv.FormatInt(all[len(all)-1].ID, 10)))
+			resp, body := apiCall(t, http.MethodGet, srv.base+"/jobs/"+job.ID+"/events", "",
+				http.Header{"Last-Event-ID": {strconv.FormatInt(all[len(all)-1].ID, 10)}})
+			require.Equal(t, http.StatusNoContent, resp.StatusCode, string(body))
+			require.Empty(t, body)
 
 			got := getAPIJob(t, srv.base, job.ID)
 			require.Equal(t, "completed", got.Status)
