@@ -399,7 +399,7 @@ type modalStream struct {
 }
 
 // readModalSSE parses an event stream per the SSE format: fields until a blank
-// line, comments (":") ignored.
+// line, comments (":") ignored, a block without data dispatching nothing.
 func readModalSSE(body io.Reader) ([]modalEvent, error) {
 	var (
 		out  []modalEvent
@@ -411,7 +411,9 @@ func readModalSSE(body io.Reader) ([]modalEvent, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" {
-			if seen {
+			// A block without data (the stream's opening retry:)
+			// dispatches no event, as in EventSource.
+			if seen && len(data) > 0 {
 				cur.At = time.Now()
 				if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &cur.Data); err != nil {
 					return out, fmt.Errorf("event %d: data: %w", cur.ID, err)
