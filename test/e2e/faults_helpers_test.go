@@ -364,73 +364,100 @@ func (r *faultRig) requireInvariants(ids []string, failed failedOK) faultStats {
 	r.t.Helper()
 	calls := r.calls()
 	stats := faultStats{jobs: len(ids)}
-	var lost, stuck, stale, recomputed []string
+	var v violations
 	for _, id := range ids {
-		j := r.job(id)
 		secs, err := r.store.Sections(context.Background(), id)
 		require.NoError(r.t, err)
-		switch {
-		case j.Status == domain.JobPending || j.Status == domain.JobProcessing:
-			stuck = append(stuck, fmt.Sprintf("%s %s at attempt %d (%s)", id, j.Status, j.Attempt, j.Progress()))
-		case j.Status == domain.JobCompleted && j.Progress() == "13/13":
-			stats.completed++
-		case j.Status == domain.JobFailed && failed != nil:
-			if err := failed(j, secs); err != nil {
-				lost = append(lost, fmt.Sprintf("%s failed unexpectedly: %v (job error: %s)", id, err, j.Error))
-			} else {
-				stats.failed++
-			}
-		default:
-			lost = append(lost, fmt.Sprintf("%s ended %s %s: %s", id, j.Status, j.Progress(), j.Error))
-		}
-		if j.Attempt > 1 {
-			stats.resumed++
-		}
-		completedAt, claims, problems, redone := r.checkEvents(id)
-		stale = append(stale, problems...)
-		recomputed = append(recomputed, redone...)
-		for _, s := range secs {
-			if s.Status != domain.SectionCompleted {
-				continue
-			}
-			k, ok := completedAt[s.Key]
-			switch {
-			case !ok:
-				stale = append(stale, fmt.Sprintf("%s/%s is completed with no completed event", id, s.Key))
-			case s.StartedAt == nil || s.StartedAt.Before(claims[k]):
-				stale = append(stale, fmt.Sprintf("%s/%s saved completed by attempt %d but started at %v, before that attempt's claim at %v",
-					id, s.Key, k, s.StartedAt, claims[k]))
-			}
-		}
-		for key, attempts := range calls[id] {
-			stats.calls += len(attempts)
-			per := map[int]int{}
-			for _, a := range attempts {
-				per[a]++
-				if k, ok := completedAt[key]; ok && a > k {
-					recomputed = append(recomputed, fmt.Sprintf("%s/%s completed by attempt %d, called again by attempt %d", id, key, k, a))
-				}
-			}
-			for _, n := range per {
-				if n > 1 {
-					stats.retried++
-				}
-			}
-		}
+		r.checkEnd(r.job(id), secs, failed, &stats, &v)
+		completedAt, claims, stale, redone := r.checkEvents(id)
+		v.stale = append(append(v.stale, stale...), checkStarts(id, secs, completedAt, claims)...)
+		v.recomputed = append(append(v.recomputed, redone...), checkCalls(id, calls[id], completedAt, &stats)...)
 	}
-	var report strings.Builder
+	if report := v.String(); report != "" {
+		r.t.Fatalf("fault invariants broken (%s):\n%s", stats, report)
+	}
+	return stats
+}
+
+// violations are the broken invariants, by kind.
+type violations struct{ lost, stuck, stale, recomputed []string }
+
+func (v violations) String() string {
+	var b strings.Builder
 	for _, c := range []struct {
 		what string
 		list []string
-	}{{"jobs lost", lost}, {"jobs stuck", stuck}, {"stale writes", stale}, {"completed sections recomputed", recomputed}} {
+	}{{"jobs lost", v.lost}, {"jobs stuck", v.stuck}, {"stale writes", v.stale}, {"completed sections recomputed", v.recomputed}} {
 		if len(c.list) > 0 {
-			fmt.Fprintf(&report, "%d %s:\n  %s\n", len(c.list), c.what, strings.Join(c.list, "\n  "))
+			fmt.Fprintf(&b, "%d %s:\n  %s\n", len(c.list), c.what, strings.Join(c.list, "\n  "))
 		}
 	}
-	if report.Len() > 0 {
-		r.t.Fatalf("fault invariants broken (%s):\n%s", stats, report.String())
+	return b.String()
+}
+
+// checkEnd files job j as completed, expectedly failed, lost or stuck.
+func (r *faultRig) checkEnd(j domain.Job, secs []domain.SectionResult, failed failedOK, stats *faultStats, v *violations) {
+	switch {
+	case j.Status == domain.JobPending || j.Status == domain.JobProcessing:
+		v.stuck = append(v.stuck, fmt.Sprintf("%s %s at attempt %d (%s)", j.ID, j.Status, j.Attempt, j.Progress()))
+	case j.Status == domain.JobCompleted && j.Progress() == "13/13":
+		stats.completed++
+	case j.Status == domain.JobFailed && failed != nil:
+		if err := failed(j, secs); err != nil {
+			v.lost = append(v.lost, fmt.Sprintf("%s failed unexpectedly: %v (job error: %s)", j.ID, err, j.Error))
+		} else {
+			stats.failed++
+		}
+	default:
+		v.lost = append(v.lost, fmt.Sprintf("%s ended %s %s: %s", j.ID, j.Status, j.Progress(), j.Error))
 	}
-	return stats
+	if j.Attempt > 1 {
+		stats.resumed++
+	}
+}
+
+// checkStarts describes each completed section of job id that has no
+// completed event, or started before the claim of the attempt that saved
+// it: the work of an earlier, fenced-out attempt.
+func checkStarts(id string, secs []domain.SectionResult, completedAt map[string]int, claims map[int]time.Time) []string {
+	var out []string
+	for _, s := range secs {
+		if s.Status != domain.SectionCompleted {
+			continue
+		}
+		k, ok := completedAt[s.Key]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s/%s is completed with no completed event", id, s.Key))
+		case s.StartedAt == nil || s.StartedAt.Before(claims[k]):
+			out = append(out, fmt.Sprintf("%s/%s saved completed by attempt %d but started at %v, before that attempt's claim at %v",
+				id, s.Key, k, s.StartedAt, claims[k]))
+		}
+	}
+	return out
+}
+
+// checkCalls describes each provider call for a section of job id by a
+// later attempt than the one that saved it completed, and counts the calls
+// and the sections retried within an attempt.
+func checkCalls(id string, calls map[string][]int, completedAt map[string]int, stats *faultStats) []string {
+	var out []string
+	for key, attempts := range calls {
+		stats.calls += len(attempts)
+		per := map[int]int{}
+		for _, a := range attempts {
+			per[a]++
+			if k, ok := completedAt[key]; ok && a > k {
+				out = append(out, fmt.Sprintf("%s/%s completed by attempt %d, called again by attempt %d", id, key, k, a))
+			}
+		}
+		for _, n := range per {
+			if n > 1 {
+				stats.retried++
+			}
+		}
+	}
+	return out
 }
 
 // checkEvents replays a job's events. It returns the attempt that first
