@@ -1,20 +1,13 @@
 package openai_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/codecheck/codecheck/adapters/llm/openai"
 	"github.com/codecheck/codecheck/domain"
-	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/llmtest"
 	"github.com/codecheck/codecheck/test/providerfake"
 )
@@ -32,21 +25,21 @@ func FuzzResponse(f *testing.F) {
 		f.Add(s.status, s.retryAfter, s.body)
 	}
 	f.Fuzz(func(t *testing.T, status uint16, retryAfter string, body []byte) {
-		code := fuzzStatus(status)
+		code := llmtest.FuzzStatus(status)
 		c, err := openai.New(openai.Config{APIKey: llmtest.Key, BaseURL: "https://openai.invalid/v1", Model: searchModel,
-			HTTPClient: &http.Client{Transport: canned(code, retryAfter, body)}})
+			HTTPClient: &http.Client{Transport: llmtest.Canned(code, retryAfter, body)}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp, err := c.Research(context.Background(), llmtest.Request())
 		if err != nil {
-			requireProviderError(t, err, "openai")
+			llmtest.RequireFuzzError(t, err, "openai")
 			return
 		}
 		if code < 200 || code > 299 {
 			t.Fatalf("HTTP %d answered without an error", code)
 		}
-		requireAnswer(t, resp)
+		llmtest.RequireFuzzAnswer(t, resp, true)
 		for _, sp := range resp.Spans {
 			if !strings.Contains(resp.Content, sp.Text) {
 				t.Fatalf("span %q is not text of the answer", sp.Text)
@@ -107,96 +100,4 @@ func openaiSeeds() []responseSeed {
 func mustAuthFailure() []byte {
 	_, body := providerfake.OpenAI.AuthFailure(llmtest.Key)
 	return body
-}
-
-// fuzzStatus keeps statuses the client sees as final: 2xx, 4xx and 5xx
-// (a 1xx or 3xx is the transport's business); 0 and others become 200.
-func fuzzStatus(s uint16) int {
-	if code := int(s); code >= 200 && code <= 599 && (code < 300 || code >= 400) {
-		return code
-	}
-	return http.StatusOK
-}
-
-// canned answers every request with status, Retry-After and body, with
-// "@K" replaced by the API key.
-func canned(status int, retryAfter string, body []byte) http.RoundTripper {
-	body = bytes.ReplaceAll(body, []byte("@K"), []byte(llmtest.Key))
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		if req.Body != nil {
-			_, _ = io.Copy(io.Discard, req.Body)
-			_ = req.Body.Close()
-		}
-		h := http.Header{"Content-Type": {"application/json"}}
-		if retryAfter != "" {
-			h.Set("Retry-After", retryAfter)
-		}
-		return &http.Response{StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status),
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Request: req,
-			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}, nil
-	})
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-// maxMessage bounds a provider error's message: the adapter keeps at most a
-// few hundred characters of what the provider said.
-const maxMessage = 600
-
-func requireProviderError(t *testing.T, err error, provider string) {
-	t.Helper()
-	var pe *ports.ProviderError
-	if !errors.As(err, &pe) {
-		t.Fatalf("unclassified error %T: %v", err, err)
-	}
-	if pe.Provider != provider || pe.Message == "" || len(pe.Message) > maxMessage {
-		t.Fatalf("provider %q, message of %d bytes: %q", pe.Provider, len(pe.Message), pe.Message)
-	}
-	if strings.Contains(err.Error(), llmtest.Key) {
-		t.Fatalf("the error leaks the API key: %s", err)
-	}
-	if !utf8.ValidString(err.Error()) {
-		// It becomes the job's error, which Postgres refuses to store.
-		t.Fatalf("the error is not valid UTF-8: %q", err)
-	}
-}
-
-// requireAnswer checks an answer whose sources the adapter numbers 1..n,
-// one per URL, and whose spans name only those.
-func requireAnswer(t *testing.T, resp ports.SectionResponse) {
-	t.Helper()
-	if resp.Content == "" && !resp.Truncated {
-		t.Fatal("an answer without text")
-	}
-	if resp.Content != strings.TrimSpace(resp.Content) {
-		t.Fatalf("content not trimmed: %q", resp.Content)
-	}
-	if resp.Grounded != (len(resp.Sources) > 0) {
-		t.Fatalf("grounded %v with %d sources", resp.Grounded, len(resp.Sources))
-	}
-	urls := map[string]bool{}
-	for i, s := range resp.Sources {
-		if s.ID != i+1 || s.URL == "" || urls[s.URL] {
-			t.Fatalf("sources not numbered 1..n, one per URL: %+v", resp.Sources)
-		}
-		urls[s.URL] = true
-	}
-	for _, sp := range resp.Spans {
-		if strings.TrimSpace(sp.Text) == "" || len(sp.SourceIDs) == 0 {
-			t.Fatalf("empty span %+v", sp)
-		}
-		for _, id := range sp.SourceIDs {
-			if id < 1 || id > len(resp.Sources) {
-				t.Fatalf("span %q names source %d of %d", sp.Text, id, len(resp.Sources))
-			}
-		}
-		if ids := slices.Compact(slices.Sorted(slices.Values(sp.SourceIDs))); len(ids) != len(sp.SourceIDs) {
-			t.Fatalf("span %q names a source twice: %v", sp.Text, sp.SourceIDs)
-		}
-	}
-	if resp.Model == "" {
-		t.Fatal("an answer without model")
-	}
 }
