@@ -147,6 +147,11 @@ func settingsTable() string {
 var notSettings = map[string]string{
 	"CODECHECK_TEST_DATABASE_URL":    "read by the tests, not by codecheck",
 	"CODECHECK_TEST_PGBOUNCER_URL":   "read by the tests, not by codecheck",
+	"CODECHECK_SOAK":                 "read by the fault tests (make soak), not by codecheck",
+	"CODECHECK_FAULT_SEED":           "read by the fault tests, not by codecheck",
+	"CODECHECK_ARTIFACTS_DIR":        "read by the browser tests, not by codecheck",
+	"CODECHECK_E2E_MEASURE":          "read by the e2e measurements, not by codecheck",
+	"CODECHECK_E2E_REPLICA_JOBS":     "read by the e2e replica test, not by codecheck",
 	"CODECHECK_MODAL_WORKER_MODE":    "read by deploy/modal/modal_worker.py at modal deploy",
 	"CODECHECK_MODAL_MAX_CONTAINERS": "read by deploy/modal/modal_worker.py at modal deploy",
 	"CODECHECK_MODAL_JOB_TIMEOUT":    "read by deploy/modal/modal_worker.py at modal deploy",
