@@ -128,7 +128,7 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8, $9`+x.sql.JSONParam+`, $10, $11, $12)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
 			job.ID, job.Address, job.Provider, job.Sections, job.WebhookURL, key, job.RequestHash, x.now, project, job.MaxCostUSD,
-			reuseParam(job.Reuse), flagParam(job.Verify))
+			flagParam(job.Reuse), flagParam(job.Verify))
 		if errors.Is(err, driver.ErrUniqueViolation) {
 			return fmt.Errorf("job %s already exists: %w", job.ID, domain.ErrConflict)
 		}

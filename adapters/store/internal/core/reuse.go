@@ -65,11 +65,3 @@ func (x *txn) noteJurisdiction(ctx context.Context, jobID string, sec domain.Sec
 	}
 	return nil
 }
-
-// reuseParam is the job's reuse column.
-func reuseParam(reuse bool) int {
-	if reuse {
-		return 1
-	}
-	return 0
-}

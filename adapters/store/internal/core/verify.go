@@ -2,9 +2,8 @@ package core
 
 import "github.com/codecheck/codecheck/domain"
 
-// flagParam is a 0/1 column (jobs.verify, sections.verified,
-// events.verified): SQLite has no boolean type, and both engines compare
-// integers alike.
+// flagParam is a 0/1 column (jobs.reuse, jobs.verify, events.verified):
+// SQLite has no boolean type, and both engines compare integers alike.
 func flagParam(b bool) int {
 	if b {
 		return 1
