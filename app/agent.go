@@ -306,19 +306,29 @@ func jurisdictionContext(s domain.SectionResult) string {
 // errInvalidAnswer marks an answer that could not be parsed or validated.
 var errInvalidAnswer = errors.New("invalid answer")
 
-// parseAnswer extracts and validates the JSON answer in content.
-func parseAnswer(content string) (answer, error) {
-	var a answer
+// decodeObject decodes the JSON object in a model's answer (text around
+// it, such as a Markdown fence, is ignored) into v; errInvalidAnswer says
+// what is wrong.
+func decodeObject(content string, v any) error {
 	text := strings.TrimSpace(content)
 	start, end := strings.Index(text, "{"), strings.LastIndex(text, "}")
 	switch {
 	case start < 0:
-		return a, fmt.Errorf("%w: no JSON object in the answer", errInvalidAnswer)
+		return fmt.Errorf("%w: no JSON object in the answer", errInvalidAnswer)
 	case end < start:
-		return a, fmt.Errorf("%w: the JSON object is incomplete (cut off)", errInvalidAnswer)
+		return fmt.Errorf("%w: the JSON object is incomplete (cut off)", errInvalidAnswer)
 	}
-	if err := json.Unmarshal([]byte(text[start:end+1]), &a); err != nil {
-		return a, fmt.Errorf("%w: %v", errInvalidAnswer, err)
+	if err := json.Unmarshal([]byte(text[start:end+1]), v); err != nil {
+		return fmt.Errorf("%w: %v", errInvalidAnswer, err)
+	}
+	return nil
+}
+
+// parseAnswer extracts and validates the JSON answer in content.
+func parseAnswer(content string) (answer, error) {
+	var a answer
+	if err := decodeObject(content, &a); err != nil {
+		return a, err
 	}
 	switch {
 	case strings.TrimSpace(a.Summary) == "":

@@ -222,17 +222,9 @@ func parseVerdictsOrTruncated(resp ports.SectionResponse, s domain.SectionResult
 // contradicting quote; a source number the section does not have is
 // dropped, the verdict kept.
 func parseVerdicts(content string, s domain.SectionResult) ([]domain.FindingVerdict, error) {
-	text := strings.TrimSpace(content)
-	start, end := strings.Index(text, "{"), strings.LastIndex(text, "}")
-	switch {
-	case start < 0:
-		return nil, fmt.Errorf("%w: no JSON object in the answer", errInvalidAnswer)
-	case end < start:
-		return nil, fmt.Errorf("%w: the JSON object is incomplete (cut off)", errInvalidAnswer)
-	}
 	var a verdictsAnswer
-	if err := json.Unmarshal([]byte(text[start:end+1]), &a); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidAnswer, err)
+	if err := decodeObject(content, &a); err != nil {
+		return nil, err
 	}
 	out := make([]domain.FindingVerdict, len(s.Findings))
 	for i, v := range a.Verdicts {

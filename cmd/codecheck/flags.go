@@ -1,6 +1,10 @@
 package main
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+)
 
 func splitList(s string) []string {
 	var out []string
@@ -10,4 +14,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// optionalBool adds a boolean flag whose absence means "the server's
+// default decides": the returned function gives nil unless the flag was
+// given. Its printed default stays false, since the default is a setting's.
+func optionalBool(fs *pflag.FlagSet, name, usage string) func() *bool {
+	v := fs.Bool(name, false, usage)
+	return func() *bool {
+		if !fs.Changed(name) {
+			return nil
+		}
+		return v
+	}
 }

@@ -35,17 +35,8 @@ func (r *envReader) reuseTTL(s setting) time.Duration {
 	return d
 }
 
-// reuseFlag adds check's --reuse to fs; the returned function gives the
-// request's reuse: nil unless the flag was given, so that CODECHECK_REUSE
-// decides.
+// reuseFlag adds check's --reuse to fs: nil unless given, so that
+// CODECHECK_REUSE decides.
 func reuseFlag(fs *pflag.FlagSet) func() *bool {
-	// The flag's own default is never used (an unset flag leaves it to
-	// CODECHECK_REUSE); false keeps pflag from printing "(default true)".
-	v := fs.Bool("reuse", false, "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider, model and project; --reuse=false researches every section (default: CODECHECK_REUSE, on)")
-	return func() *bool {
-		if !fs.Changed("reuse") {
-			return nil
-		}
-		return v
-	}
+	return optionalBool(fs, "reuse", "reuse the jurisdiction-wide sections of a recent job of the same jurisdiction, provider, model and project; --reuse=false researches every section (default: CODECHECK_REUSE, on)")
 }
