@@ -499,13 +499,24 @@ func domainFilterSent(t *testing.T, p Provider) {
 	if !p.Expect.SearchTool {
 		t.Skip("the provider does not search: there is nothing to narrow")
 	}
+	req := Request()
+	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
+	with, without := withAndWithout(t, p, req)
+	require.Equal(t, req.AllowedDomains, with.AllowedDomains)
+	require.True(t, with.HasSearchTool, "narrowed, the search still happens")
+	require.Contains(t, with.Prompt, UserMarker)
+	require.Empty(t, without.AllowedDomains, "no domains, no filter")
+}
+
+// withAndWithout sends req, then the plain Request(), to a provider that
+// answers both with a success, and returns what each request carried.
+func withAndWithout(t *testing.T, p Provider, req ports.SectionRequest) (with, without CapturedRequest) {
+	t.Helper()
 	a := sampleAnswer(p)
 	f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
 		status, body := p.Wire.RenderSuccess(a)
 		writeJSON(w, status, body)
 	})
-	req := Request()
-	req.AllowedDomains = []string{"sfplanning.org", "sfdbi.org"}
 	_, err := f.llm.Research(context.Background(), req)
 	require.NoError(t, err)
 	_, err = f.llm.Research(context.Background(), Request())
@@ -513,10 +524,7 @@ func domainFilterSent(t *testing.T, p Provider) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.Len(t, f.requests, 2)
-	require.Equal(t, req.AllowedDomains, f.requests[0].AllowedDomains)
-	require.True(t, f.requests[0].HasSearchTool, "narrowed, the search still happens")
-	require.Contains(t, f.requests[0].Prompt, UserMarker)
-	require.Empty(t, f.requests[1].AllowedDomains, "no domains, no filter")
+	return f.requests[0], f.requests[1]
 }
 
 // readURLsSent: a request with ReadURLs has the provider read those pages
@@ -528,24 +536,13 @@ func readURLsSent(t *testing.T, p Provider) {
 		// prompt carries.
 		t.Skip("the provider does not search: it has no page tool")
 	}
-	a := sampleAnswer(p)
-	f := startFake(t, p, 0, func(w http.ResponseWriter, _ *http.Request) {
-		status, body := p.Wire.RenderSuccess(a)
-		writeJSON(w, status, body)
-	})
 	req := Request()
 	req.ReadURLs = []string{"https://www.springfield.gov/planning/zoning", "https://library.example-codes.com/springfield/title-17"}
-	_, err := f.llm.Research(context.Background(), req)
-	require.NoError(t, err)
-	_, err = f.llm.Research(context.Background(), Request())
-	require.NoError(t, err)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.Len(t, f.requests, 2)
-	require.Equal(t, req.ReadURLs, f.requests[0].ReadURLs, "the pages reach the provider's page tool")
-	require.Contains(t, f.requests[0].Prompt, UserMarker)
-	require.Equal(t, p.Expect.SearchTool, f.requests[0].HasSearchTool, "reading pages leaves search as it was")
-	require.Empty(t, f.requests[1].ReadURLs, "no pages, none to read")
+	with, without := withAndWithout(t, p, req)
+	require.Equal(t, req.ReadURLs, with.ReadURLs, "the pages reach the provider's page tool")
+	require.Contains(t, with.Prompt, UserMarker)
+	require.Equal(t, p.Expect.SearchTool, with.HasSearchTool, "reading pages leaves search as it was")
+	require.Empty(t, without.ReadURLs, "no pages, none to read")
 }
 
 func sampleAnswer(p Provider) Answer {
