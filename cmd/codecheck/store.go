@@ -141,7 +141,9 @@ func newStore(lc fx.Lifecycle, cfg config, o storeOptions, log *slog.Logger) (st
 
 // openWorkerPool opens serve's second Postgres pool, for worker traffic
 // only: the store is migrated already, and cancels reach workers through
-// the main store's LISTEN, so it neither migrates nor listens.
+// the main store's LISTEN, so it neither migrates nor listens. Its one
+// schema-version query is its start-up connection test: a pool that cannot
+// connect fails serve at once, naming CODECHECK_DB_WORKER_CONNS.
 func openWorkerPool(ctx context.Context, su storeURL, cfg config, log *slog.Logger) (openedStore, error) {
 	s, err := postgres.Open(ctx, su.URL, postgres.WithLogger(log.With("pool", "workers")), postgres.WithPooler(cfg.DBPooler),
 		postgres.WithMaxConns(int32(cfg.DBWorkerConns)), postgres.WithSchema(cfg.DBSchema),

@@ -23,35 +23,9 @@ import (
 // expire; `codecheck work --job-id` on the same job then completes it, and
 // no section completed before the kill is asked of the provider again.
 func TestWorkResumesAfterSIGKILL(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "codecheck.db")
-	callLog := filepath.Join(dir, "calls.log")
-	ctx := context.Background()
-
-	store, err := sqlite.Open(ctx, dbPath)
-	require.NoError(t, err)
-	defer store.Close()
-	provider, err := fake.New(fake.Config{})
-	require.NoError(t, err)
-	providers, err := app.NewProviders("fake", provider)
-	require.NoError(t, err)
-	svc, err := app.NewService(app.ServiceConfig{Store: store, Changes: store, Providers: providers})
-	require.NoError(t, err)
-	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: "350 Fifth Ave, New York, NY 10118", Provider: "fake"})
-	require.NoError(t, err)
-
-	env := baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=300ms",
-		"CODECHECK_FAKE_LLM_LOG="+callLog, "CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=3s")
-	cmd := exec.Command(binary, "work", "--job-id", job.ID)
-	cmd.Env = env
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	waitFor(t, "three completed sections", time.Minute, func() bool {
-		j, err := store.Get(ctx, job.ID)
-		return err == nil && j.Done >= 3
-	})
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
+	rig := newCrashRig(t, false)
+	store, env, callLog, job, ctx := rig.store, rig.env, rig.callLog, rig.job, context.Background()
+	rig.killWorkWhen(t, "three completed sections", func(j domain.Job) bool { return j.Done >= 3 })
 
 	before, err := store.Sections(ctx, job.ID)
 	require.NoError(t, err)
@@ -157,4 +131,57 @@ func TestWorkNoWaitLeavesAHeldJobAlone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, domain.JobCompleted, final.Status)
 	require.Equal(t, 1, final.Attempt, "the second worker took no attempt")
+}
+
+// crashRig is a job on a fresh SQLite file and the environment of the
+// `work` processes that run it: the fake provider at 300 ms a call, two
+// sections at once, a 3 s lease, every call logged.
+type crashRig struct {
+	store   *sqlite.Store
+	env     []string
+	callLog string
+	job     domain.Job
+}
+
+func newCrashRig(t *testing.T, verify bool) crashRig {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "codecheck.db")
+	r := crashRig{callLog: filepath.Join(dir, "calls.log")}
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, dbPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	provider, err := fake.New(fake.Config{})
+	require.NoError(t, err)
+	providers, err := app.NewProviders("fake", provider)
+	require.NoError(t, err)
+	svc, err := app.NewService(app.ServiceConfig{Store: store, Changes: store, Providers: providers})
+	require.NoError(t, err)
+	req := app.SubmitRequest{Address: "350 Fifth Ave, New York, NY 10118", Provider: "fake"}
+	if verify {
+		req.Verify = &verify
+	}
+	r.store = store
+	r.job, _, err = svc.Submit(ctx, req)
+	require.NoError(t, err)
+	r.env = baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=300ms",
+		"CODECHECK_FAKE_LLM_LOG="+r.callLog, "CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=3s")
+	return r
+}
+
+// killWorkWhen starts `work` on the rig's job and SIGKILLs it as soon as
+// the stored job satisfies ready.
+func (r crashRig) killWorkWhen(t *testing.T, what string, ready func(domain.Job) bool) {
+	t.Helper()
+	cmd := exec.Command(binary, "work", "--job-id", r.job.ID)
+	cmd.Env = r.env
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	waitFor(t, what, time.Minute, func() bool {
+		j, err := r.store.Get(context.Background(), r.job.ID)
+		return err == nil && ready(j)
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
 }

@@ -2,19 +2,11 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/codecheck/codecheck/adapters/llm/fake"
-	"github.com/codecheck/codecheck/adapters/store/sqlite"
-	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 )
 
@@ -23,36 +15,9 @@ import (
 // unverified (researching none that was completed), repeats no finished
 // verification, and ends with every section verified.
 func TestWorkResumesVerificationAfterSIGKILL(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "codecheck.db")
-	callLog := filepath.Join(dir, "calls.log")
-	ctx := context.Background()
-
-	store, err := sqlite.Open(ctx, dbPath)
-	require.NoError(t, err)
-	defer store.Close()
-	provider, err := fake.New(fake.Config{})
-	require.NoError(t, err)
-	providers, err := app.NewProviders("fake", provider)
-	require.NoError(t, err)
-	svc, err := app.NewService(app.ServiceConfig{Store: store, Changes: store, Providers: providers})
-	require.NoError(t, err)
-	on := true
-	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: "350 Fifth Ave, New York, NY 10118", Provider: "fake", Verify: &on})
-	require.NoError(t, err)
-
-	env := baseEnv(t, "DATABASE_URL=sqlite:"+dbPath, "CODECHECK_FAKE_LLM=1", "CODECHECK_FAKE_LLM_LATENCY=300ms",
-		"CODECHECK_FAKE_LLM_LOG="+callLog, "CODECHECK_SECTION_CONCURRENCY=2", "CODECHECK_LEASE=3s")
-	cmd := exec.Command(binary, "work", "--job-id", job.ID)
-	cmd.Env = env
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	waitFor(t, "three verified sections", time.Minute, func() bool {
-		j, err := store.Get(ctx, job.ID)
-		return err == nil && j.Verified >= 3
-	})
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
+	rig := newCrashRig(t, true)
+	store, env, callLog, job, ctx := rig.store, rig.env, rig.callLog, rig.job, context.Background()
+	rig.killWorkWhen(t, "three verified sections", func(j domain.Job) bool { return j.Verified >= 3 })
 
 	before, err := store.Sections(ctx, job.ID)
 	require.NoError(t, err)
