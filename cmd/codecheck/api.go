@@ -28,6 +28,15 @@ const localBase = "http://codecheck.local"
 // again: another process's writes to a SQLite file notify nobody here.
 const localStreamPoll = 500 * time.Millisecond
 
+// loadJobsAPI reads the configuration, then opens the jobs API as
+// openJobsAPI does: the start of every job command.
+func loadJobsAPI(ctx context.Context, env *environment, store storeOptions) (*apiclient.Client, func(), error) {
+	if err := env.load(true); err != nil {
+		return nil, nil, err
+	}
+	return openJobsAPI(ctx, env, store)
+}
+
 // openJobsAPI returns the client of the API the job commands use, and a
 // function that releases it: the remote server when CODECHECK_API_URL is
 // set, else the API over the store of DATABASE_URL.

@@ -41,10 +41,7 @@ func newReportCommand(env *environment) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			if err := env.load(true); err != nil {
-				return err
-			}
-			api, done, err := openJobsAPI(cmd.Context(), env, reportStore)
+			api, done, err := loadJobsAPI(cmd.Context(), env, reportStore)
 			if err != nil {
 				return err
 			}
@@ -87,10 +84,7 @@ the command for the next page.` + remoteNote,
 			if format != "table" && format != "json" {
 				return usagef("--format: must be table or json, got %q", format)
 			}
-			if err := env.load(true); err != nil {
-				return err
-			}
-			api, done, err := openJobsAPI(cmd.Context(), env, reportStore)
+			api, done, err := loadJobsAPI(cmd.Context(), env, reportStore)
 			if err != nil {
 				return err
 			}
@@ -211,10 +205,7 @@ func jobActionCommand(env *environment, name, short, long string,
 		Args:        oneJobID,
 		Annotations: map[string]string{envAnnotation: envList(clientEnv, logEnv), exitAnnotation: exitCodesClient},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.load(true); err != nil {
-				return err
-			}
-			api, done, err := openJobsAPI(cmd.Context(), env, reportStore)
+			api, done, err := loadJobsAPI(cmd.Context(), env, reportStore)
 			if err != nil {
 				return err
 			}
@@ -253,10 +244,7 @@ connection drops. Stopping watch (Ctrl-C) does not stop the job.` + remoteNote,
      (CODECHECK_API_URL) could not be reached, or refused the key
   3  you stopped watching before the job ended (the job goes on)`},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.load(true); err != nil {
-				return err
-			}
-			api, done, err := openJobsAPI(cmd.Context(), env, watchStore)
+			api, done, err := loadJobsAPI(cmd.Context(), env, watchStore)
 			if err != nil {
 				return err
 			}
