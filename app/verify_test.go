@@ -300,7 +300,10 @@ func TestTimeoutDuringVerificationNamesTheUnverifiedSections(t *testing.T) {
 		}
 		return good(req), nil
 	}}
-	e := newEnv(t, llm, func(c *app.WorkerConfig) { c.JobTimeout = 300 * time.Millisecond })
+	// The timeout must outlast everything else the job does (two instant
+	// research calls and saves, even under -race on a loaded machine): only
+	// zoning_use's verification waits for it.
+	e := newEnv(t, llm, func(c *app.WorkerConfig) { c.JobTimeout = 2 * time.Second })
 	job := submitVerify(t, e, "zoning_use")
 	done, err := e.w.Work(context.Background(), job.ID, false)
 	require.NoError(t, err)
