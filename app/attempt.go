@@ -30,6 +30,9 @@ type run struct {
 
 	mu      sync.Mutex
 	results map[string]domain.SectionResult
+	// announced holds the sections whose start a write of this attempt
+	// recorded (the claim, or the save that handed them a place).
+	announced map[string]bool
 	// fatal is a provider error that every further call would repeat (bad
 	// credentials, unknown model): once set, sections fail without calling.
 	fatal error
@@ -44,7 +47,8 @@ type run struct {
 // back to pending, or left to whoever canceled or took it over.
 func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, error) {
 	r := &run{w: w, job: job, lease: ports.Lease{JobID: job.ID, Attempt: job.Attempt},
-		log: w.log.With("job_id", job.ID, "attempt", job.Attempt), results: map[string]domain.SectionResult{}}
+		log: w.log.With("job_id", job.ID, "attempt", job.Attempt), results: map[string]domain.SectionResult{},
+		announced: map[string]bool{}}
 	r.log.Info("job claimed", "provider", job.Provider, "sections", len(job.Sections))
 	llm, err := w.cfg.Providers.Resolve(job.Provider)
 	if err != nil {
@@ -57,6 +61,9 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 	}
 	for _, s := range saved {
 		r.results[s.Key] = s
+	}
+	if first, ok := job.FirstSection(); ok && r.results[first.Key].Status == domain.SectionRunning {
+		r.announced[first.Key] = true // the claim started it
 	}
 	r.budget = newBudget(job.MaxCostUSD, saved)
 
@@ -108,11 +115,24 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 }
 
 // finish moves the job to a terminal status under the lease and calls the
-// JobDone hook.
+// JobDone hook. A store error is retried as a section save is; a lost
+// lease means the job was canceled or taken over meanwhile (stopped),
+// unless the lost answer of an earlier try had finished it already.
 func (r *run) finish(parent context.Context, status domain.JobStatus, msg string) (domain.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
 	defer cancel()
-	job, err := r.w.cfg.Store.Finish(ctx, r.lease, status, msg)
+	var job domain.Job
+	err := r.retryWrite(ctx, "finish job", func(ctx context.Context) (err error) {
+		job, err = r.w.cfg.Store.Finish(ctx, r.lease, status, msg)
+		return err
+	})
+	if errors.Is(err, domain.ErrLeaseLost) {
+		cur, getErr := r.w.cfg.Store.Get(ctx, r.job.ID)
+		if getErr != nil || cur.Attempt != r.lease.Attempt || cur.Status != status {
+			return r.stopped(parent, err)
+		}
+		job, err = cur, nil
+	}
 	if err != nil {
 		r.log.Warn("could not finish job", "status", status, "err", err)
 		return r.job, err
@@ -122,6 +142,26 @@ func (r *run) finish(parent context.Context, status domain.JobStatus, msg string
 		r.w.cfg.Hooks.JobDone(ctx, job)
 	}
 	return job, nil
+}
+
+// retryWrite runs write, a store write under the lease, until it succeeds,
+// fails for good (a lost lease, an invalid write, an unknown job) or ctx
+// ends, with the backoff of section saves between tries: a database blip
+// (a restart, a connection the server ended) does not end an attempt.
+func (r *run) retryWrite(ctx context.Context, what string, write func(context.Context) error) error {
+	for try := 1; ; try++ {
+		err := write(ctx)
+		if err == nil || errors.Is(err, domain.ErrLeaseLost) || errors.Is(err, domain.ErrInvalid) || errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+		wait := min(saveBackoff<<min(try-1, 8), maxSaveBackoff)
+		r.log.Warn("store write failed; retrying", "write", what, "try", try, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // stopped ends an attempt that someone else ended: the job was canceled
@@ -145,7 +185,10 @@ func (r *run) stopped(parent context.Context, cause error) (domain.Job, error) {
 func (r *run) giveBack(parent context.Context, reason error) (domain.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
 	defer cancel()
-	if err := r.w.cfg.Store.Release(ctx, r.lease, reason.Error()); errors.Is(err, domain.ErrLeaseLost) {
+	err := r.retryWrite(ctx, "release job", func(ctx context.Context) error {
+		return r.w.cfg.Store.Release(ctx, r.lease, reason.Error())
+	})
+	if errors.Is(err, domain.ErrLeaseLost) {
 		return r.stopped(parent, err)
 	} else if err != nil {
 		r.log.Warn("could not release job", "err", err)

@@ -23,7 +23,7 @@ const DefaultReuseTTL = 30 * 24 * time.Hour
 // worker whose ReuseTTL is 0, a section that depends on more than the
 // jurisdiction, or a job whose jurisdiction is not known; a failed lookup
 // means research as usual.
-func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) (domain.SectionResult, bool) {
+func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) (domain.SectionResult, bool) {
 	if !r.job.Reuse || r.w.cfg.ReuseTTL <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
 		return domain.SectionResult{}, false
 	}
@@ -34,7 +34,7 @@ func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJur
 	}
 	res := domain.Reused(found.Section, found.JobID, now)
 	res.Key, res.Title, res.Ordinal = spec.Key, spec.Title, spec.Ordinal
-	return r.saveReused(ctx, spec, res), true
+	return r.saveReused(ctx, spec, res, h), true
 }
 
 // findReusable asks the store for a section to reuse for spec and checks
@@ -59,24 +59,18 @@ func (r *run) findReusable(ctx context.Context, spec domain.SectionSpec, now tim
 	return found, true
 }
 
-// saveReused saves res, first running and then completed like every
-// section, so that the job's events show it started before it completed,
-// and returns the section as saved. When a save fails the run is stopping
-// (a lost lease) or the store failed, which the attempt's end reports;
-// nothing is researched in its place.
-func (r *run) saveReused(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult) domain.SectionResult {
-	running := domain.NewSectionResult(spec)
-	running.Status, running.Provider, running.Model, running.StartedAt = domain.SectionRunning, res.Provider, res.Model, res.StartedAt
+// saveReused saves res, a section the run started (so that the job's
+// events show it started before it completed), handing the section's
+// place over (h), and returns the section as saved. When the save fails
+// the run is stopping (a lost lease) or the store failed, which the
+// attempt's end reports; nothing is researched in its place.
+func (r *run) saveReused(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult, h *handoff) domain.SectionResult {
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if !r.save(saveCtx, running) {
-		return running
-	}
-	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
-		h(r.job, spec.Key)
-	}
-	if !r.save(saveCtx, res) {
-		return running
+	if !r.save(saveCtx, res, h.at(ctx, r, res)...) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.results[spec.Key]
 	}
 	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
 	if h := r.w.cfg.Hooks.SectionDone; h != nil {

@@ -23,7 +23,7 @@ type flakyStore struct {
 	failed   int
 }
 
-func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult) error {
+func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, started ...domain.SectionResult) error {
 	f.mu.Lock()
 	fail := s.Status == domain.SectionCompleted && f.failures != 0
 	if fail {
@@ -34,7 +34,7 @@ func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.Se
 	if fail {
 		return errors.New("write tcp 127.0.0.1:5432: connection reset by peer")
 	}
-	return f.WorkerStore.SaveSection(ctx, l, s)
+	return f.WorkerStore.SaveSection(ctx, l, s, started...)
 }
 
 // A store error while saving a paid answer is retried; the provider is not
@@ -98,4 +98,31 @@ func otherProviderJob(t *testing.T, e *env) domain.Job {
 	saved, _, err := e.store.Create(context.Background(), j)
 	require.NoError(t, err)
 	return saved
+}
+
+// flakyFinish fails the first finishes with a transient error.
+type flakyFinish struct {
+	ports.WorkerStore
+	failures int
+}
+
+func (f *flakyFinish) Finish(ctx context.Context, l ports.Lease, status domain.JobStatus, msg string) (domain.Job, error) {
+	if f.failures > 0 {
+		f.failures--
+		return domain.Job{}, errors.New("FATAL: terminating connection due to idle-in-transaction timeout (SQLSTATE 25P03)")
+	}
+	return f.WorkerStore.Finish(ctx, l, status, msg)
+}
+
+// A store error while finishing is retried: the job ends completed, not
+// left processing until its lease runs out and researched again.
+func TestStoreErrorOnFinishIsRetried(t *testing.T) {
+	flaky := &flakyFinish{failures: 2}
+	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) { flaky.WorkerStore = c.Store; c.Store = flaky })
+	job := e.submit(t)
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status)
+	require.Zero(t, flaky.failures, "both failures happened")
+	require.Equal(t, domain.JobCompleted, e.report(t, job.ID).Job.Status)
 }

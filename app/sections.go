@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,50 +13,154 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-// runSections runs jurisdiction first, then the others in parallel, each
-// told what the jurisdiction section found.
+// runSections runs jurisdiction first, then the others, at most
+// SectionConcurrency at once, each told what the jurisdiction section
+// found. A section's place goes, when it ends, to the next in line, and
+// the save that ends it records the next one's start in the same write
+// (ports.JobStore.SaveSection); the claim records the jurisdiction's. So a
+// start costs no write of its own, and no goroutine waits for a place.
 func (r *run) runSections(ctx context.Context) {
-	// prior is what the jurisdiction section found, for the others'
-	// prompts, searches and official sources.
-	var prior priorJurisdiction
-	var juris domain.SectionResult
-	if slices.Contains(r.job.Sections, domain.JurisdictionKey) {
-		spec, _ := domain.LookupSection(domain.JurisdictionKey)
-		juris = r.section(ctx, spec, priorJurisdiction{})
-		prior = priorFrom(juris)
-	}
-	slots := make(chan struct{}, r.w.cfg.SectionConcurrency)
+	line := r.lineup()
 	var wg sync.WaitGroup
-	for _, key := range r.job.Sections {
-		if key == domain.JurisdictionKey && !r.job.Verify {
-			continue
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		case <-r.w.stopping:
-		}
-		if ctx.Err() != nil || r.w.draining() {
-			break
-		}
-		spec, _ := domain.LookupSection(key)
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if key == domain.JurisdictionKey {
-				r.verify(ctx, spec, juris) // researched first; verified beside the others
-				return
-			}
-			r.researchAndVerify(ctx, spec, prior)
-		})
+	h := &handoff{line: line, n: r.w.cfg.SectionConcurrency}
+	if spec, ok := r.job.FirstSection(); ok {
+		juris := r.section(ctx, spec, priorJurisdiction{}, h)
+		line.prior, line.juris = priorFrom(juris), juris
 	}
+	r.launch(ctx, &wg, h)
 	wg.Wait()
 }
 
+// task is one section's work in the line: its research, and its
+// verification when the job has verify on; or, for the jurisdiction,
+// researched first, its verification alone.
+type task struct {
+	spec       domain.SectionSpec
+	verifyOnly bool
+}
+
+// line is the attempt's tasks after the jurisdiction, in report order,
+// and what the jurisdiction found for them.
+type line struct {
+	mu    sync.Mutex
+	tasks []task
+	prior priorJurisdiction
+	juris domain.SectionResult
+}
+
+// lineup lines up the tasks after the jurisdiction: its verification
+// first, when the job has verify on, then the other sections.
+func (r *run) lineup() *line {
+	l := &line{}
+	for _, key := range r.job.Sections {
+		spec, _ := domain.LookupSection(key)
+		switch {
+		case key != domain.JurisdictionKey:
+			l.tasks = append(l.tasks, task{spec: spec})
+		case r.job.Verify:
+			l.tasks = append([]task{{spec: spec, verifyOnly: true}}, l.tasks...)
+		}
+	}
+	return l
+}
+
+// take removes and returns up to n tasks from the front of the line,
+// passing over sections an earlier attempt finished; none once the attempt
+// is stopping.
+func (l *line) take(r *run, ctx context.Context, n int) []task {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []task
+	for len(out) < n && len(l.tasks) > 0 && ctx.Err() == nil && !r.w.draining() {
+		t := l.tasks[0]
+		l.tasks = l.tasks[1:]
+		r.mu.Lock()
+		prev := r.results[t.spec.Key]
+		r.mu.Unlock()
+		if !t.verifyOnly && prev.Status == domain.SectionCompleted && !r.needsVerify(prev) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// handoff is a running section's place: when the section ends, the place
+// goes to the next n tasks in line (n is SectionConcurrency for the
+// jurisdiction's, 1 for the others'). The save that ends the section takes
+// them and records their starts; a section that ends without such a save
+// hands them over when it returns (launch).
+type handoff struct {
+	line *line
+	n    int
+	// afterVerify: the place is handed over after the section's
+	// verification when one follows its research, not at the research's
+	// save.
+	afterVerify bool
+	taken       bool
+	next        []task
+}
+
+// take takes the tasks that follow, once, and returns the running results
+// that record their starts.
+func (h *handoff) take(ctx context.Context, r *run) []domain.SectionResult {
+	if h == nil || h.taken {
+		return nil
+	}
+	h.taken, h.next = true, h.line.take(r, ctx, h.n)
+	var starts []domain.SectionResult
+	for _, t := range h.next {
+		r.mu.Lock()
+		prev := r.results[t.spec.Key]
+		r.mu.Unlock()
+		if !t.verifyOnly && prev.Status != domain.SectionCompleted {
+			starts = append(starts, domain.StartSection(t.spec, prev, r.llm.Name(), r.llm.Model(), time.Now()))
+		}
+	}
+	return starts
+}
+
+// at is take for the save of res, a section's research: nothing when the
+// place is handed over only after a verification that follows.
+func (h *handoff) at(ctx context.Context, r *run, res domain.SectionResult) []domain.SectionResult {
+	if h == nil || h.afterVerify && r.needsVerify(res) {
+		return nil
+	}
+	return h.take(ctx, r)
+}
+
+// launch starts the tasks h hands its place to, each in its own goroutine
+// under wg; when no save took them, it takes them now and records their
+// starts in a write of their own.
+func (r *run) launch(ctx context.Context, wg *sync.WaitGroup, h *handoff) {
+	if !h.taken {
+		if starts := h.take(ctx, r); len(starts) > 0 {
+			startCtx, cancel := context.WithTimeout(ctx, r.w.cfg.Lease)
+			r.save(startCtx, starts[0], starts[1:]...)
+			cancel()
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	for _, t := range h.next {
+		wg.Go(func() {
+			next := &handoff{line: h.line, n: 1, afterVerify: true}
+			if t.verifyOnly {
+				r.verify(ctx, t.spec, h.line.juris, next)
+			} else {
+				r.researchAndVerify(ctx, t.spec, h.line.prior, next)
+			}
+			r.launch(ctx, wg, next)
+		})
+	}
+}
+
 // section runs one section unless an earlier attempt completed it, and
-// returns its result.
-func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) domain.SectionResult {
+// returns its result. Its save hands its place over (h).
+func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) domain.SectionResult {
 	r.mu.Lock()
-	prev := r.results[spec.Key]
+	prev, announced := r.results[spec.Key], r.announced[spec.Key]
 	r.mu.Unlock()
 	if prev.Status == domain.SectionCompleted {
 		return prev
@@ -65,25 +168,24 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 	if ctx.Err() != nil || r.w.draining() {
 		return prev
 	}
-	if reused, ok := r.reuse(ctx, spec, prior); ok {
-		return reused
-	}
-	res := domain.NewSectionResult(spec)
-	res.Status = domain.SectionRunning
-	res.Provider, res.Model = r.llm.Name(), r.llm.Model()
-	// What earlier attempts spent on the section stays counted: in its
-	// usage and cost, in the calls it took, and so in the job's cap.
-	res.Usage, res.Attempts = prev.Usage, prev.Attempts
-	started := time.Now().UTC()
-	res.StartedAt = &started
-	startCtx, cancelStart := context.WithTimeout(ctx, r.w.cfg.Lease)
-	defer cancelStart()
-	if !r.save(startCtx, res) {
-		return res
+	res := domain.StartSection(spec, prev, r.llm.Name(), r.llm.Model(), time.Now())
+	if announced && prev.Status == domain.SectionRunning {
+		res.StartedAt = prev.StartedAt // the start the handing-over save (or the claim) recorded
+	} else {
+		startCtx, cancelStart := context.WithTimeout(ctx, r.w.cfg.Lease)
+		saved := r.save(startCtx, res)
+		cancelStart()
+		if !saved {
+			return res
+		}
 	}
 	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
 		h(r.job, spec.Key)
 	}
+	if reused, ok := r.reuse(ctx, spec, prior, h); ok {
+		return reused
+	}
+	started := *res.StartedAt
 	r.research(ctx, spec, prior, &res)
 	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errJobTimeout) {
 		// Canceled, taken over or shut down hard: leave no verdict; a
@@ -97,7 +199,7 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 	// lease can hold without a heartbeat, even past a cancel of ctx.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if r.save(saveCtx, res) {
+	if r.save(saveCtx, res, h.at(ctx, r, res)...) {
 		r.log.Info("section finished", "section", spec.Key, "status", res.Status, "latency_ms", res.LatencyMS,
 			"provider_calls", res.Attempts, "error", res.Error)
 		if h := r.w.cfg.Hooks.SectionDone; h != nil {
@@ -107,18 +209,23 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 	return res
 }
 
-// save writes the section under the lease and records it. A store error is
-// retried with backoff until ctx ends, so that a database blip does not
-// throw away an answer that was paid for; a lost lease stops the run, and an
-// invalid result is not retried. A section that could not be saved stays
-// unfinished, and the attempt's end says why.
-func (r *run) save(ctx context.Context, res domain.SectionResult) bool {
+// save writes the section, and the sections it starts (each running),
+// under the lease, and records them. A store error is retried with backoff
+// until ctx ends, so that a database blip does not throw away an answer
+// that was paid for; a lost lease stops the run, and an invalid result is
+// not retried. A section that could not be saved stays unfinished, and the
+// attempt's end says why; a start that could not be saved is saved by the
+// section itself when it starts.
+func (r *run) save(ctx context.Context, res domain.SectionResult, started ...domain.SectionResult) bool {
 	for try := 1; ; try++ {
-		err := r.w.cfg.Store.SaveSection(ctx, r.lease, res)
+		err := r.w.cfg.Store.SaveSection(ctx, r.lease, res, started...)
 		switch {
 		case err == nil:
 			r.mu.Lock()
 			r.results[res.Key] = res
+			for _, s := range started {
+				r.results[s.Key], r.announced[s.Key] = s, true
+			}
 			r.mu.Unlock()
 			return true
 		case errors.Is(err, domain.ErrLeaseLost):

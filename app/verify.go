@@ -57,9 +57,16 @@ Rules:
 - Answer with one JSON object that follows the given schema, and nothing else.`
 
 // researchAndVerify runs a section (see section) and then, for a job with
-// verify on, its verification.
-func (r *run) researchAndVerify(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction) {
-	r.verify(ctx, spec, r.section(ctx, spec, prior))
+// verify on, its verification; the save that ends them hands the place
+// over (h).
+func (r *run) researchAndVerify(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) {
+	r.verify(ctx, spec, r.section(ctx, spec, prior, h), h)
+}
+
+// needsVerify says whether res, a section of this job, awaits its
+// verification: the job asked for it and res is completed without one.
+func (r *run) needsVerify(res domain.SectionResult) bool {
+	return r.job.Verify && res.Status == domain.SectionCompleted && res.VerifiedAt == nil
 }
 
 // verify gives the findings of res, a section of this job, their verdicts
@@ -72,8 +79,8 @@ func (r *run) researchAndVerify(ctx context.Context, spec domain.SectionSpec, pr
 // section is saved with the reason (verification_error) and keeps its
 // research; a stopped attempt saves nothing, so that the next one verifies
 // it.
-func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult) {
-	if !r.job.Verify || res.Status != domain.SectionCompleted || res.VerifiedAt != nil || ctx.Err() != nil || r.w.draining() {
+func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult, h *handoff) {
+	if !r.needsVerify(res) || ctx.Err() != nil || r.w.draining() {
 		return
 	}
 	out := res
@@ -96,7 +103,7 @@ func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.Se
 	// The answer is paid for: save it as section saves research.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if !r.save(saveCtx, out) {
+	if !r.save(saveCtx, out, h.take(ctx, r)...) {
 		return
 	}
 	counts := out.VerdictCounts()

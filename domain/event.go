@@ -56,15 +56,18 @@ func SectionEventOf(j Job, sec SectionResult) Event {
 		Verified: sec.Status == SectionCompleted && sec.VerifiedAt != nil, VerifiedProgress: verifiedProgressOf(j)}
 }
 
-// SectionSavedEvents are the events a saved section produces: a section
-// event when it started (running) or finished, and a job event when it
-// moved the job's progress (before and after are the job around the save).
-// The started event comes from the same write that marks the section
-// running, so it costs no statement of its own.
-func SectionSavedEvents(before, after Job, sec SectionResult) []Event {
+// SectionSavedEvents are the events a save of secs produces, in their
+// order: a section event for each that started (running) or finished, and
+// then a job event when the save moved the job's progress (before and
+// after are the job around the save). A started event comes from the same
+// write that marks the section running, so it costs no statement of its
+// own.
+func SectionSavedEvents(before, after Job, secs ...SectionResult) []Event {
 	var out []Event
-	if sec.Status == SectionRunning || sec.Status.Finished() {
-		out = append(out, SectionEventOf(after, sec))
+	for _, sec := range secs {
+		if sec.Status == SectionRunning || sec.Status.Finished() {
+			out = append(out, SectionEventOf(after, sec))
+		}
 	}
 	if after.Done != before.Done {
 		out = append(out, JobEventOf(after, ""))

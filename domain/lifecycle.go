@@ -116,15 +116,51 @@ func CheckMaxCost(field string, v *float64) error {
 // returns its position (from 1) in the job's sections. A worker never saves
 // a section canceled: only a cancel of the job does.
 func (j Job) SectionOrdinal(s SectionResult) (int, error) {
-	switch s.Status {
-	case SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionSkipped:
-	default:
-		return 0, Invalid("status", fmt.Sprintf("a worker saves a section pending, running, completed, failed or skipped, not %q", s.Status))
+	if err := checkSavedStatus(s); err != nil {
+		return 0, err
 	}
 	if n := j.sectionPosition(s.Key); n > 0 {
 		return n, nil
 	}
 	return 0, Invalid("key", fmt.Sprintf("job %s does not include section %q", j.ID, s.Key))
+}
+
+func checkSavedStatus(s SectionResult) error {
+	switch s.Status {
+	case SectionPending, SectionRunning, SectionCompleted, SectionFailed, SectionSkipped:
+		return nil
+	}
+	return Invalid("status", fmt.Sprintf("a worker saves a section pending, running, completed, failed or skipped, not %q", s.Status))
+}
+
+// CheckSave validates what a worker saves in one write, before the job is
+// read: the section result s, and the sections it starts in the same
+// write (each running, no section twice). Whether the job includes them
+// is SectionOrdinal's to say.
+func CheckSave(s SectionResult, started []SectionResult) error {
+	if err := checkSavedStatus(s); err != nil {
+		return err
+	}
+	seen := map[string]bool{s.Key: true}
+	for _, st := range started {
+		if st.Status != SectionRunning {
+			return Invalid("started", fmt.Sprintf("section %q is started with status %q, not running", st.Key, st.Status))
+		}
+		if seen[st.Key] {
+			return Invalid("started", fmt.Sprintf("section %q is saved twice in one write", st.Key))
+		}
+		seen[st.Key] = true
+	}
+	return nil
+}
+
+// FirstSection is the section a worker starts a job with, the
+// jurisdiction, when the job includes it: its claim records it running.
+func (j Job) FirstSection() (SectionSpec, bool) {
+	if j.sectionPosition(JurisdictionKey) == 0 {
+		return SectionSpec{}, false
+	}
+	return LookupSection(JurisdictionKey)
 }
 
 // sectionPosition is key's position (from 1) in the job's sections, or 0.

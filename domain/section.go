@@ -184,3 +184,17 @@ type SectionResult struct {
 func NewSectionResult(spec SectionSpec) SectionResult {
 	return SectionResult{Key: spec.Key, Title: spec.Title, Ordinal: spec.Ordinal, Status: SectionPending}
 }
+
+// StartSection is spec's result as it starts running at the given time by
+// provider and model, after prev, its saved result if any: what earlier
+// attempts spent on the section stays counted, in its usage and cost, in
+// the calls it took, and so in the job's cap.
+func StartSection(spec SectionSpec, prev SectionResult, provider, model string, at time.Time) SectionResult {
+	res := NewSectionResult(spec)
+	res.Status = SectionRunning
+	res.Provider, res.Model = provider, model
+	res.Usage, res.Attempts = prev.Usage, prev.Attempts
+	at = at.UTC()
+	res.StartedAt = &at
+	return res
+}

@@ -98,9 +98,12 @@ type WorkerStore interface {
 	// job is no longer processing under this lease.
 	Heartbeat(ctx context.Context, l Lease, d time.Duration) error
 
-	// SaveSection upserts one section result under the lease.
-	// domain.ErrLeaseLost as for Heartbeat.
-	SaveSection(ctx context.Context, l Lease, s domain.SectionResult) error
+	// SaveSection upserts one section result under the lease and, in the
+	// same write, the sections the worker starts as it saves s (each
+	// running; domain.CheckSave), each with its event. A worker hands a
+	// finished section's place to the next this way, so a start costs no
+	// write of its own. domain.ErrLeaseLost as for Heartbeat.
+	SaveSection(ctx context.Context, l Lease, s domain.SectionResult, started ...domain.SectionResult) error
 
 	// Sections returns the saved section results of a job in report order
 	// (possibly fewer than the job's sections). domain.ErrNotFound if the

@@ -146,11 +146,13 @@ func TestEventsLiveUntilTerminalStatus(t *testing.T) {
 	require.Equal(t, "processing", ev.Data.Status)
 	require.Equal(t, 1, ev.Data.Attempt)
 
+	started := next(t, events)
+	require.Equal(t, "section", started.Event, "the claim starts the jurisdiction")
+	require.Equal(t, "running", started.Data.Status)
+
 	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
-	var section sseEvent
-	for section.Event != "section" {
-		section = next(t, events)
-	}
+	section := next(t, events)
+	require.Equal(t, "section", section.Event)
 	require.Equal(t, "jurisdiction", section.Data.Key)
 	require.Equal(t, "completed", section.Data.Status)
 	require.Equal(t, "1/2", section.Data.Progress)
@@ -163,7 +165,7 @@ func TestEventsLiveUntilTerminalStatus(t *testing.T) {
 	require.Equal(t, "job", last.Event)
 	require.Equal(t, "completed", last.Data.Status)
 	require.Equal(t, "2/2", last.Data.Progress)
-	requireOrdered(t, append([]sseEvent{first, ev, section}, rest...))
+	requireOrdered(t, append([]sseEvent{first, ev, started, section}, rest...))
 }
 
 func TestEventsReplayAndResume(t *testing.T) {
@@ -180,10 +182,10 @@ func TestEventsReplayAndResume(t *testing.T) {
 	var sections []string
 	for _, ev := range all {
 		if ev.Event == "section" {
-			sections = append(sections, ev.Data.Key)
+			sections = append(sections, ev.Data.Key+" "+ev.Data.Status)
 		}
 	}
-	require.Equal(t, []string{"jurisdiction", "zoning_use"}, sections)
+	require.Equal(t, []string{"jurisdiction running", "jurisdiction completed", "zoning_use completed"}, sections)
 
 	from := strconv.FormatInt(all[1].ID, 10)
 	events, _ = e.openStream("/jobs/"+v.ID+"/events", "Last-Event-ID: "+from)
@@ -252,26 +254,30 @@ func TestEventsKeepAliveAndShutdown(t *testing.T) {
 	require.Empty(t, collect(t, events), "Close ends open streams")
 }
 
-// A section that starts running is streamed as it happens, before its end.
+// A section that starts running is streamed as it happens, before its end:
+// the jurisdiction's start comes with the claim, and the others' with the
+// save that hands them a place.
 func TestEventsSectionStarted(t *testing.T) {
 	e := newEnv(t)
-	v := e.submit(map[string]any{"address": address, "sections": []string{"jurisdiction"}})
+	v := e.submit(map[string]any{"address": address, "sections": []string{"zoning_use"}})
 	events, _ := e.openStream("/jobs/" + v.ID + "/events")
 	require.Equal(t, "pending", next(t, events).Data.Status)
 	l := e.claim(v.ID)
 	require.Equal(t, "processing", next(t, events).Data.Status)
 
-	e.saveSection(l, "jurisdiction", domain.SectionRunning)
 	started := next(t, events)
 	require.Equal(t, "section", started.Event)
 	require.Equal(t, "jurisdiction", started.Data.Key)
 	require.Equal(t, "running", started.Data.Status)
-	require.Equal(t, "0/1", started.Data.Progress)
+	require.Equal(t, "0/2", started.Data.Progress)
 
-	e.saveSection(l, "jurisdiction", domain.SectionCompleted)
-	ended := next(t, events)
-	require.Equal(t, "section", ended.Event)
-	require.Equal(t, "completed", ended.Data.Status)
+	e.saveSection(l, "jurisdiction", domain.SectionCompleted, "zoning_use")
+	for _, want := range []string{"jurisdiction completed", "zoning_use running"} {
+		ev := next(t, events)
+		require.Equal(t, "section", ev.Event)
+		require.Equal(t, want, ev.Data.Key+" "+ev.Data.Status)
+		require.Equal(t, "1/2", ev.Data.Progress)
+	}
 }
 
 // Event ids count within the job: Last-Event-ID: 2 resumes after the job's

@@ -224,8 +224,16 @@ func (e *env) claim(id string) ports.Lease {
 	return ports.Lease{JobID: id, Attempt: job.Attempt}
 }
 
-func (e *env) saveSection(l ports.Lease, key string, status domain.SectionStatus) {
+// saveSection saves a result for key with status under l, and starts the
+// sections started (each running) in the same write.
+func (e *env) saveSection(l ports.Lease, key string, status domain.SectionStatus, started ...string) {
 	e.t.Helper()
+	var starts []domain.SectionResult
+	for _, k := range started {
+		spec, ok := domain.LookupSection(k)
+		require.True(e.t, ok)
+		starts = append(starts, domain.StartSection(spec, domain.SectionResult{}, "fake", "stub", time.Now()))
+	}
 	spec, ok := domain.LookupSection(key)
 	require.True(e.t, ok)
 	res := domain.NewSectionResult(spec)
@@ -241,7 +249,7 @@ func (e *env) saveSection(l ports.Lease, key string, status domain.SectionStatus
 	} else {
 		res.Error = "provider failed"
 	}
-	require.NoError(e.t, e.store.SaveSection(e.t.Context(), l, res))
+	require.NoError(e.t, e.store.SaveSection(e.t.Context(), l, res, starts...))
 }
 
 func (e *env) finish(l ports.Lease, status domain.JobStatus, msg string) {

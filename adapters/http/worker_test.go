@@ -244,8 +244,9 @@ func TestWorkerLifecycleOverHTTP(t *testing.T) {
 		Sections []domain.SectionResult `json:"sections"`
 	}
 	res.json(t, &saved)
-	require.Len(t, saved.Sections, 1)
-	require.Equal(t, "saved over the worker API", saved.Sections[0].Summary)
+	require.Len(t, saved.Sections, 2)
+	require.Equal(t, domain.SectionRunning, saved.Sections[0].Status, "the claim started the jurisdiction")
+	require.Equal(t, "saved over the worker API", saved.Sections[1].Summary)
 
 	res = e.do(http.MethodPost, "/worker/jobs/"+id+"/finish", map[string]any{"attempt": 1, "status": "failed", "error": "jurisdiction failed"}, auth)
 	require.Equal(t, http.StatusOK, res.StatusCode, "body: %s", res.body)
@@ -288,7 +289,8 @@ func TestWorkerFencingOverHTTP(t *testing.T) {
 	}
 	sections, err := e.store.Sections(t.Context(), id)
 	require.NoError(t, err)
-	require.Empty(t, sections, "the stale attempt's section was not saved")
+	require.Len(t, sections, 1, "the stale attempt's section was not saved")
+	require.Equal(t, domain.JurisdictionKey, sections[0].Key, "only the jurisdiction the claims started is")
 	job, err := e.store.Get(t.Context(), id)
 	require.NoError(t, err)
 	require.Equal(t, domain.JobProcessing, job.Status)

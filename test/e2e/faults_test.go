@@ -446,7 +446,11 @@ func TestFaultZombieFrozenInTransaction(t *testing.T) {
 	r := newFaultRig(t, base, "CODECHECK_FAKE_LLM_LATENCY=200ms", "CODECHECK_SECTION_CONCURRENCY=12",
 		"CODECHECK_LEASE=2s", "CODECHECK_MAX_ATTEMPTS=10")
 	zombie := r.start("worker", "CODECHECK_WORKERS=1", "DATABASE_URL="+pgtest.WithParam(t, base, "application_name", appName))
-	ids := r.createJobs(faultSize(3, 8))
+	// A section save is one statement, outside any transaction; the
+	// transactions are the claim's and the finish's, a few milliseconds of
+	// each job: enough jobs keep the zombie at them while it is stopped
+	// and resumed until it stops inside one.
+	ids := r.createJobs(faultSize(40, 80))
 	waitFor(t, "the zombie to hold a job", time.Minute, func() bool { return len(r.heldIDs(zombie)) > 0 })
 	r.stopWhere(zombie, appName, true)
 	frozen, held, activity := time.Now(), r.heldIDs(zombie), r.activity(appName)

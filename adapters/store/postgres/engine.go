@@ -17,6 +17,7 @@ import (
 // around migrations.
 var dialect = driver.Dialect{
 	Name:          "postgres",
+	NotifyChannel: Channel,
 	LockJob:       " FOR UPDATE OF j",
 	SkipLocked:    " FOR UPDATE SKIP LOCKED",
 	JSONParam:     "::jsonb", // JSON goes as text: under the simple protocol a []byte would be sent as bytea
@@ -79,7 +80,7 @@ func (e engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error))
 			return err
 		}
 		for _, id := range changed {
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, id); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, dialect.NotifyChannel, id); err != nil {
 				return fmt.Errorf("postgres: notify: %w", err)
 			}
 		}

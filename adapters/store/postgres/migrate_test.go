@@ -44,11 +44,11 @@ func TestMigrationNumbersExistingEventsPerJob(t *testing.T) {
 	for _, id := range []string{a.ID, b.ID} {
 		evs, err := again.Events(t.Context(), id, 0, 0)
 		require.NoError(t, err)
-		require.Len(t, evs, 16, "created, claimed, 13 sections canceled, canceled")
+		require.Len(t, evs, 17, "created, claimed, jurisdiction started by the claim, 13 sections canceled, canceled")
 		for i, e := range evs {
 			require.Equal(t, int64(i+1), e.Seq, "job %s event %d", id, i)
 		}
 		require.Equal(t, "pending", evs[0].Status)
-		require.Equal(t, "canceled", evs[15].Status)
+		require.Equal(t, "canceled", evs[16].Status)
 	}
 }

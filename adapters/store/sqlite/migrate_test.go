@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/codecheck/codecheck/adapters/store/sqlite"
+	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/storetest"
 )
@@ -62,11 +63,51 @@ func requirePerJobSeq(t *testing.T, s ports.JobStore, ids []string) {
 	for _, id := range ids {
 		evs, err := s.Events(t.Context(), id, 0, 0)
 		require.NoError(t, err)
-		require.Len(t, evs, 16, "created, claimed, 13 sections canceled, canceled")
+		require.Len(t, evs, 17, "created, claimed, jurisdiction started by the claim, 13 sections canceled, canceled")
 		for i, e := range evs {
 			require.Equal(t, int64(i+1), e.Seq, "job %s event %d", id, i)
 		}
 		require.Equal(t, "pending", evs[0].Status)
-		require.Equal(t, "canceled", evs[15].Status)
+		require.Equal(t, "canceled", evs[16].Status)
+	}
+}
+
+// Migration 0012 fills the job row's counters from a database an earlier
+// version wrote: done and verified_done from the sections, event_seq from
+// the events, so that the next event follows the last.
+func TestMigrationCountsExistingJobs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	s, err := sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	created, _, err := s.Create(t.Context(), storetest.NewJob("zoning_use"))
+	require.NoError(t, err)
+	job, err := s.Claim(t.Context(), ports.ClaimRequest{JobID: created.ID, Worker: "w", Lease: time.Minute})
+	require.NoError(t, err)
+	l := ports.Lease{JobID: job.ID, Attempt: job.Attempt}
+	done := domain.SectionResult{Key: domain.JurisdictionKey, Status: domain.SectionCompleted, Outcome: domain.OutcomeFound}
+	require.NoError(t, s.SaveSection(t.Context(), l, done))
+	require.NoError(t, s.Close())
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	for _, stmt := range []string{`ALTER TABLE jobs DROP COLUMN done`, `ALTER TABLE jobs DROP COLUMN verified_done`,
+		`ALTER TABLE jobs DROP COLUMN event_seq`, `DELETE FROM schema_migrations WHERE version = '0012_job_counters'`} {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, db.Close())
+
+	s, err = sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := s.Get(t.Context(), job.ID)
+	require.NoError(t, err)
+	require.Equal(t, "1/2", got.Progress())
+	_, err = s.Cancel(t.Context(), job.ID)
+	require.NoError(t, err)
+	evs, err := s.Events(t.Context(), job.ID, 0, 0)
+	require.NoError(t, err)
+	for i, e := range evs {
+		require.Equal(t, int64(i+1), e.Seq, "event %d follows the migrated ones", i)
 	}
 }

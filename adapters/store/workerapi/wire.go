@@ -65,8 +65,9 @@ type heartbeatBody struct {
 // saveSectionBody is SaveSectionBody; a section result's JSON is the
 // domain's, as in the report.
 type saveSectionBody struct {
-	Attempt int                  `json:"attempt"`
-	Section domain.SectionResult `json:"section"`
+	Attempt int                    `json:"attempt"`
+	Section domain.SectionResult   `json:"section"`
+	Started []domain.SectionResult `json:"started,omitempty"`
 }
 
 // sectionList is SectionList.

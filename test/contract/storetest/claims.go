@@ -196,7 +196,8 @@ func testFencingAfterTakeover(t *testing.T, h Harness) {
 	requireFenced(t, h, leaseOf(old))
 	sections, err := h.worker().Sections(ctx(t), old.ID)
 	require.NoError(t, err)
-	require.Empty(t, sections, "a zombie's section must not be saved")
+	require.Len(t, sections, 1)
+	require.Equal(t, domain.SectionRunning, sections[0].Status, "a zombie's section must not be saved: the jurisdiction stays as the current claim started it")
 
 	f.save(leaseOf(current), domain.JurisdictionKey, domain.SectionCompleted)
 	require.NoError(t, h.worker().Heartbeat(ctx(t), leaseOf(current), lease))

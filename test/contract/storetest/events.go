@@ -63,12 +63,15 @@ func testEventsLifecycle(t *testing.T, h Harness) {
 
 	evs := events(t, h, job.ID)
 	got := summarize(evs)
-	require.Len(t, got, 13)
-	got[6].Error = "" // the release event may carry the reason; the suite does not insist
+	require.Len(t, got, 14)
+	got[7].Error = "" // the release event may carry the reason; the suite does not insist
 	canceled := "the job was canceled before the section finished"
 	require.Equal(t, []ev{
 		{domain.EventJob, "pending", "0/3", 0, "", ""},
 		{domain.EventJob, "processing", "0/3", 1, "", ""},
+		// The claim starts the jurisdiction section; the second claim,
+		// with it completed, starts nothing.
+		{domain.EventSection, "running", "0/3", 1, domain.JurisdictionKey, ""},
 		{domain.EventSection, "running", "0/3", 1, domain.JurisdictionKey, ""},
 		{domain.EventSection, "completed", "1/3", 1, domain.JurisdictionKey, ""},
 		{domain.EventJob, "processing", "1/3", 1, "", ""},
@@ -95,13 +98,14 @@ func testEventsRescue(t *testing.T, h Harness) {
 	expire(t, h, job.ID, 2)
 	expire(t, h, job.ID, 2)
 	evs := summarize(events(t, h, job.ID))
-	require.Len(t, evs, 5)
-	require.Equal(t, domain.EventJob, evs[2].Type)
-	require.Equal(t, "pending", evs[2].Status, "requeue after the first lease expired")
-	require.Equal(t, 1, evs[2].Attempt)
-	require.Equal(t, "failed", evs[4].Status, "failed once attempts ran out")
-	require.Equal(t, 2, evs[4].Attempt)
-	require.NotEmpty(t, evs[4].Error)
+	require.Len(t, evs, 8) // pending, processing, running, pending, processing, running, canceled section, failed
+	require.Equal(t, domain.EventJob, evs[3].Type)
+	require.Equal(t, "pending", evs[3].Status, "requeue after the first lease expired")
+	require.Equal(t, 1, evs[3].Attempt)
+	last := evs[len(evs)-1]
+	require.Equal(t, "failed", last.Status, "failed once attempts ran out")
+	require.Equal(t, 2, last.Attempt)
+	require.NotEmpty(t, last.Error)
 }
 
 func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
@@ -111,7 +115,7 @@ func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
 	_, err := h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)
 	all := events(t, h, job.ID)
-	require.Len(t, all, 5) // pending, processing, 2 sections canceled, canceled
+	require.Len(t, all, 6) // pending, processing, jurisdiction running, 2 sections canceled, canceled
 
 	after, err := h.Store.Events(ctx(t), job.ID, all[0].Seq, 0)
 	require.NoError(t, err)
@@ -121,7 +125,7 @@ func testEventsAfterSeqAndLimit(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Equal(t, all[:2], limited)
 
-	none, err := h.Store.Events(ctx(t), job.ID, all[4].Seq, 10)
+	none, err := h.Store.Events(ctx(t), job.ID, all[5].Seq, 10)
 	require.NoError(t, err)
 	require.Empty(t, none)
 }
@@ -137,7 +141,7 @@ func testEventsPerJob(t *testing.T, h Harness) {
 	f.claim(b.ID)
 	require.Len(t, events(t, h, a.ID), 1)
 	evs := events(t, h, b.ID)
-	require.Len(t, evs, 2)
+	require.Len(t, evs, 3) // pending, processing, jurisdiction running
 	for _, e := range evs {
 		require.Equal(t, b.ID, e.JobID)
 	}
@@ -149,10 +153,8 @@ func testEventsPerJobSeq(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	a := f.create()
 	b := f.create()
-	la := leaseOf(f.claim(a.ID))
+	f.claim(a.ID) // its claim starts its jurisdiction section
 	lb := leaseOf(f.claim(b.ID))
-	f.save(lb, domain.JurisdictionKey, domain.SectionRunning)
-	f.save(la, domain.JurisdictionKey, domain.SectionRunning)
 	f.save(lb, domain.JurisdictionKey, domain.SectionCompleted)
 	for _, id := range []string{a.ID, b.ID} {
 		evs := events(t, h, id)

@@ -17,6 +17,10 @@ var sectionTests = map[string]func(*testing.T, Harness){
 	"UnknownKey":         testSectionUnknownKey,
 	"DoneCountsComplete": testDoneCountsCompleted,
 	"UnknownJob":         testSectionsUnknownJob,
+	"ClaimStartsFirst":   testClaimStartsFirstSection,
+	"SaveStartsOthers":   testSaveStartsOthers,
+	"StartedRefused":     testStartedRefused,
+	"CountersFollow":     testCountersFollowResaves,
 }
 
 // fullSection is a result with every field set.
@@ -60,7 +64,8 @@ func testSectionRoundTrip(t *testing.T, h Harness) {
 
 	got, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
-	require.Len(t, got, 1)
+	require.Len(t, got, 2) // the jurisdiction the claim started, and want
+	got = got[1:]
 	requireTime(t, *want.StartedAt, got[0].StartedAt, "started_at")
 	requireTime(t, *want.FinishedAt, got[0].FinishedAt, "finished_at")
 	got[0].StartedAt, got[0].FinishedAt = want.StartedAt, want.FinishedAt
@@ -77,7 +82,8 @@ func testSectionUpsert(t *testing.T, h Harness) {
 
 	got, err := h.worker().Sections(ctx(t), job.ID)
 	require.NoError(t, err)
-	require.Len(t, got, 1)
+	require.Len(t, got, 2) // the jurisdiction the claim started, and want
+	got = got[1:]
 	require.Equal(t, domain.SectionCompleted, got[0].Status)
 	require.Empty(t, got[0].Error)
 	require.Equal(t, want.Findings, got[0].Findings)
@@ -146,4 +152,110 @@ func testSectionsUnknownJob(t *testing.T, h Harness) {
 	got, err := h.worker().Sections(ctx(t), f.create().ID)
 	require.NoError(t, err)
 	require.Empty(t, got)
+}
+
+// The claim records the job's first section, the jurisdiction, running
+// with its event; a later claim, with it completed, leaves it alone.
+func testClaimStartsFirstSection(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create("zoning_use").ID)
+	got, err := h.worker().Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, domain.JurisdictionKey, got[0].Key)
+	require.Equal(t, domain.SectionRunning, got[0].Status)
+	requireTime(t, usec(h.Clock.Now()), got[0].StartedAt, "started_at")
+	require.Equal(t, ev{domain.EventSection, "running", "0/2", 1, domain.JurisdictionKey, ""}, summarize(events(t, h, job.ID))[2])
+
+	f.save(leaseOf(job), domain.JurisdictionKey, domain.SectionCompleted)
+	require.NoError(t, h.worker().Release(ctx(t), leaseOf(job), "shutdown"))
+	again := f.claim(job.ID)
+	got, err = h.worker().Sections(ctx(t), again.ID)
+	require.NoError(t, err)
+	require.Equal(t, domain.SectionCompleted, got[0].Status, "a completed first section is not started again")
+}
+
+// A save records the sections the worker starts with it in the same
+// write: each running, with its event, numbered after the saved one's and
+// before the job's progress event.
+func testSaveStartsOthers(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create("zoning_use", "energy_code").ID)
+	before := len(events(t, h, job.ID))
+	err := h.worker().SaveSection(ctx(t), leaseOf(job), section(domain.JurisdictionKey, domain.SectionCompleted),
+		section("zoning_use", domain.SectionRunning), section("energy_code", domain.SectionRunning))
+	require.NoError(t, err)
+
+	got, err := h.worker().Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	var statuses []domain.SectionStatus
+	for _, s := range got {
+		statuses = append(statuses, s.Status)
+	}
+	require.Equal(t, []domain.SectionStatus{domain.SectionCompleted, domain.SectionRunning, domain.SectionRunning}, statuses)
+	evs := events(t, h, job.ID)
+	require.Equal(t, []ev{
+		{domain.EventSection, "completed", "1/3", 1, domain.JurisdictionKey, ""},
+		{domain.EventSection, "running", "1/3", 1, "zoning_use", ""},
+		{domain.EventSection, "running", "1/3", 1, "energy_code", ""},
+		{domain.EventJob, "processing", "1/3", 1, "", ""},
+	}, summarize(evs[before:]))
+	for i, e := range evs {
+		require.Equal(t, int64(i+1), e.Seq, "a job's events are numbered 1, 2, 3...")
+	}
+	require.Equal(t, 1, f.get(job.ID).Done)
+}
+
+// A save whose started sections are not running, repeat a section, or are
+// not the job's is refused whole: nothing of it is saved.
+func testStartedRefused(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create("zoning_use").ID)
+	l := leaseOf(job)
+	done := section(domain.JurisdictionKey, domain.SectionCompleted)
+	for name, started := range map[string][]domain.SectionResult{
+		"not running":   {section("zoning_use", domain.SectionCompleted)},
+		"twice":         {section("zoning_use", domain.SectionRunning), section("zoning_use", domain.SectionRunning)},
+		"not the job's": {section("zoning_use", domain.SectionRunning), section("energy_code", domain.SectionRunning)},
+	} {
+		err := h.worker().SaveSection(ctx(t), l, done, started...)
+		require.ErrorIs(t, err, domain.ErrInvalid, name)
+	}
+	got, err := h.worker().Sections(ctx(t), job.ID)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, domain.SectionRunning, got[0].Status, "the refused saves changed nothing")
+	require.Equal(t, 0, f.get(job.ID).Done)
+	require.Len(t, events(t, h, job.ID), 3, "and recorded no event")
+}
+
+// The job's counters follow every save: up when a section completes or is
+// verified, down when a completed section is saved otherwise.
+func testCountersFollowResaves(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	fresh := newJob("zoning_use", "energy_code")
+	fresh.Verify = true
+	created, _, err := h.Store.Create(ctx(t), fresh)
+	require.NoError(t, err)
+	job := f.claim(created.ID)
+	l := leaseOf(job)
+	f.save(l, domain.JurisdictionKey, domain.SectionCompleted)
+	f.save(l, "zoning_use", domain.SectionCompleted)
+	got := f.get(job.ID)
+	require.Equal(t, [2]int{2, 0}, [2]int{got.Done, got.Verified})
+
+	verified := section("zoning_use", domain.SectionCompleted)
+	at := usec(h.Clock.Now())
+	verified.VerifiedAt = &at
+	require.NoError(t, h.worker().SaveSection(ctx(t), l, verified))
+	got = f.get(job.ID)
+	require.Equal(t, [2]int{2, 1}, [2]int{got.Done, got.Verified})
+	require.Equal(t, "1/3", got.VerifiedProgress())
+
+	f.save(l, "zoning_use", domain.SectionFailed)
+	got = f.get(job.ID)
+	require.Equal(t, [2]int{1, 0}, [2]int{got.Done, got.Verified})
+	last := events(t, h, job.ID)
+	require.Equal(t, ev{domain.EventJob, "processing", "1/3", 1, "", ""}, summarize(last)[len(last)-1],
+		"progress going down is a job event too")
 }

@@ -14,18 +14,25 @@ func (x *txn) jobEvent(ctx context.Context, j domain.Job, errMsg string) error {
 	return x.events(ctx, domain.JobEventOf(j, errMsg))
 }
 
-// events inserts es, each numbered after the job's last event, and marks
-// their jobs changed. Every caller has locked the job's row first (or the
-// engine has one writer), so a job's sequence numbers are taken, and
-// committed, in order; the unique index on (job_id, job_seq) turns a caller
-// that did not into an error rather than a duplicate id.
+// events inserts es, each numbered after the job's last event (the job
+// row's event_seq), and marks their jobs changed. Every caller has locked
+// the job's row first (or the engine has one writer), so a job's sequence
+// numbers are taken, and committed, in order; the unique index on
+// (job_id, job_seq) turns a caller that did not into an error rather than
+// a duplicate id.
 func (x *txn) events(ctx context.Context, es ...domain.Event) error {
 	for _, e := range es {
-		_, err := x.db.Exec(ctx, `INSERT INTO events (job_id, job_seq, type, status, progress, attempt, section, error, at,
-				verified, verified_progress)
-			VALUES ($1, (SELECT coalesce(max(job_seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			e.JobID, string(e.Type), e.Status, e.Progress, e.Attempt, e.Section, e.Error, x.now,
-			flagParam(e.Verified), e.VerifiedProgress)
+		seq, err := collect(ctx, x.db, scanInt64, `UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq`, e.JobID)
+		if err == nil && len(seq) == 0 {
+			err = notFound(e.JobID)
+		}
+		if err == nil {
+			_, err = x.db.Exec(ctx, `INSERT INTO events (job_id, job_seq, type, status, progress, attempt, section, error, at,
+					verified, verified_progress)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				e.JobID, seq[0], string(e.Type), e.Status, e.Progress, e.Attempt, e.Section, e.Error, x.now,
+				flagParam(e.Verified), e.VerifiedProgress)
+		}
 		if err != nil {
 			return x.sql.wrap(err, "record %s event of %s", e.Type, e.JobID)
 		}

@@ -18,13 +18,12 @@ const (
 	defaultDispatchLimit = 100
 )
 
-// selectJob reads a job with Done, the count of its completed sections.
+// selectJob reads a job with its counters: Done and Verified are kept on
+// the job row by every write that changes its sections.
 const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
 	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
 	j.max_cost_usd, j.cost_capped, coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
-	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse,
-	(SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed'),
-	j.verify, (SELECT count(*) FROM sections s WHERE s.job_id = j.id AND s.status = 'completed' AND s.verified = 1)
+	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse, j.done, j.verify, j.verified_done
 FROM jobs j`
 
 func scanJob(r driver.Rows) (domain.Job, error) {

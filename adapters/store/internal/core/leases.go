@@ -36,9 +36,36 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 		if job, err = x.get(ctx, id); err != nil {
 			return err
 		}
-		return x.jobEvent(ctx, job, "")
+		if err := x.jobEvent(ctx, job, ""); err != nil {
+			return err
+		}
+		return x.startFirst(ctx, job)
 	})
 	return job, err
+}
+
+// startFirst records the job's first section (domain.Job.FirstSection)
+// running with the claim, unless an earlier attempt completed it: the
+// worker starts there, so its started event costs no write of its own. The
+// model is the worker's to fill in when it saves the result.
+func (x *txn) startFirst(ctx context.Context, job domain.Job) error {
+	spec, ok := job.FirstSection()
+	if !ok {
+		return nil
+	}
+	saved, err := x.sql.section(ctx, x.db, job.ID, spec.Key)
+	if err != nil || saved.Status == domain.SectionCompleted {
+		return err
+	}
+	res := domain.StartSection(spec, saved, job.Provider, "", x.now)
+	ordinal, err := job.SectionOrdinal(res)
+	if err != nil {
+		return err
+	}
+	if err := x.putSection(ctx, job.ID, ordinal, res); err != nil {
+		return err
+	}
+	return x.events(ctx, domain.SectionEventOf(job, res))
 }
 
 // claimable locks and returns the id of the job to claim: jobID if it may
@@ -89,6 +116,15 @@ func (x *txn) fenced(ctx context.Context, l ports.Lease, query string, args ...a
 	if err != nil {
 		return err
 	}
+	return leaseLost(l, cur)
+}
+
+// leaseLost is the error of a write under lease l that found the job cur
+// no longer held by it, or nil when l still holds it.
+func leaseLost(l ports.Lease, cur domain.Job) error {
+	if cur.Status == domain.JobProcessing && cur.Attempt == l.Attempt {
+		return nil
+	}
 	return fmt.Errorf("job %s attempt %d: job is %s at attempt %d: %w", l.JobID, l.Attempt, cur.Status, cur.Attempt, domain.ErrLeaseLost)
 }
 
@@ -104,10 +140,20 @@ func (s *Store) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) e
 	})
 }
 
-// SaveSection implements ports.JobStore. The fenced UPDATE of the job row
-// comes first: it locks the row, so the job's events are numbered in commit
-// order even when sections finish at the same moment.
-func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.SectionResult) error {
+// SaveSection implements ports.JobStore. Where the engine can (Postgres's
+// data-modifying CTEs) it is one statement, so one round trip:
+// saveSectionsStatement. Elsewhere the fenced UPDATE of the job row comes
+// first: it locks the row (SQLite's one writer locks everything), so the
+// job's events are numbered in commit order even when sections finish at
+// the same moment.
+func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.SectionResult, started ...domain.SectionResult) error {
+	if err := domain.CheckSave(sec, started); err != nil {
+		return err
+	}
+	secs := append([]domain.SectionResult{sec}, started...)
+	if s.sql.NotifyChannel != "" {
+		return s.saveInOneStatement(ctx, l, secs)
+	}
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
 		if err := x.fenced(ctx, l, `UPDATE jobs SET updated_at = $3`, x.now); err != nil {
 			return err
@@ -116,14 +162,19 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 		if err != nil {
 			return err
 		}
-		ordinal, err := before.SectionOrdinal(sec)
-		if err != nil {
-			return err
-		}
-		if err := x.putSection(ctx, l.JobID, ordinal, sec); err != nil {
-			return err
+		for _, sec := range secs {
+			ordinal, err := before.SectionOrdinal(sec)
+			if err != nil {
+				return err
+			}
+			if err := x.putSection(ctx, l.JobID, ordinal, sec); err != nil {
+				return err
+			}
 		}
 		if err := x.noteJurisdiction(ctx, l.JobID, sec); err != nil {
+			return err
+		}
+		if err := x.recount(ctx, l.JobID); err != nil {
 			return err
 		}
 		after, err := x.get(ctx, l.JobID)
@@ -131,8 +182,21 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 			return err
 		}
 		x.touch(l.JobID)
-		return x.events(ctx, domain.SectionSavedEvents(before, after, sec)...)
+		return x.events(ctx, domain.SectionSavedEvents(before, after, secs...)...)
 	})
+}
+
+// recount sets the job's counters (jobs.done, jobs.verified_done) from its
+// sections, after a write that changed them.
+func (x *txn) recount(ctx context.Context, jobID string) error {
+	_, err := x.db.Exec(ctx, `UPDATE jobs SET
+		done = (SELECT count(*) FROM sections s WHERE s.job_id = $1 AND s.status = 'completed'),
+		verified_done = (SELECT count(*) FROM sections s WHERE s.job_id = $1 AND s.status = 'completed' AND s.verified = 1)
+		WHERE id = $1`, jobID)
+	if err != nil {
+		return x.sql.wrap(err, "count sections of %s", jobID)
+	}
+	return nil
 }
 
 // putSection inserts or replaces one section result.
@@ -155,18 +219,33 @@ func (x *txn) putSection(ctx context.Context, jobID string, ordinal int, sec dom
 // sections reads a job's saved results in report order, but for those
 // with status except ("" excepts none).
 func (d dialect) sections(ctx context.Context, db driver.DB, jobID, except string) ([]domain.SectionResult, error) {
-	out, err := collect(ctx, db, func(r driver.Rows) (sec domain.SectionResult, err error) {
-		var raw string
-		if err := r.Scan(&raw); err != nil {
-			return sec, err
-		}
-		return sec, json.Unmarshal([]byte(raw), &sec)
-	}, `SELECT result FROM sections WHERE job_id = $1 AND status <> $2 ORDER BY ordinal`,
+	out, err := collect(ctx, db, scanResult, `SELECT result FROM sections WHERE job_id = $1 AND status <> $2 ORDER BY ordinal`,
 		jobID, except)
 	if err != nil {
 		return nil, d.wrap(err, "sections of %s", jobID)
 	}
 	return out, nil
+}
+
+// section reads one saved result of a job, or a zero result when it has
+// none.
+func (d dialect) section(ctx context.Context, db driver.DB, jobID, key string) (domain.SectionResult, error) {
+	out, err := collect(ctx, db, scanResult, `SELECT result FROM sections WHERE job_id = $1 AND key = $2`, jobID, key)
+	if err != nil {
+		return domain.SectionResult{}, d.wrap(err, "section %s of %s", key, jobID)
+	}
+	if len(out) == 0 {
+		return domain.SectionResult{}, nil
+	}
+	return out[0], nil
+}
+
+func scanResult(r driver.Rows) (sec domain.SectionResult, err error) {
+	var raw string
+	if err := r.Scan(&raw); err != nil {
+		return sec, err
+	}
+	return sec, json.Unmarshal([]byte(raw), &sec)
 }
 
 // Sections implements ports.JobStore.

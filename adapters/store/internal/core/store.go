@@ -132,3 +132,5 @@ func collect[T any](ctx context.Context, db driver.DB, scan func(driver.Rows) (T
 }
 
 func scanString(r driver.Rows) (s string, err error) { return s, r.Scan(&s) }
+
+func scanInt64(r driver.Rows) (n int64, err error) { return n, r.Scan(&n) }

@@ -58,6 +58,11 @@ type Driver interface {
 type Dialect struct {
 	// Name prefixes the engine's errors ("sqlite", "postgres").
 	Name string
+	// NotifyChannel, where set, is the channel the engine's writes notify
+	// other processes on (Postgres's pg_notify), and says that the engine
+	// runs a section save as one statement (data-modifying CTEs), which
+	// notifies that channel itself.
+	NotifyChannel string
 	// LockJob ends a SELECT of one job row (alias j) and locks the row
 	// until commit; empty where the write transaction locks everything.
 	LockJob string

@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/app"
+	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
+)
+
+// writeCounter counts a worker's writes to the store, each one commit.
+type writeCounter struct {
+	ports.WorkerStore
+	mu     sync.Mutex
+	writes []string
+}
+
+func (c *writeCounter) note(what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, what)
+}
+
+func (c *writeCounter) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, error) {
+	c.note("claim")
+	return c.WorkerStore.Claim(ctx, req)
+}
+
+func (c *writeCounter) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) error {
+	c.note("heartbeat")
+	return c.WorkerStore.Heartbeat(ctx, l, d)
+}
+
+func (c *writeCounter) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, started ...domain.SectionResult) error {
+	c.note(fmt.Sprintf("save %s %s +%d", s.Key, s.Status, len(started)))
+	return c.WorkerStore.SaveSection(ctx, l, s, started...)
+}
+
+func (c *writeCounter) Finish(ctx context.Context, l ports.Lease, status domain.JobStatus, msg string) (domain.Job, error) {
+	c.note("finish")
+	return c.WorkerStore.Finish(ctx, l, status, msg)
+}
+
+func (c *writeCounter) Release(ctx context.Context, l ports.Lease, reason string) error {
+	c.note("release")
+	return c.WorkerStore.Release(ctx, l, reason)
+}
+
+// A job's attempt writes the claim, one save per section and the finish:
+// 15 commits with its creation 16, whatever the section concurrency. No
+// section's start has a write of its own: the claim records the
+// jurisdiction's, and the save that ends a section records the next one's.
+// Every section still has its started event, before its completed one.
+func TestAttemptWritesOncePerSection(t *testing.T) {
+	for _, conc := range []int{12, 4, 1} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			counter := &writeCounter{}
+			e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) {
+				counter.WorkerStore, c.Store, c.SectionConcurrency = c.Store, counter, conc
+			})
+			job := e.submit(t)
+			done, err := e.w.Work(context.Background(), job.ID, false)
+			require.NoError(t, err)
+			require.Equal(t, domain.JobCompleted, done.Status)
+
+			require.Len(t, counter.writes, 15, "claim, 13 saves, finish: %v", counter.writes)
+			require.Equal(t, "claim", counter.writes[0])
+			require.Equal(t, fmt.Sprintf("save jurisdiction completed +%d", min(conc, 12)), counter.writes[1],
+				"the jurisdiction's save starts the first round")
+			require.Equal(t, "finish", counter.writes[14])
+
+			evs, err := e.store.Events(context.Background(), job.ID, 0, 0)
+			require.NoError(t, err)
+			started, completed := map[string]int64{}, map[string]int64{}
+			for _, ev := range evs {
+				if ev.Type != domain.EventSection {
+					continue
+				}
+				switch ev.Status {
+				case string(domain.SectionRunning):
+					require.NotContains(t, started, ev.Section, "started once")
+					started[ev.Section] = ev.Seq
+				case string(domain.SectionCompleted):
+					completed[ev.Section] = ev.Seq
+				}
+			}
+			require.Len(t, started, 13)
+			require.Len(t, completed, 13)
+			for key, seq := range completed {
+				require.Less(t, started[key], seq, "%s started before it completed", key)
+			}
+		})
+	}
+}
+
+// With verify on, a section's place passes on after its verification, so
+// research and verification of 13 sections make 26 saves and still no
+// write of a start of its own.
+func TestVerifyAttemptWritesTwicePerSection(t *testing.T) {
+	counter := &writeCounter{}
+	e := newEnv(t, &scripted{}, func(c *app.WorkerConfig) {
+		counter.WorkerStore, c.Store, c.SectionConcurrency = c.Store, counter, 4
+	})
+	job, _, err := e.svc.Submit(context.Background(), app.SubmitRequest{Address: "1 Main St, Springfield, IL",
+		Provider: "scripted", Verify: new(true)})
+	require.NoError(t, err)
+	done, err := e.w.Work(context.Background(), job.ID, false)
+	require.NoError(t, err)
+	require.Equal(t, domain.JobCompleted, done.Status)
+	require.Equal(t, "13/13", done.VerifiedProgress())
+	require.Len(t, counter.writes, 28, "claim, 26 saves, finish: %v", counter.writes)
+}
