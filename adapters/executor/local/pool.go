@@ -1,11 +1,15 @@
-// Package local runs jobs in-process on a bounded pool of goroutines. It is
+// Package local runs jobs in-process, at most Workers at once. It is
 // codecheck's development executor and what `codecheck serve` and
 // `codecheck worker` use without Modal.
 //
-// Submitted jobs are queued and run by id; when the queue is empty, workers
-// pull any pending job from the store through the runner, woken by change
-// notifications (other processes' jobs, with Postgres) and by a polling
-// fallback.
+// Submitted jobs are queued and run by id; when the queue is empty and a
+// place is free, the pool pulls any pending job from the store through the
+// runner, woken by change notifications (other processes' jobs, with
+// Postgres), by a job ending, and by a polling fallback. One goroutine
+// dispatches; each running job has one goroutine of its own, and an idle
+// pool has none: Workers is a bound, not a number of goroutines. At most
+// one pull looks for a pending job at a time, so an idle pool of many
+// workers asks the store once per wake-up, not once per worker.
 package local
 
 import (
@@ -25,7 +29,7 @@ const Name = "local"
 // Config sets up a Pool.
 type Config struct {
 	Runner ports.JobRunner
-	// Changes, when set, wakes idle workers on any job change.
+	// Changes, when set, wakes the pool on any job change.
 	Changes ports.Changes
 	// Workers is the number of jobs run at once (default 8).
 	Workers int
@@ -43,10 +47,15 @@ type Pool struct {
 	cfg Config
 	log *slog.Logger
 
-	wake     chan struct{}
+	// places holds a token per job running (or pull looking for one): at
+	// most Workers.
+	places   chan struct{}
+	wake     chan struct{} // a job was submitted or changed: look for work
+	freed    chan struct{} // a place was given back: look for work
 	stopping chan struct{}
 	hardStop context.CancelFunc
-	loops    sync.WaitGroup // the worker loops: Shutdown drains them
+	dispatch sync.WaitGroup // the dispatcher: Shutdown stops it first
+	runs     sync.WaitGroup // running jobs and the pull: Shutdown drains them
 	watcher  sync.WaitGroup // the change watcher: it runs until hardStop
 
 	mu    sync.Mutex
@@ -74,13 +83,14 @@ func New(cfg Config) (*Pool, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pool{cfg: cfg, log: log.With("executor", Name), wake: make(chan struct{}, 1),
-		stopping: make(chan struct{}), running: map[string][]*run{}}, nil
+	return &Pool{cfg: cfg, log: log.With("executor", Name), places: make(chan struct{}, cfg.Workers),
+		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), stopping: make(chan struct{}),
+		running: map[string][]*run{}}, nil
 }
 
 func (p *Pool) Name() string { return Name }
 
-// Start launches the workers in the background and returns.
+// Start launches the dispatcher in the background and returns.
 func (p *Pool) Start(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -102,9 +112,7 @@ func (p *Pool) Start(context.Context) error {
 			}
 		})
 	}
-	for range p.cfg.Workers {
-		p.loops.Go(func() { p.loop(ctx) })
-	}
+	p.dispatch.Go(func() { p.dispatcher(ctx) })
 	p.log.Info("worker pool started", "workers", p.cfg.Workers)
 	return nil
 }
@@ -126,9 +134,10 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 			p.cfg.OnDrain()
 		}
 	}
+	p.dispatch.Wait() // starts nothing more
 	done := make(chan struct{})
 	go func() {
-		p.loops.Wait()
+		p.runs.Wait()
 		close(done)
 	}()
 	select {
@@ -142,7 +151,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Submit queues the job and wakes a worker.
+// Submit queues the job and wakes the dispatcher.
 func (p *Pool) Submit(_ context.Context, h ports.Handoff) (string, error) {
 	select {
 	case <-p.stopping:
@@ -179,28 +188,85 @@ func (p *Pool) signal() {
 	}
 }
 
-func (p *Pool) loop(ctx context.Context) {
+// dispatcher starts queued jobs while places are free, and a pull of a
+// pending job when there may be one (a wake-up, a job ended, the polling
+// fallback): one pull at a time, and a pull that claimed a job is followed
+// by another, since there may be more.
+func (p *Pool) dispatcher(ctx context.Context) {
 	t := time.NewTicker(p.cfg.PollInterval)
 	defer t.Stop()
+	pulled := make(chan bool, 1) // the pull's outcome: whether it claimed a job
+	look, pulling := true, false
 	for {
-		select {
-		case <-p.stopping:
-			return
-		default:
-		}
-		ran := p.runQueued(ctx) || p.runNext(ctx)
-		if ran {
-			// There was work, so there may be more: wake a sibling. An idle
-			// worker does not pass a wake-up on, so idle pools stay idle.
-			p.signal()
-			continue
-		}
+		look = p.fill(ctx, look, &pulling, pulled)
 		select {
 		case <-p.stopping:
 			return
 		case <-p.wake:
+			look = true
+		case <-p.freed:
+			look = true
+		case claimed := <-pulled:
+			pulling = false
+			look = look || claimed
 		case <-t.C:
+			look = true
 		}
+	}
+}
+
+// fill takes free places for queued jobs, then for a pull when look is set
+// and none is under way; it returns look, cleared when a pull started.
+func (p *Pool) fill(ctx context.Context, look bool, pulling *bool, pulled chan<- bool) bool {
+	for {
+		select {
+		case <-p.stopping:
+			return look
+		default:
+		}
+		select {
+		case p.places <- struct{}{}:
+		default:
+			return look // every place is taken; a job's end says when one frees
+		}
+		if id, ok := p.dequeue(); ok {
+			p.runs.Go(func() {
+				p.runQueued(ctx, id)
+				p.release(true)
+			})
+			continue
+		}
+		if !look || *pulling {
+			<-p.places
+			return look
+		}
+		look, *pulling = false, true
+		p.runs.Go(func() { p.release(p.runNext(ctx, pulled)) })
+	}
+}
+
+func (p *Pool) dequeue() (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		return "", false
+	}
+	id := p.queue[0]
+	p.queue = p.queue[1:]
+	return id, true
+}
+
+// release gives a place back; after a job, it tells the dispatcher, as
+// there may be more (a pull that found nothing does not: that would be a
+// loop).
+func (p *Pool) release(afterJob bool) {
+	<-p.places
+	if !afterJob {
+		return
+	}
+	select {
+	case p.freed <- struct{}{}:
+	default:
 	}
 }
 
@@ -231,14 +297,25 @@ func (p *Pool) track(jobID string, r *run) func() {
 }
 
 // runNext runs any pending job the runner claims, under a context that
-// Cancel can stop once the runner says which job it holds.
-func (p *Pool) runNext(ctx context.Context) bool {
+// Cancel can stop once the runner says which job it holds. It tells pulled
+// as soon as it knows whether it claimed one: at the claim, not when the
+// job is done. It returns whether it ran a job.
+func (p *Pool) runNext(ctx context.Context, pulled chan<- bool) bool {
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	told := false
+	tell := func(claimed bool) {
+		if !told {
+			told = true
+			pulled <- claimed // one pull at a time: the buffer has room
+		}
+	}
 	var untrack func()
 	ran, err := p.cfg.Runner.RunNext(jobCtx, func(jobID string) {
 		untrack = p.track(jobID, &run{cancel: cancel})
+		tell(true)
 	})
+	tell(ran)
 	if untrack != nil {
 		untrack()
 	}
@@ -248,26 +325,12 @@ func (p *Pool) runNext(ctx context.Context) bool {
 	return ran
 }
 
-// runQueued runs the next submitted job, if any, under a context that
-// Cancel can stop.
-func (p *Pool) runQueued(ctx context.Context) bool {
-	p.mu.Lock()
-	if len(p.queue) == 0 {
-		p.mu.Unlock()
-		return false
-	}
-	id := p.queue[0]
-	p.queue = p.queue[1:]
-	more := len(p.queue) > 0
-	p.mu.Unlock()
-	if more {
-		p.signal() // a sibling takes the next queued job meanwhile
-	}
+// runQueued runs a submitted job under a context that Cancel can stop.
+func (p *Pool) runQueued(ctx context.Context, id string) {
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer p.track(id, &run{cancel: cancel})()
 	if err := p.cfg.Runner.RunJob(jobCtx, id); err != nil && ctx.Err() == nil {
 		p.log.Warn("job run ended with an error", "job_id", id, "err", err)
 	}
-	return true
 }

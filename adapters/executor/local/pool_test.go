@@ -2,7 +2,9 @@ package local_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,4 +146,91 @@ func TestQueuedJobsRunConcurrently(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, p.Shutdown(ctx))
+}
+
+// An idle pool runs no goroutine per worker, and looks for pending jobs
+// once per poll, not once per worker: Workers bounds the jobs run at once.
+func TestIdlePoolOfManyWorkersPollsOnce(t *testing.T) {
+	r := &countingRunner{Runner: executortest.NewRunner()}
+	before := runtime.NumGoroutine()
+	p, err := local.New(local.Config{Runner: r, Workers: 200, PollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Shutdown(context.Background())
+	require.LessOrEqual(t, runtime.NumGoroutine()-before, 3, "goroutines of an idle pool")
+	require.Never(t, func() bool { return r.count() > 20 }, 200*time.Millisecond, 10*time.Millisecond,
+		"an idle pool of 200 workers polled once per worker, not once per poll")
+	require.LessOrEqual(t, runtime.NumGoroutine()-before, 3, "goroutines of an idle pool")
+}
+
+// However often the pool is woken, one pull at a time looks for a pending
+// job: wake-ups that come meanwhile make one more pull, not one each.
+func TestOnePullAtATime(t *testing.T) {
+	r := &slowRunner{Runner: executortest.NewRunner(), release: make(chan struct{})}
+	ch := make(chan struct{}, 1)
+	p, err := local.New(local.Config{Runner: r, Changes: feed(ch), Workers: 50, PollInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Shutdown(context.Background())
+	for range 100 {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		time.Sleep(time.Millisecond) // lets the watcher pass wake-ups on
+	}
+	close(r.release)
+	require.Eventually(t, func() bool { return r.calls.Load() >= 1 }, 5*time.Second, time.Millisecond)
+	require.EqualValues(t, 1, r.most.Load(), "pulls at once")
+	require.LessOrEqual(t, r.calls.Load(), int64(3), "pulls for 100 wake-ups during one")
+}
+
+// feed is a change feed that reports what is sent on ch; its channel
+// closes with its context.
+type feed chan struct{}
+
+func (f feed) Watch(ctx context.Context, _ string) (<-chan struct{}, error) {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-f:
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// slowRunner's pulls find nothing, and the first waits for release; it
+// records how many ran at once at most.
+type slowRunner struct {
+	*executortest.Runner
+	release    chan struct{}
+	calls, now atomic.Int64
+	most       atomic.Int64
+}
+
+func (s *slowRunner) RunNext(ctx context.Context, _ func(string)) (bool, error) {
+	n := s.now.Add(1)
+	defer s.now.Add(-1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	s.calls.Add(1)
+	return false, nil
 }
