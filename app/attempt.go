@@ -41,6 +41,8 @@ type run struct {
 	unsaved error
 	// budget is what the job spent against its cost cap.
 	budget budget
+	// saver group-commits the attempt's section saves.
+	saver saver
 }
 
 // process runs one attempt at a claimed job and ends it: finished, given

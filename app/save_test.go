@@ -23,7 +23,7 @@ type flakyStore struct {
 	failed   int
 }
 
-func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, started ...domain.SectionResult) error {
+func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, more ...domain.SectionResult) error {
 	f.mu.Lock()
 	fail := s.Status == domain.SectionCompleted && f.failures != 0
 	if fail {
@@ -34,7 +34,7 @@ func (f *flakyStore) SaveSection(ctx context.Context, l ports.Lease, s domain.Se
 	if fail {
 		return errors.New("write tcp 127.0.0.1:5432: connection reset by peer")
 	}
-	return f.WorkerStore.SaveSection(ctx, l, s, started...)
+	return f.WorkerStore.SaveSection(ctx, l, s, more...)
 }
 
 // A store error while saving a paid answer is retried; the provider is not

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -218,7 +219,7 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 // section itself when it starts.
 func (r *run) save(ctx context.Context, res domain.SectionResult, started ...domain.SectionResult) bool {
 	for try := 1; ; try++ {
-		err := r.w.cfg.Store.SaveSection(ctx, r.lease, res, started...)
+		err := r.write(ctx, append([]domain.SectionResult{res}, started...))
 		switch {
 		case err == nil:
 			r.mu.Lock()
@@ -248,6 +249,75 @@ func (r *run) save(ctx context.Context, res domain.SectionResult, started ...dom
 			return false
 		case <-time.After(wait):
 		}
+	}
+}
+
+// saver group-commits an attempt's section saves. The saves of one job
+// take turns at its row, so while one is on its way to the store those
+// that come meanwhile gather, and go together as one write when it is
+// back (ports.JobStore.SaveSection takes several): sections that end
+// together cost one commit, not one each in a queue.
+type saver struct {
+	mu   sync.Mutex
+	busy bool
+	next *saveBatch // gathering while busy
+}
+
+// saveBatch is the saves gathered for one write, and its outcome.
+type saveBatch struct {
+	secs []domain.SectionResult
+	done chan struct{}
+	err  error
+}
+
+func (b *saveBatch) has(secs []domain.SectionResult) bool {
+	for _, s := range secs {
+		if slices.ContainsFunc(b.secs, func(o domain.SectionResult) bool { return o.Key == s.Key }) {
+			return true
+		}
+	}
+	return false
+}
+
+// write saves secs under the lease, in one write with any other saves of
+// the attempt that meet it (saver). The writer that finds the store free
+// writes, then writes what gathered meanwhile until nothing is left; the
+// others wait for their batch's outcome.
+func (r *run) write(ctx context.Context, secs []domain.SectionResult) error {
+	sv := &r.saver
+	for {
+		sv.mu.Lock()
+		if !sv.busy {
+			sv.busy = true
+			sv.mu.Unlock()
+			break
+		}
+		if sv.next == nil {
+			sv.next = &saveBatch{done: make(chan struct{})}
+		}
+		b := sv.next
+		if !b.has(secs) {
+			b.secs = append(b.secs, secs...)
+			sv.mu.Unlock()
+			<-b.done
+			return b.err
+		}
+		sv.mu.Unlock()
+		<-b.done // a save of the same section waits there: after it
+	}
+	err := r.w.cfg.Store.SaveSection(ctx, r.lease, secs[0], secs[1:]...)
+	for {
+		sv.mu.Lock()
+		b := sv.next
+		sv.next = nil
+		if b == nil {
+			sv.busy = false
+			sv.mu.Unlock()
+			return err
+		}
+		sv.mu.Unlock()
+		b.err = r.w.cfg.Store.SaveSection(ctx, r.lease, b.secs[0], b.secs[1:]...)
+		close(b.done)
 	}
 }
 

@@ -55,7 +55,7 @@ stats() {
 start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0
 stop_serve
 read -r c0 w0 x0 < <(stats)
-start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0 CODECHECK_WORKERS="$WORKERS"
+start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0 CODECHECK_WORKERS="$WORKERS" ${SERVE_ENV:-}
 out=$("$BENCH_DIR/inflight" -url "$SERVE_URL" -jobs "$JOBS" -latency 0s)
 echo "$out" | grep -v '^RESULT' || true
 stop_serve

@@ -134,22 +134,22 @@ func checkSavedStatus(s SectionResult) error {
 }
 
 // CheckSave validates what a worker saves in one write, before the job is
-// read: the section result s, and the sections it starts in the same
-// write (each running, no section twice). Whether the job includes them
-// is SectionOrdinal's to say.
-func CheckSave(s SectionResult, started []SectionResult) error {
+// read: the section result s and more results, each with a status a worker
+// saves, no section twice. Whether the job includes them is
+// SectionOrdinal's to say.
+func CheckSave(s SectionResult, more []SectionResult) error {
 	if err := checkSavedStatus(s); err != nil {
 		return err
 	}
 	seen := map[string]bool{s.Key: true}
-	for _, st := range started {
-		if st.Status != SectionRunning {
-			return Invalid("started", fmt.Sprintf("section %q is started with status %q, not running", st.Key, st.Status))
+	for _, m := range more {
+		if err := checkSavedStatus(m); err != nil {
+			return err
 		}
-		if seen[st.Key] {
-			return Invalid("started", fmt.Sprintf("section %q is saved twice in one write", st.Key))
+		if seen[m.Key] {
+			return Invalid("more", fmt.Sprintf("section %q is saved twice in one write", m.Key))
 		}
-		seen[st.Key] = true
+		seen[m.Key] = true
 	}
 	return nil
 }

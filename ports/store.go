@@ -99,11 +99,13 @@ type WorkerStore interface {
 	Heartbeat(ctx context.Context, l Lease, d time.Duration) error
 
 	// SaveSection upserts one section result under the lease and, in the
-	// same write, the sections the worker starts as it saves s (each
-	// running; domain.CheckSave), each with its event. A worker hands a
-	// finished section's place to the next this way, so a start costs no
-	// write of its own. domain.ErrLeaseLost as for Heartbeat.
-	SaveSection(ctx context.Context, l Lease, s domain.SectionResult, started ...domain.SectionResult) error
+	// same write, more: the sections the worker starts as it saves s
+	// (running), and others that ended at the same moment
+	// (domain.CheckSave); each with its event, in that order. A worker
+	// hands a finished section's place to the next this way, so a start
+	// costs no write of its own, and saves of one job that meet are one
+	// write. domain.ErrLeaseLost as for Heartbeat.
+	SaveSection(ctx context.Context, l Lease, s domain.SectionResult, more ...domain.SectionResult) error
 
 	// Sections returns the saved section results of a job in report order
 	// (possibly fewer than the job's sections). domain.ErrNotFound if the

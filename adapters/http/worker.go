@@ -97,12 +97,12 @@ type SaveSectionInput struct {
 	Body SaveSectionBody
 }
 
-// SaveSectionBody is one section result under an attempt's lease, and the
-// sections the worker starts with it.
+// SaveSectionBody is one section result under an attempt's lease, and
+// more saved in the same write.
 type SaveSectionBody struct {
 	Attempt int                    `json:"attempt" minimum:"1" doc:"The attempt the worker claimed." example:"1"`
 	Section domain.SectionResult   `json:"section" doc:"The section result, replacing any saved one."`
-	Started []domain.SectionResult `json:"started,omitempty" maxItems:"13" doc:"Sections the worker starts as it saves this one, each running, recorded in the same write with their started events."`
+	More    []domain.SectionResult `json:"more,omitempty" maxItems:"12" doc:"More section results saved in the same write, each with its event after this one's: the sections the worker starts as it saves this one (running), and others that ended at the same moment."`
 }
 
 // SectionsOutput is a job's saved section results.
@@ -221,7 +221,7 @@ func (s *Server) registerWorker() {
 		Description: "The job's saved section results, so that a new attempt does not recompute completed ones.",
 		Errors:      workerErrors}, s.workerSections)
 	workerOp(s, huma.Operation{OperationID: "worker-save-section", Method: http.MethodPut, Path: "/worker/jobs/{id}/sections/{key}",
-		Summary: "Save one section", Description: "Saves (replaces) one section result under the attempt's lease, and marks the sections in `started` running, in one write.",
+		Summary: "Save one section", Description: "Saves (replaces) one section result under the attempt's lease, and the results in `more`, in one write.",
 		DefaultStatus: http.StatusNoContent, MaxBodyBytes: WorkerMaxSectionBytes,
 		Errors: append([]int{http.StatusRequestEntityTooLarge}, fencedErrors...)}, s.workerSaveSection)
 	workerOp(s, huma.Operation{OperationID: "worker-finish-job", Method: http.MethodPost, Path: "/worker/jobs/{id}/finish",
@@ -328,7 +328,7 @@ func (s *Server) workerSaveSection(ctx context.Context, in *SaveSectionInput) (*
 	if in.Body.Section.Key != string(in.Key) {
 		return nil, s.problem(ctx, domain.Invalid("section.key", fmt.Sprintf("must be the section in the path, %q", in.Key)))
 	}
-	err := s.cfg.WorkerStore.SaveSection(ctx, ports.Lease{JobID: in.ID, Attempt: in.Body.Attempt}, in.Body.Section, in.Body.Started...)
+	err := s.cfg.WorkerStore.SaveSection(ctx, ports.Lease{JobID: in.ID, Attempt: in.Body.Attempt}, in.Body.Section, in.Body.More...)
 	return s.noContent(ctx, err)
 }
 

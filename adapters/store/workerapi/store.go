@@ -52,15 +52,15 @@ func (c *Client) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) 
 }
 
 // SaveSection implements ports.WorkerStore: PUT
-// /worker/jobs/{id}/sections/{key}, with the started sections in the body.
-// A save is an upsert, so a retry after a lost answer is harmless (a
-// started section's event may then be recorded twice).
-func (c *Client) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, started ...domain.SectionResult) error {
+// /worker/jobs/{id}/sections/{key}, with more in the body. A save is an
+// upsert, so a retry after a lost answer is harmless (its events may then
+// be recorded twice).
+func (c *Client) SaveSection(ctx context.Context, l ports.Lease, s domain.SectionResult, more ...domain.SectionResult) error {
 	if s.Key == "" {
 		return fmt.Errorf("worker API save section: %w", domain.Invalid("key", "is required"))
 	}
 	return c.do(ctx, &request{op: "save section " + s.Key, method: http.MethodPut, jobID: l.JobID,
-		path: "/sections/" + url.PathEscape(s.Key), in: saveSectionBody{Attempt: l.Attempt, Section: s, Started: started}})
+		path: "/sections/" + url.PathEscape(s.Key), in: saveSectionBody{Attempt: l.Attempt, Section: s, More: more}})
 }
 
 // Sections implements ports.WorkerStore: GET /worker/jobs/{id}/sections.

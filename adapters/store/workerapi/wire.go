@@ -67,7 +67,7 @@ type heartbeatBody struct {
 type saveSectionBody struct {
 	Attempt int                    `json:"attempt"`
 	Section domain.SectionResult   `json:"section"`
-	Started []domain.SectionResult `json:"started,omitempty"`
+	More    []domain.SectionResult `json:"more,omitempty"`
 }
 
 // sectionList is SectionList.

@@ -206,17 +206,17 @@ func testSaveStartsOthers(t *testing.T, h Harness) {
 	require.Equal(t, 1, f.get(job.ID).Done)
 }
 
-// A save whose started sections are not running, repeat a section, or are
-// not the job's is refused whole: nothing of it is saved.
+// A save whose further results have an unknown status, repeat a section,
+// or are not the job's is refused whole: nothing of it is saved.
 func testStartedRefused(t *testing.T, h Harness) {
 	f := newFixture(t, h)
 	job := f.claim(f.create("zoning_use").ID)
 	l := leaseOf(job)
 	done := section(domain.JurisdictionKey, domain.SectionCompleted)
 	for name, started := range map[string][]domain.SectionResult{
-		"not running":   {section("zoning_use", domain.SectionCompleted)},
-		"twice":         {section("zoning_use", domain.SectionRunning), section("zoning_use", domain.SectionRunning)},
-		"not the job's": {section("zoning_use", domain.SectionRunning), section("energy_code", domain.SectionRunning)},
+		"unknown status": {section("zoning_use", domain.SectionCompleted), {Key: "energy_code", Status: "exploded"}},
+		"twice":          {section("zoning_use", domain.SectionRunning), section("zoning_use", domain.SectionRunning)},
+		"not the job's":  {section("zoning_use", domain.SectionRunning), section("energy_code", domain.SectionRunning)},
 	} {
 		err := h.worker().SaveSection(ctx(t), l, done, started...)
 		require.ErrorIs(t, err, domain.ErrInvalid, name)

@@ -146,11 +146,11 @@ func (s *Store) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) e
 // first: it locks the row (SQLite's one writer locks everything), so the
 // job's events are numbered in commit order even when sections finish at
 // the same moment.
-func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.SectionResult, started ...domain.SectionResult) error {
-	if err := domain.CheckSave(sec, started); err != nil {
+func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.SectionResult, more ...domain.SectionResult) error {
+	if err := domain.CheckSave(sec, more); err != nil {
 		return err
 	}
-	secs := append([]domain.SectionResult{sec}, started...)
+	secs := append([]domain.SectionResult{sec}, more...)
 	if s.sql.NotifyChannel != "" {
 		return s.saveInOneStatement(ctx, l, secs)
 	}
@@ -170,9 +170,9 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 			if err := x.putSection(ctx, l.JobID, ordinal, sec); err != nil {
 				return err
 			}
-		}
-		if err := x.noteJurisdiction(ctx, l.JobID, sec); err != nil {
-			return err
+			if err := x.noteJurisdiction(ctx, l.JobID, sec); err != nil {
+				return err
+			}
 		}
 		if err := x.recount(ctx, l.JobID); err != nil {
 			return err

@@ -88,8 +88,10 @@ func (s *Store) saveInOneStatement(ctx context.Context, l ports.Lease, secs []do
 		}
 	}
 	var jurisdiction any // NULL: the save leaves jobs.jurisdiction_key as it is
-	if first := secs[0]; first.Key == domain.JurisdictionKey && first.Status == domain.SectionCompleted {
-		jurisdiction = first.Jurisdiction.Identity()
+	for _, sec := range secs {
+		if sec.Key == domain.JurisdictionKey && sec.Status == domain.SectionCompleted {
+			jurisdiction = sec.Jurisdiction.Identity()
+		}
 	}
 	saved, err := collect(ctx, s.db, scanInt64, saveSectionsStatement, l.JobID, l.Attempt, s.now(),
 		keys, statuses, results, verified, errs, eventVerified, eventN, jurisdiction, s.sql.NotifyChannel)
