@@ -268,9 +268,11 @@ func writeProjectPrompt(b *strings.Builder, p *domain.Project) {
 }
 
 // escapeData keeps delimited data from closing its delimiters.
-func escapeData(s string) string {
-	return strings.NewReplacer("<", "‹", ">", "›").Replace(s)
-}
+func escapeData(s string) string { return dataEscaper.Replace(s) }
+
+// dataEscaper is built once: a Replacer builds its tables on first use, and
+// every prompt escapes its data.
+var dataEscaper = strings.NewReplacer("<", "‹", ">", "›")
 
 // buildRepairPrompt asks again after an unusable answer.
 func buildRepairPrompt(user, previous string, problem error) string {

@@ -208,6 +208,12 @@ type JobLister interface {
 	List(ctx context.Context, f ports.ListFilter) (ports.JobPage, error)
 }
 
+// LiveCounter counts the pending and processing jobs, each up to limit,
+// without reading them; a JobLister that is one is counted that way.
+type LiveCounter interface {
+	CountLive(ctx context.Context, limit int) (map[domain.JobStatus]int, error)
+}
+
 // queueCollector counts live jobs at scrape time. Counting pages through
 // List keeps the store port unchanged; it stops at maxCounted so a huge
 // backlog cannot make a scrape slow (the gauge then reads maxCounted).
@@ -242,8 +248,19 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
 	defer cancel()
+	var counted map[domain.JobStatus]int
+	if lc, ok := (*lp).(LiveCounter); ok {
+		var err error
+		if counted, err = lc.CountLive(ctx, maxCounted); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.jobs, err)
+			return
+		}
+	}
 	for _, status := range []domain.JobStatus{domain.JobPending, domain.JobProcessing} {
-		n, err := countJobs(ctx, *lp, status)
+		n, err := counted[status], error(nil)
+		if counted == nil {
+			n, err = countJobs(ctx, *lp, status)
+		}
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.jobs, err)
 			return

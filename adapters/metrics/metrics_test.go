@@ -132,3 +132,29 @@ func TestSummaryHasProviderAndSectionCounters(t *testing.T) {
 	slog.New(slog.NewTextHandler(&line, nil)).LogAttrs(context.Background(), slog.LevelInfo, "summary", m.Summary()...)
 	require.Equal(t, 1, strings.Count(line.String(), "\n"), "one line")
 }
+
+// counter is a lister that also counts: the gauges count, never page.
+type counter struct {
+	lister
+	listed int
+}
+
+func (c *counter) List(ctx context.Context, f ports.ListFilter) (ports.JobPage, error) {
+	c.listed++
+	return c.lister.List(ctx, f)
+}
+
+func (c *counter) CountLive(_ context.Context, limit int) (map[domain.JobStatus]int, error) {
+	return map[domain.JobStatus]int{domain.JobPending: min(c.byStatus[domain.JobPending], limit),
+		domain.JobProcessing: min(c.byStatus[domain.JobProcessing], limit)}, nil
+}
+
+func TestQueueGaugesCountWithoutReadingJobs(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	c := &counter{lister: lister{byStatus: map[domain.JobStatus]int{domain.JobPending: 20_000, domain.JobProcessing: 7}}}
+	m.WatchQueue(c)
+	text := scrape(t, m)
+	require.Contains(t, text, `codecheck_jobs{status="processing"} 7`)
+	require.Contains(t, text, `codecheck_queue_depth 10000`, "capped")
+	require.Zero(t, c.listed, "no job was read to count them")
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 var jobTests = map[string]func(*testing.T, Harness){
 	"CreateAndGet":             testCreateAndGet,
+	"CountLive":                testCountLive,
 	"ProjectRoundTrip":         testProjectRoundTrip,
 	"CreateRequiresFields":     testCreateRequiresFields,
 	"GetUnknown":               testGetUnknown,
@@ -284,4 +286,26 @@ func assertNoError(t *testing.T, err error) bool {
 		return false
 	}
 	return true
+}
+
+// A store that counts live jobs (for the metrics' gauges) counts pending
+// and processing ones up to the limit.
+func testCountLive(t *testing.T, h Harness) {
+	c, ok := h.Store.(interface {
+		CountLive(ctx context.Context, limit int) (map[domain.JobStatus]int, error)
+	})
+	if !ok {
+		t.Skip("this store does not count live jobs")
+	}
+	f := newFixture(t, h)
+	for range 3 {
+		f.create()
+	}
+	f.claim(f.create().ID)
+	got, err := c.CountLive(ctx(t), 100)
+	require.NoError(t, err)
+	require.Equal(t, map[domain.JobStatus]int{domain.JobPending: 3, domain.JobProcessing: 1}, got)
+	got, err = c.CountLive(ctx(t), 2)
+	require.NoError(t, err)
+	require.Equal(t, map[domain.JobStatus]int{domain.JobPending: 2, domain.JobProcessing: 1}, got, "capped")
 }

@@ -197,3 +197,19 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.JobPage, er
 	}
 	return page, nil
 }
+
+// CountLive counts the pending and processing jobs, each up to limit (an
+// index range scan each, however many jobs there are), for the metrics'
+// queue gauges.
+func (s *Store) CountLive(ctx context.Context, limit int) (map[domain.JobStatus]int, error) {
+	out := map[domain.JobStatus]int{}
+	for _, status := range []domain.JobStatus{domain.JobPending, domain.JobProcessing} {
+		n, err := collect(ctx, s.db, scanInt64, `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = $1 LIMIT $2) live`,
+			string(status), limit)
+		if err != nil {
+			return nil, s.sql.wrap(err, "count %s jobs", status)
+		}
+		out[status] = int(n[0])
+	}
+	return out, nil
+}
