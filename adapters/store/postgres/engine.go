@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,11 +60,14 @@ const migrationLock int64 = 0x636f6465636865 // "codeche"
 // core's Go types itself, under every query exec mode.
 type engine struct {
 	conn
-	pool   *pgxpool.Pool
-	schema string
+	pool     *pgxpool.Pool
+	schema   string
+	notifier *notifier
 }
 
-func newEngine(pool *pgxpool.Pool, schema string) engine { return engine{conn{pool}, pool, schema} }
+func newEngine(pool *pgxpool.Pool, schema string) engine {
+	return engine{conn{pool}, pool, schema, &notifier{pool: pool}}
+}
 
 func (e engine) Dialect() driver.Dialect {
 	d := dialect
@@ -70,22 +75,66 @@ func (e engine) Dialect() driver.Dialect {
 	return d
 }
 
-// Write runs fn in a transaction and sends pg_notify for every job it
-// changed before commit, so other processes hear of a change exactly when
-// it becomes visible.
+// Write runs fn in a transaction and, once it committed, announces the
+// jobs it changed.
 func (e engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error)) error {
-	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		changed, err := fn(conn{tx})
-		if err != nil {
-			return err
-		}
-		for _, id := range changed {
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, dialect.NotifyChannel, id); err != nil {
-				return fmt.Errorf("postgres: notify: %w", err)
-			}
-		}
-		return nil
+	var changed []string
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) (err error) {
+		changed, err = fn(conn{tx})
+		return err
 	})
+	if err == nil {
+		e.Announce(changed)
+	}
+	return err
+}
+
+// Announce implements driver.Driver: NOTIFY on the channel, one
+// notification per job, after the commit.
+func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
+
+// notifier sends the store's notifications outside its data transactions.
+// A transaction that notifies holds Postgres's one notification lock from
+// its commit's start to its end, disk flush included, so notifying write
+// transactions commit one at a time; a transaction that only notifies
+// writes nothing to flush and holds it for a moment. Notifications that
+// arrive while one batch is on its way go together in the next. A process
+// that dies between a commit and its notification leaves other processes
+// to see the change at their next poll.
+type notifier struct {
+	pool    *pgxpool.Pool
+	mu      sync.Mutex
+	busy    bool
+	pending []string
+}
+
+// notifyTimeout bounds one batch of notifications.
+const notifyTimeout = 5 * time.Second
+
+func (n *notifier) announce(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	n.mu.Lock()
+	n.pending = append(n.pending, ids...)
+	if n.busy {
+		n.mu.Unlock()
+		return // the sender on its way takes them next
+	}
+	n.busy = true
+	for len(n.pending) > 0 {
+		batch := n.pending
+		n.pending = nil
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+		// Lost notifications cost watchers a poll interval, no more.
+		_, _ = n.pool.Exec(ctx, `SELECT pg_notify($1, id) FROM (SELECT DISTINCT unnest($2::text[]) AS id) ids`,
+			dialect.NotifyChannel, batch)
+		cancel()
+		n.mu.Lock()
+	}
+	n.busy = false
+	n.mu.Unlock()
 }
 
 func (e engine) Ping(ctx context.Context) error { return e.pool.Ping(ctx) }

@@ -48,6 +48,9 @@ func (e *engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error)
 	return nil
 }
 
+// Announce implements driver.Driver: other processes poll SQLite.
+func (e *engine) Announce([]string) {}
+
 // Ping checks that both pools can reach the database.
 func (e *engine) Ping(ctx context.Context) error {
 	return errors.Join(e.writer.PingContext(ctx), e.reader.PingContext(ctx))

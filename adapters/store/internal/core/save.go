@@ -12,7 +12,8 @@ import (
 // saveSectionsStatement is SaveSection as one Postgres statement, so one
 // round trip and one commit: the fenced update of the job row (its
 // counters and event_seq moved by what the save changes), the sections'
-// upsert, their events and the job's, and the notification. It returns
+// upsert, and their events and the job's; the notification follows the
+// commit (driver.Driver.Announce). It returns
 // one row, 1 when it saved and 0 when the lease, the job or a section key
 // did not match, and then it changed nothing.
 //
@@ -29,7 +30,7 @@ import (
 // sections.verified, $8 errors, $9 the section event's verified flag,
 // $10 the section event's number among the save's events (0: no event);
 // $11 the jurisdiction's identity when the save completes the jurisdiction
-// section, else NULL; $12 the notification channel.
+// section, else NULL.
 const saveSectionsStatement = `WITH input AS (
 	SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::int[], $10::int[])
 		AS i(key, status, result, verified, error, event_verified, event_n)
@@ -62,10 +63,8 @@ const saveSectionsStatement = `WITH input AS (
 	UNION ALL
 	SELECT j.id, j.seq0 + d.events + 1, 'job', j.status, j.progress, j.attempt, '', '', $3::timestamptz, 0, j.verified_progress
 	FROM j, delta d WHERE j.moved
-), notified AS (
-	SELECT pg_notify($12::text, j.id) FROM j
 )
-SELECT count(*) FROM notified`
+SELECT count(*) FROM j`
 
 // saveInOneStatement runs saveSectionsStatement for secs, and when it saved
 // nothing says why: the job is unknown, the lease is lost, or the job does
@@ -94,11 +93,12 @@ func (s *Store) saveInOneStatement(ctx context.Context, l ports.Lease, secs []do
 		}
 	}
 	saved, err := collect(ctx, s.db, scanInt64, saveSectionsStatement, l.JobID, l.Attempt, s.now(),
-		keys, statuses, results, verified, errs, eventVerified, eventN, jurisdiction, s.sql.NotifyChannel)
+		keys, statuses, results, verified, errs, eventVerified, eventN, jurisdiction)
 	if err != nil {
 		return s.sql.wrap(err, "save section %s of job %s", secs[0].Key, l.JobID)
 	}
 	if len(saved) == 1 && saved[0] == 1 {
+		s.db.Announce([]string{l.JobID})
 		s.changes.Notify(l.JobID)
 		return nil
 	}

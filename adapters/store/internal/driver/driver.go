@@ -44,9 +44,12 @@ type Driver interface {
 	DB
 	// Write runs fn in one write transaction and commits it. fn returns
 	// the ids of the jobs it changed; an engine that can tell other
-	// processes (Postgres NOTIFY) does so inside the transaction, so the
-	// news arrives exactly when the change is visible.
+	// processes announces them once the commit is done (Announce).
 	Write(ctx context.Context, fn func(tx DB) (changed []string, err error)) error
+	// Announce tells other processes that the jobs ids changed, after the
+	// commit that changed them (Postgres: NOTIFY, outside the data
+	// transactions, batched); a no-op where other processes poll.
+	Announce(ids []string)
 	// Dialect says where the engine's SQL differs.
 	Dialect() Dialect
 	Ping(ctx context.Context) error
@@ -58,10 +61,9 @@ type Driver interface {
 type Dialect struct {
 	// Name prefixes the engine's errors ("sqlite", "postgres").
 	Name string
-	// NotifyChannel, where set, is the channel the engine's writes notify
-	// other processes on (Postgres's pg_notify), and says that the engine
-	// runs a section save as one statement (data-modifying CTEs), which
-	// notifies that channel itself.
+	// NotifyChannel, where set, is the channel the engine announces
+	// changes on (Postgres's pg_notify), and says that the engine runs a
+	// section save as one statement (data-modifying CTEs).
 	NotifyChannel string
 	// LockJob ends a SELECT of one job row (alias j) and locks the row
 	// until commit; empty where the write transaction locks everything.
