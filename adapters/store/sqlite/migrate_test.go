@@ -24,20 +24,28 @@ func TestMigrationNumbersExistingEventsPerJob(t *testing.T) {
 	require.NoError(t, s.Close())
 
 	// Back to the schema before 0008: one global sequence.
+	s = reopenAfter(t, path, `DROP INDEX events_by_job_seq`, `ALTER TABLE events DROP COLUMN job_seq`,
+		`DELETE FROM schema_migrations WHERE version = '0008_event_job_seq'`)
+	defer s.Close()
+	requirePerJobSeq(t, s, ids)
+}
+
+// reopenAfter runs stmts on the closed database at path, taking it back
+// to an earlier schema, and opens the store on it again, which migrates it.
+func reopenAfter(t *testing.T, path string, stmts ...string) *sqlite.Store {
+	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	for _, stmt := range []string{`DROP INDEX events_by_job_seq`, `ALTER TABLE events DROP COLUMN job_seq`,
-		`DELETE FROM schema_migrations WHERE version = '0008_event_job_seq'`} {
+	for _, stmt := range stmts {
 		_, err := db.Exec(stmt)
 		require.NoError(t, err, stmt)
 	}
 	require.NoError(t, db.Close())
-
-	s, err = sqlite.Open(t.Context(), path)
+	s, err := sqlite.Open(t.Context(), path)
 	require.NoError(t, err)
-	defer s.Close()
-	requirePerJobSeq(t, s, ids)
+	return s
 }
+
 
 // interleavedEvents records events of two jobs alternately and returns the
 // jobs' ids.
@@ -88,17 +96,8 @@ func TestMigrationCountsExistingJobs(t *testing.T) {
 	require.NoError(t, s.SaveSection(t.Context(), l, done))
 	require.NoError(t, s.Close())
 
-	db, err := sql.Open("sqlite", path)
-	require.NoError(t, err)
-	for _, stmt := range []string{`ALTER TABLE jobs DROP COLUMN done`, `ALTER TABLE jobs DROP COLUMN verified_done`,
-		`ALTER TABLE jobs DROP COLUMN event_seq`, `DELETE FROM schema_migrations WHERE version = '0012_job_counters'`} {
-		_, err := db.Exec(stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, db.Close())
-
-	s, err = sqlite.Open(t.Context(), path)
-	require.NoError(t, err)
+	s = reopenAfter(t, path, `ALTER TABLE jobs DROP COLUMN done`, `ALTER TABLE jobs DROP COLUMN verified_done`,
+		`ALTER TABLE jobs DROP COLUMN event_seq`, `DELETE FROM schema_migrations WHERE version = '0012_job_counters'`)
 	defer s.Close()
 	got, err := s.Get(t.Context(), job.ID)
 	require.NoError(t, err)
