@@ -46,7 +46,6 @@ func reopenAfter(t *testing.T, path string, stmts ...string) *sqlite.Store {
 	return s
 }
 
-
 // interleavedEvents records events of two jobs alternately and returns the
 // jobs' ids.
 func interleavedEvents(t *testing.T, s ports.JobStore) []string {
