@@ -68,7 +68,7 @@ func (r *run) lineup() *line {
 // take removes and returns up to n tasks from the front of the line,
 // passing over sections an earlier attempt finished; none once the attempt
 // is stopping.
-func (l *line) take(r *run, ctx context.Context, n int) []task {
+func (l *line) take(ctx context.Context, r *run, n int) []task {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []task
@@ -108,7 +108,7 @@ func (h *handoff) take(ctx context.Context, r *run) []domain.SectionResult {
 	if h == nil || h.taken {
 		return nil
 	}
-	h.taken, h.next = true, h.line.take(r, ctx, h.n)
+	h.taken, h.next = true, h.line.take(ctx, r, h.n)
 	var starts []domain.SectionResult
 	for _, t := range h.next {
 		r.mu.Lock()
