@@ -75,13 +75,12 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 	ctx, cancelTimeout := context.WithTimeoutCause(runCtx, w.cfg.JobTimeout, errJobTimeout)
 	defer cancelTimeout()
 
-	var leaseKeepers sync.WaitGroup
-	leaseKeepers.Go(func() { r.heartbeat(ctx) })
-	leaseKeepers.Go(func() { r.watchCancel(ctx) })
+	var leaseKeeper sync.WaitGroup
+	leaseKeeper.Go(func() { r.keepLease(ctx) })
 	r.runSections(ctx)
 	cause := context.Cause(ctx)
-	cancel(nil) // stop heartbeat and watcher
-	leaseKeepers.Wait()
+	cancel(nil) // stop the lease keeper
+	leaseKeeper.Wait()
 	return r.end(parent, cause)
 }
 

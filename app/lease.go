@@ -10,11 +10,22 @@ import (
 	"github.com/codecheck/codecheck/domain"
 )
 
-// heartbeat extends the lease every third of its length, and stops the run
-// when the lease was lost.
-func (r *run) heartbeat(ctx context.Context) {
+// keepLease keeps the attempt's lease, in one goroutine per attempt: it
+// extends the lease every third of its length, and stops the run as soon
+// as the job is canceled or moved to another attempt (the change feed),
+// without waiting for the next fenced write, or when a heartbeat finds the
+// lease lost.
+func (r *run) keepLease(ctx context.Context) {
 	t := time.NewTicker(r.w.cfg.Lease / 3)
 	defer t.Stop()
+	changed, err := r.w.cfg.Changes.Watch(ctx, r.job.ID)
+	switch {
+	case err != nil:
+		r.log.Warn("cannot watch job for cancellation; relying on heartbeats", "err", err)
+		changed = nil // a nil channel never delivers: heartbeats only
+	case !r.stillOurs(ctx): // a cancel may have landed between the claim and Watch
+		return
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -28,21 +39,11 @@ func (r *run) heartbeat(ctx context.Context) {
 			case err != nil && ctx.Err() == nil:
 				r.log.Warn("heartbeat failed", "err", err)
 			}
-		}
-	}
-}
-
-// watchCancel stops the run as soon as the job is canceled or moved to
-// another attempt, without waiting for the next fenced write.
-func (r *run) watchCancel(ctx context.Context) {
-	changed, err := r.w.cfg.Changes.Watch(ctx, r.job.ID)
-	if err != nil {
-		r.log.Warn("cannot watch job for cancellation; relying on heartbeats", "err", err)
-		return
-	}
-	// Look once now: a cancel may have landed between the claim and Watch.
-	if r.stillOurs(ctx) {
-		for range changed {
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the feed ended (the store closing): heartbeats only
+				continue
+			}
 			if !r.stillOurs(ctx) {
 				return
 			}
