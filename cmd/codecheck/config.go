@@ -43,7 +43,7 @@ var (
 		Meaning: "`transaction`, `session` or `none`: the pooler in front of Postgres. In transaction mode (PgBouncer, Supavisor) codecheck uses no prepared statements and never LISTENs through `DATABASE_URL`: it LISTENs on `CODECHECK_LISTEN_DATABASE_URL` or polls"}
 	envDBMaxConns = setting{Name: "CODECHECK_DB_MAX_CONNS", Unset: "per command: `serve` 8, `worker` 4, `work` 2, `check` 4, others 2; a `pool_max_conns` in the URL wins over these",
 		Meaning: "Postgres connections in one process's pool; `serve`, `worker` and `check` add one LISTEN connection (none behind a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`), `work` none (it polls)"}
-	envDBWorkerConns = setting{Name: "CODECHECK_DB_WORKER_CONNS", Default: "8",
+	envDBWorkerConns = setting{Name: "CODECHECK_DB_WORKER_CONNS", Unset: "one per `CODECHECK_WORKERS`, at least 8 and at most 32",
 		Meaning: "`serve` on Postgres with LISTEN: connections of a second pool for its workers and the worker API, so that API requests never wait behind section saves for `CODECHECK_DB_MAX_CONNS`'s pool (`serve` then holds up to 8 + 8 + 1 by default); `0`, or a transaction pooler without `CODECHECK_LISTEN_DATABASE_URL`, shares one pool"}
 	envDBSchema = setting{Name: "CODECHECK_DB_SCHEMA", Unset: "the URL's `search_path`, else `" + postgres.DefaultSchema + "`",
 		Meaning: "Postgres schema of codecheck's tables (never `public`, which Supabase's Data API exposes, unless you say so); tables an earlier version made in the default schema are moved there on `migrate`"}
@@ -241,6 +241,15 @@ type storeURL struct {
 	URL        string
 }
 
+// The default of CODECHECK_DB_WORKER_CONNS: a connection per worker, within
+// these bounds. With 1,000 jobs in flight on this machine's Postgres, 8
+// connections made each job wait for its writes (mean run 1.68× the ideal,
+// 249 MB), 24 did not (1.10-1.14×, 170-179 MB): bench/inflight.sh.
+const (
+	defaultWorkerConns    = 8
+	maxDefaultWorkerConns = 32
+)
+
 // loadConfig reads the environment. The error names the variable at fault.
 func loadConfig(getenv func(string) string) (config, error) {
 	r := &envReader{getenv: getenv}
@@ -251,7 +260,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ListenDatabaseURL:   r.str(envListenDatabaseURL),
 		DBPooler:            r.pooler(envDBPooler),
 		DBMaxConns:          r.optionalInt(envDBMaxConns, 1, 10000),
-		DBWorkerConns:       r.int(envDBWorkerConns, 0, 10000),
 		DBSchema:            r.str(envDBSchema),
 		Executor:            r.str(envExecutor),
 		Workers:             r.int(envWorkers, 1, 1000),
@@ -290,6 +298,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Cost = r.cost()
 	c.Reuse, c.ReuseTTL = r.bool(envReuse), r.reuseTTL(envReuseTTL)
 	c.Verify = r.bool(envVerify)
+	c.DBWorkerConns = min(max(c.Workers, defaultWorkerConns), maxDefaultWorkerConns)
+	if r.str(envDBWorkerConns) != "" {
+		c.DBWorkerConns = r.int(envDBWorkerConns, 0, 10000)
+	}
 	if c.MetricsAddr == metricsOff {
 		c.MetricsAddr = ""
 	}

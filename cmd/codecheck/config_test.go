@@ -194,3 +194,18 @@ func TestREADME(t *testing.T) {
 		require.Equal(t, documented[m[1]].Default, m[2], "README.md gives %s the default %s", m[1], m[2])
 	}
 }
+
+// The workers' pool follows CODECHECK_WORKERS, from 8 to 32 connections,
+// unless CODECHECK_DB_WORKER_CONNS says otherwise (0: one shared pool).
+func TestWorkerConnsFollowWorkers(t *testing.T) {
+	for workers, want := range map[string]int{"": 8, "2": 8, "20": 20, "1000": 32} {
+		c, err := loadConfig(envOf(map[string]string{"CODECHECK_WORKERS": workers}))
+		require.NoError(t, err)
+		require.Equal(t, want, c.DBWorkerConns, "CODECHECK_WORKERS=%q", workers)
+	}
+	c, err := loadConfig(envOf(map[string]string{"CODECHECK_WORKERS": "1000", "CODECHECK_DB_WORKER_CONNS": "0"}))
+	require.NoError(t, err)
+	require.Zero(t, c.DBWorkerConns)
+	_, err = loadConfig(envOf(map[string]string{"CODECHECK_DB_WORKER_CONNS": "-1"}))
+	require.ErrorContains(t, err, "CODECHECK_DB_WORKER_CONNS")
+}
