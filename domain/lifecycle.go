@@ -186,6 +186,9 @@ type ClosedSection struct {
 // started, become canceled; a failed job's running sections become failed,
 // since their worker is gone. saved are the job's stored results.
 func (j Job) CloseSections(saved []SectionResult, at time.Time) []ClosedSection {
+	if !j.ClosesSections() {
+		return nil
+	}
 	byKey := make(map[string]SectionResult, len(saved))
 	for _, s := range saved {
 		byKey[s.Key] = s
@@ -212,6 +215,11 @@ func (j Job) CloseSections(saved []SectionResult, at time.Time) []ClosedSection 
 	}
 	return out
 }
+
+// ClosesSections says whether the job's end can close sections
+// (CloseSections): only a cancel or a failure does, so a store need not
+// read a completed job's sections as it ends.
+func (j Job) ClosesSections() bool { return j.Status == JobCanceled || j.Status == JobFailed }
 
 // ResetForRetry is the section as a retry of its job runs it again: pending,
 // without the previous run's error and times.

@@ -127,6 +127,14 @@ func TestCloseSections(t *testing.T) {
 	if got := (Job{ID: "j", Status: JobCompleted, Sections: keys}).CloseSections(saved, at); len(got) != 0 {
 		t.Errorf("completed job: got %v", got)
 	}
+	// A store reads a job's sections at its end only when the end can
+	// close some: a cancel or a failure.
+	for st, want := range map[JobStatus]bool{JobPending: false, JobProcessing: false, JobCompleted: false,
+		JobFailed: true, JobCanceled: true} {
+		if got := (Job{ID: "j", Status: st, Sections: keys}).ClosesSections(); got != want {
+			t.Errorf("%s: ClosesSections %v, want %v", st, got, want)
+		}
+	}
 }
 
 func TestSectionSavedEvents(t *testing.T) {
