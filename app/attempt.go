@@ -116,9 +116,9 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 }
 
 // finish moves the job to a terminal status under the lease and calls the
-// JobDone hook. A store error is retried as a section save is; a lost
-// lease means the job was canceled or taken over meanwhile (stopped),
-// unless the lost answer of an earlier try had finished it already.
+// JobDone hook. A store error is retried as a section save is. When the
+// finish did not land, the job says why: canceled or taken over meanwhile
+// (stopped), or finished already by an earlier try whose answer was lost.
 func (r *run) finish(parent context.Context, status domain.JobStatus, msg string) (domain.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
 	defer cancel()
@@ -127,12 +127,21 @@ func (r *run) finish(parent context.Context, status domain.JobStatus, msg string
 		job, err = r.w.cfg.Store.Finish(ctx, r.lease, status, msg)
 		return err
 	})
-	if errors.Is(err, domain.ErrLeaseLost) {
-		cur, getErr := r.w.cfg.Store.Get(ctx, r.job.ID)
-		if getErr != nil || cur.Attempt != r.lease.Attempt || cur.Status != status {
-			return r.stopped(parent, err)
+	if err != nil && !errors.Is(err, domain.ErrInvalid) {
+		// A lost lease, or an outcome the store never told (its connection
+		// ended, or the time ran out, as for a process stopped past its
+		// lease): the job says whose it is now. A fresh deadline: ctx's may
+		// be spent.
+		readCtx, cancelRead := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+		defer cancelRead()
+		cur, getErr := r.w.cfg.Store.Get(readCtx, r.job.ID)
+		switch {
+		case getErr != nil:
+		case cur.Attempt == r.lease.Attempt && cur.Status == status:
+			job, err = cur, nil // an earlier try's lost answer had finished it
+		case cur.Attempt != r.lease.Attempt || cur.Status != domain.JobProcessing:
+			return r.stopped(parent, domain.ErrLeaseLost)
 		}
-		job, err = cur, nil
 	}
 	if err != nil {
 		r.log.Warn("could not finish job", "status", status, "err", err)
