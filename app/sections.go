@@ -218,38 +218,27 @@ func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJ
 // attempt's end says why; a start that could not be saved is saved by the
 // section itself when it starts.
 func (r *run) save(ctx context.Context, res domain.SectionResult, started ...domain.SectionResult) bool {
-	for try := 1; ; try++ {
-		err := r.write(ctx, append([]domain.SectionResult{res}, started...))
-		switch {
-		case err == nil:
-			r.mu.Lock()
-			r.results[res.Key] = res
-			for _, s := range started {
-				r.results[s.Key], r.announced[s.Key] = s, true
-			}
-			r.mu.Unlock()
-			return true
-		case errors.Is(err, domain.ErrLeaseLost):
-			r.cancel(domain.ErrLeaseLost)
-			return false
-		case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotFound):
-			r.log.Error("section not saved", "section", res.Key, "status", res.Status, "err", err)
-			r.mu.Lock()
-			r.unsaved = fmt.Errorf("section %s not saved: %w", res.Key, err)
-			r.mu.Unlock()
-			return false
+	secs := append([]domain.SectionResult{res}, started...)
+	err := r.retryWrite(ctx, "save section "+res.Key, func(ctx context.Context) error { return r.write(ctx, secs) })
+	switch {
+	case err == nil:
+		r.mu.Lock()
+		r.results[res.Key] = res
+		for _, s := range started {
+			r.results[s.Key], r.announced[s.Key] = s, true
 		}
-		wait := min(saveBackoff<<min(try-1, 8), maxSaveBackoff)
-		r.log.Warn("could not save section; retrying", "section", res.Key, "status", res.Status, "try", try, "in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			r.mu.Lock()
-			r.unsaved = fmt.Errorf("section %s not saved after %d tries: %w", res.Key, try, err)
-			r.mu.Unlock()
-			return false
-		case <-time.After(wait):
-		}
+		r.mu.Unlock()
+		return true
+	case errors.Is(err, domain.ErrLeaseLost):
+		r.cancel(domain.ErrLeaseLost)
+		return false
+	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotFound):
+		r.log.Error("section not saved", "section", res.Key, "status", res.Status, "err", err)
 	}
+	r.mu.Lock()
+	r.unsaved = fmt.Errorf("section %s not saved: %w", res.Key, err)
+	r.mu.Unlock()
+	return false
 }
 
 // saver group-commits an attempt's section saves. The saves of one job
