@@ -31,7 +31,7 @@ func (r *run) keepLease(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := r.w.cfg.Store.Heartbeat(ctx, r.lease, r.w.cfg.Lease)
+			err := r.heartbeat(ctx)
 			switch {
 			case errors.Is(err, domain.ErrLeaseLost):
 				r.cancel(domain.ErrLeaseLost)
@@ -51,10 +51,27 @@ func (r *run) keepLease(ctx context.Context) {
 	}
 }
 
+// storeCall bounds one of the lease keeper's store calls without tying it
+// to the run: the run ends (and its context is canceled) while the keeper
+// is often in the middle of a read, and a query canceled half-way costs
+// its database connection, which the pool then opens anew.
+func storeCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+}
+
+// heartbeat extends the lease once.
+func (r *run) heartbeat(ctx context.Context) error {
+	callCtx, cancel := storeCall(ctx)
+	defer cancel()
+	return r.w.cfg.Store.Heartbeat(callCtx, r.lease, r.w.cfg.Lease)
+}
+
 // stillOurs re-reads the job and stops the run when it was canceled or moved
 // to another attempt.
 func (r *run) stillOurs(ctx context.Context) bool {
-	job, err := r.w.cfg.Store.Get(ctx, r.job.ID)
+	callCtx, cancel := storeCall(ctx)
+	defer cancel()
+	job, err := r.w.cfg.Store.Get(callCtx, r.job.ID)
 	switch {
 	case err != nil:
 		return true // the next change or fenced write tells

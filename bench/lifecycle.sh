@@ -13,11 +13,14 @@
 #
 #   bench/lifecycle.sh
 #   JOBS=1000 WORKERS=64 bench/lifecycle.sh
+#   STATEMENTS=15 bench/lifecycle.sh   # and the 15 statements that took
+#                                      # Postgres the most time (pg_stat_statements)
 source "$(dirname "$0")/lib.sh"
 
 JOBS=${JOBS:-500}
 WORKERS=${WORKERS:-32}
 CLIENTS=${CLIENTS:-8}
+STATEMENTS=${STATEMENTS:-0}
 build
 (cd "$ROOT" && go build -o "$BENCH_DIR/inflight" ./bench/inflight)
 echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -27,9 +30,10 @@ PGPORT=$(free_port)
 mkdir -p "$PGDATA" && chown postgres "$BENCH_DIR" "$PGDATA"
 runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --no-instructions >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/log" -w \
-	-o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $PGDATA -c max_connections=200" start >/dev/null
+	-o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $PGDATA -c max_connections=200 -c shared_preload_libraries=${PG_PRELOAD:-pg_stat_statements} -c pg_stat_statements.track_planning=on ${PG_OPTS:-}" start >/dev/null
 private_cleanup() {
 	stop_serve || true
+	[[ -n ${PG_LOG:-} ]] && cp "$PGDATA/log" "$PG_LOG"
 	PG_DB="" # the whole cluster goes
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
 	cleanup
@@ -37,6 +41,7 @@ private_cleanup() {
 trap private_cleanup EXIT
 PG_BASE="postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disable"
 make_pg_db
+psql -q "$PG_URL" -c "CREATE EXTENSION pg_stat_statements" >&2
 
 # stats DB: the database's commits and the tables' row writes, once every
 # backend of it has gone (a backend publishes its counts when it exits).
@@ -55,11 +60,24 @@ stats() {
 start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0
 stop_serve
 read -r c0 w0 x0 < <(stats)
+psql -qtA "$PG_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
+s0=$(psql -qtA "$PG_URL" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
 start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0 CODECHECK_WORKERS="$WORKERS" ${SERVE_ENV:-}
 out=$("$BENCH_DIR/inflight" -url "$SERVE_URL" -jobs "$JOBS" -latency 0s)
 echo "$out" | grep -v '^RESULT' || true
 stop_serve
 read -r c1 w1 x1 < <(stats)
+s1=$(psql -qtA "$PG_URL" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+echo "# connections opened during the run (serve, and this script's own): $((s1 - s0))"
+if ((STATEMENTS > 0)); then
+	echo "# the $STATEMENTS statements that took Postgres the most time, per job"
+	psql -q "$PG_URL" -c "SELECT round((total_exec_time / $JOBS)::numeric, 3) AS ms_per_job,
+		round((calls::numeric / $JOBS), 2) AS calls_per_job, round((total_exec_time / nullif(calls, 0))::numeric, 3) AS ms_per_call,
+		round((total_plan_time / $JOBS)::numeric, 3) AS plan_ms_per_job, round(shared_blks_hit::numeric / nullif(calls, 0), 1) AS blocks_per_call,
+		left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS statement
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT $STATEMENTS"
+fi
 secs=$(echo "$out" | sed -nE 's/.*all_done_s=([0-9.]+).*/\1/p')
 # One start and one stop of serve (its schema check, listener, dispatcher)
 # commit a little of their own; measured above, without jobs, as a bound.

@@ -20,6 +20,7 @@ import (
 var dialect = driver.Dialect{
 	Name:          "postgres",
 	NotifyChannel: Channel,
+	OneStatement:  true,
 	LockJob:       " FOR UPDATE OF j",
 	SkipLocked:    " FOR UPDATE SKIP LOCKED",
 	JSONParam:     "::jsonb", // JSON goes as text: under the simple protocol a []byte would be sent as bytea

@@ -104,7 +104,7 @@ func DetectPooler(cfg *pgx.ConnConfig) Pooler {
 // so only a frozen or cut-off process (a stall, a partition: a zombie)
 // reaches it; without it, such a process would keep its job's row locked,
 // out of reach of the lease's rescue, for as long as its connection stayed
-// open (TestFaultZombieFrozenInTransaction).
+// open (TestIdleInTransactionTimeout).
 const IdleInTransactionTimeout = "5s"
 
 // boundIdleTransactions sets idle_in_transaction_session_timeout to

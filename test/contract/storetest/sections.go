@@ -18,6 +18,7 @@ var sectionTests = map[string]func(*testing.T, Harness){
 	"DoneCountsComplete": testDoneCountsCompleted,
 	"UnknownJob":         testSectionsUnknownJob,
 	"ClaimStartsFirst":   testClaimStartsFirstSection,
+	"ClaimKeepsSpend":    testClaimStartsFirstKeepsSpend,
 	"SaveStartsOthers":   testSaveStartsOthers,
 	"StartedRefused":     testStartedRefused,
 	"CountersFollow":     testCountersFollowResaves,
@@ -173,6 +174,39 @@ func testClaimStartsFirstSection(t *testing.T, h Harness) {
 	got, err = h.worker().Sections(ctx(t), again.ID)
 	require.NoError(t, err)
 	require.Equal(t, domain.SectionCompleted, got[0].Status, "a completed first section is not started again")
+}
+
+// A claim that starts a first section an earlier attempt failed keeps what
+// that section spent (domain.StartSection): its usage and attempts, so the
+// cost cap and the retry count go on from there.
+func testClaimStartsFirstKeepsSpend(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.claim(f.create("zoning_use").ID)
+	cost := 0.0125
+	prev := section(domain.JurisdictionKey, domain.SectionFailed)
+	prev.Usage = domain.Usage{InputTokens: 900, OutputTokens: 120, CostUSD: &cost}
+	prev.Attempts, prev.Provider, prev.Model = 3, job.Provider, "some-model"
+	require.NoError(t, h.worker().SaveSection(ctx(t), leaseOf(job), prev))
+	require.NoError(t, h.worker().Release(ctx(t), leaseOf(job), "shutdown"))
+
+	h.Clock.Advance(time.Second)
+	again := f.claim(job.ID)
+	got, err := h.worker().Sections(ctx(t), again.ID)
+	require.NoError(t, err)
+	spec, _ := domain.LookupSection(domain.JurisdictionKey)
+	want := domain.StartSection(spec, prev, job.Provider, "", usec(h.Clock.Now()))
+	want.Ordinal = got[0].Ordinal
+	require.Equal(t, want.Status, got[0].Status)
+	require.Equal(t, want.Usage.InputTokens, got[0].Usage.InputTokens)
+	require.Equal(t, want.Usage.OutputTokens, got[0].Usage.OutputTokens)
+	require.NotNil(t, got[0].Usage.CostUSD)
+	require.InDelta(t, cost, *got[0].Usage.CostUSD, 1e-12)
+	require.Equal(t, 3, got[0].Attempts)
+	require.Equal(t, job.Provider, got[0].Provider)
+	require.Empty(t, got[0].Model, "the worker names the model when it saves the result")
+	require.Empty(t, got[0].Error, "the earlier attempt's error is gone")
+	requireTime(t, *want.StartedAt, got[0].StartedAt, "started_at")
+	require.Equal(t, ev{domain.EventSection, "running", "0/2", 2, domain.JurisdictionKey, ""}, summarize(events(t, h, job.ID))[len(events(t, h, job.ID))-1])
 }
 
 // A save records the sections the worker starts with it in the same

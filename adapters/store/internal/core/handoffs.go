@@ -70,7 +70,7 @@ func params(from int, vs []string) (string, []any) {
 
 // MarkDispatched implements ports.JobStore.
 func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, executor, ref string) error {
-	return s.write(ctx, func(ctx context.Context, x *txn) error {
+	return s.writeOne(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `UPDATE jobs SET dispatched_attempt = $2, executor = $3, executor_ref = $4,
 			dispatch_error = '', dispatched_at = $5, updated_at = $5,
 			handoff_owner = '', handoff_until = NULL, handoffs = handoffs + 1
@@ -95,7 +95,7 @@ func (s *Store) MarkDispatched(ctx context.Context, jobID string, attempt int, e
 
 // HandoffFailed implements ports.JobStore.
 func (s *Store) HandoffFailed(ctx context.Context, jobID, reason string, retryAt time.Time) error {
-	return s.write(ctx, func(ctx context.Context, x *txn) error {
+	return s.writeOne(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `UPDATE jobs SET dispatch_error = $2, handoff_owner = '', handoff_until = $3,
 			updated_at = $4 WHERE id = $1`, jobID, reason, retryAt.UTC().Truncate(time.Microsecond), x.now)
 		if err != nil {

@@ -18,12 +18,23 @@ const (
 	defaultDispatchLimit = 100
 )
 
+// jobColumns are the columns scanJob reads, from a jobs row aliased j;
+// jobColumnNames names them, for a statement that reads them back from a
+// CTE's RETURNING.
+const (
+	jobColumns = `j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
+	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null') AS project,
+	j.max_cost_usd, j.cost_capped, coalesce(j.idempotency_key, '') AS idempotency_key, j.request_hash, j.lease_expires_at,
+	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse, j.done, j.verify, j.verified_done`
+	jobColumnNames = `id, address, provider, status, attempt, executor, executor_ref,
+	dispatched_attempt, dispatch_error, error, sections, webhook_url, project,
+	max_cost_usd, cost_capped, idempotency_key, request_hash, lease_expires_at,
+	created_at, updated_at, started_at, finished_at, reuse, done, verify, verified_done`
+)
+
 // selectJob reads a job with its counters: Done and Verified are kept on
 // the job row by every write that changes its sections.
-const selectJob = `SELECT j.id, j.address, j.provider, j.status, j.attempt, j.executor, j.executor_ref,
-	j.dispatched_attempt, j.dispatch_error, j.error, j.sections, j.webhook_url, coalesce(j.project, 'null'),
-	j.max_cost_usd, j.cost_capped, coalesce(j.idempotency_key, ''), j.request_hash, j.lease_expires_at,
-	j.created_at, j.updated_at, j.started_at, j.finished_at, j.reuse, j.done, j.verify, j.verified_done
+const selectJob = `SELECT ` + jobColumns + `
 FROM jobs j`
 
 func scanJob(r driver.Rows) (domain.Job, error) {
@@ -120,6 +131,9 @@ func (s *Store) Create(ctx context.Context, job domain.Job) (saved domain.Job, e
 	project, err := projectParam(job.Project)
 	if err != nil {
 		return domain.Job{}, false, err
+	}
+	if s.sql.OneStatement {
+		return s.createInOneStatement(ctx, job, key, project)
 	}
 	err = s.write(ctx, func(ctx context.Context, x *txn) error {
 		n, err := x.db.Exec(ctx, `INSERT INTO jobs (id, address, provider, status, sections, webhook_url,

@@ -19,6 +19,9 @@ func (s *Store) Claim(ctx context.Context, req ports.ClaimRequest) (domain.Job, 
 	if _, err := domain.LeaseUntil(time.Time{}, req.Lease); err != nil {
 		return domain.Job{}, err
 	}
+	if s.sql.OneStatement {
+		return s.claimInOneStatement(ctx, req)
+	}
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {
 		id, err := x.claimable(ctx, req.JobID, req.Providers)
@@ -134,7 +137,7 @@ func (s *Store) Heartbeat(ctx context.Context, l ports.Lease, d time.Duration) e
 	if _, err := domain.LeaseUntil(time.Time{}, d); err != nil {
 		return err
 	}
-	return s.write(ctx, func(ctx context.Context, x *txn) error {
+	return s.writeOne(ctx, func(ctx context.Context, x *txn) error {
 		until, _ := domain.LeaseUntil(x.now, d)
 		return x.fenced(ctx, l, `UPDATE jobs SET lease_expires_at = $3`, until)
 	})
@@ -151,7 +154,7 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 		return err
 	}
 	secs := append([]domain.SectionResult{sec}, more...)
-	if s.sql.NotifyChannel != "" {
+	if s.sql.OneStatement {
 		return s.saveInOneStatement(ctx, l, secs)
 	}
 	return s.write(ctx, func(ctx context.Context, x *txn) error {
@@ -248,12 +251,17 @@ func scanResult(r driver.Rows) (sec domain.SectionResult, err error) {
 	return sec, json.Unmarshal([]byte(raw), &sec)
 }
 
-// Sections implements ports.JobStore.
+// Sections implements ports.JobStore. A job with saved sections exists,
+// so only a job without any is looked up, to tell an unknown job.
 func (s *Store) Sections(ctx context.Context, jobID string) ([]domain.SectionResult, error) {
+	saved, err := s.sql.sections(ctx, s.db, jobID, "")
+	if err != nil || len(saved) > 0 {
+		return saved, err
+	}
 	if _, err := s.Get(ctx, jobID); err != nil {
 		return nil, err
 	}
-	return s.sql.sections(ctx, s.db, jobID, "")
+	return saved, nil
 }
 
 // Finish implements ports.JobStore. A job with a webhook owes a delivery
@@ -261,6 +269,9 @@ func (s *Store) Sections(ctx context.Context, jobID string) ([]domain.SectionRes
 func (s *Store) Finish(ctx context.Context, l ports.Lease, status domain.JobStatus, errMsg string) (domain.Job, error) {
 	if err := domain.CheckFinish(status); err != nil {
 		return domain.Job{}, err
+	}
+	if s.sql.OneStatement && !(domain.Job{Status: status}).ClosesSections() {
+		return s.finishInOneStatement(ctx, l, status, errMsg)
 	}
 	var job domain.Job
 	err := s.write(ctx, func(ctx context.Context, x *txn) error {

@@ -105,6 +105,38 @@ func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error)
 	return nil
 }
 
+// writeOne runs fn, whose one write is a single statement (reads that
+// explain a refusal may follow it), outside an explicit transaction where
+// the engine allows it (driver.Dialect.OneStatement): a single statement
+// commits on its own, so BEGIN and COMMIT would be two round trips for
+// nothing. Elsewhere it is write. Either way the jobs fn touched are
+// announced once it is done.
+func (s *Store) writeOne(ctx context.Context, fn func(context.Context, *txn) error) error {
+	if !s.sql.OneStatement {
+		return s.write(ctx, fn)
+	}
+	x := &txn{db: s.db, sql: s.sql, now: s.now()}
+	if err := fn(ctx, x); err != nil {
+		return err
+	}
+	s.announce(x.changed...)
+	return nil
+}
+
+// announce tells this process's watchers, and other processes, that the
+// jobs ids changed, after the commit that changed them.
+func (s *Store) announce(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	s.db.Announce(ids)
+	for _, id := range ids {
+		s.changes.Notify(id)
+	}
+}
+
 // dialect adds the core's error wrapping to the engine's Dialect.
 type dialect struct{ driver.Dialect }
 

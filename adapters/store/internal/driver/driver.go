@@ -62,9 +62,15 @@ type Dialect struct {
 	// Name prefixes the engine's errors ("sqlite", "postgres").
 	Name string
 	// NotifyChannel, where set, is the channel the engine announces
-	// changes on (Postgres's pg_notify), and says that the engine runs a
-	// section save as one statement (data-modifying CTEs).
+	// changes on (Postgres's pg_notify).
 	NotifyChannel string
+	// OneStatement says that the engine runs each hot write of the
+	// lifecycle (create, claim, section save, finish, and the single
+	// UPDATEs: heartbeat, hand-off marks) as one statement outside an
+	// explicit transaction, so one round trip and one commit: Postgres,
+	// with data-modifying CTEs. Elsewhere (SQLite's one writer) they are
+	// transactions of several statements.
+	OneStatement bool
 	// LockJob ends a SELECT of one job row (alias j) and locks the row
 	// until commit; empty where the write transaction locks everything.
 	LockJob string
