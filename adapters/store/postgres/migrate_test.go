@@ -1,12 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/codecheck/codecheck/adapters/store/postgres"
 	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/storetest"
 	"github.com/codecheck/codecheck/test/pgtest"
@@ -51,4 +53,27 @@ func TestMigrationNumbersExistingEventsPerJob(t *testing.T) {
 		require.Equal(t, "pending", evs[0].Status)
 		require.Equal(t, "canceled", evs[16].Status)
 	}
+}
+
+// Migration 0013 drops events_by_job, which no query uses, in the store's
+// own schema, also when that schema is not on the connection's search_path
+// (an index's name is not qualified by the core's table rewriting).
+func TestMigrationDropsUnusedEventIndexInItsSchema(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := "store_" + time.Now().Format("150405.000000000")
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+		require.NoError(t, err)
+		require.NoError(t, conn.Close(context.Background()))
+	})
+	open(t, url, postgres.WithSchema(schema))
+
+	var unused, used int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT
+		count(*) FILTER (WHERE indexname = 'events_by_job'), count(*) FILTER (WHERE indexname = 'events_by_job_seq')
+		FROM pg_indexes WHERE schemaname = $1`, schema).Scan(&unused, &used))
+	require.Zero(t, unused, "events_by_job is still in %s", schema)
+	require.Equal(t, 1, used, "events_by_job_seq, which reads events, is gone")
 }

@@ -31,10 +31,17 @@ func Migrations() []string {
 // again is a no-op; the dialect's MigrationLock keeps two starting processes
 // from migrating at once.
 func (s *Store) Migrate(ctx context.Context) error {
-	types := make([]string, 0, 2*len(s.sql.Types))
+	types := make([]string, 0, 2*len(s.sql.Types)+2)
 	for placeholder, typ := range s.sql.Types {
 		types = append(types, placeholder, typ)
 	}
+	// {{schema.}} qualifies a name the core's table rewriting does not
+	// reach, an index's: the store's schema and a dot, or nothing.
+	schema := ""
+	if s.sql.Schema != "" {
+		schema = quoteIdent(s.sql.Schema) + "."
+	}
+	types = append(types, "{{schema.}}", schema)
 	render := strings.NewReplacer(types...)
 	return s.db.Write(ctx, func(tx driver.DB) ([]string, error) {
 		if s.sql.MigrationLock != "" {

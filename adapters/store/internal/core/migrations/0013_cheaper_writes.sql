@@ -8,3 +8,7 @@
 -- ones are filled to the new factor. SQLite has no such setting.
 {{postgres}}ALTER TABLE jobs SET (fillfactor = 50);
 {{postgres}}ALTER TABLE sections SET (fillfactor = 70);
+-- events_by_job (job_id, seq) serves no query since events are read by
+-- their number within the job (events_by_job_seq, 0008), yet every event,
+-- some thirty a job, paid an entry in it.
+DROP INDEX IF EXISTS {{schema.}}events_by_job;
