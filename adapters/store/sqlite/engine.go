@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -15,20 +17,31 @@ import (
 )
 
 // engine is the store core's driver over database/sql: one writer
-// connection, a pool of readers. Reads run on the readers.
+// connection, a pool of readers. Reads run on the readers. Each pool keeps
+// its statements prepared (stmts).
 type engine struct {
 	writer *sql.DB // one connection: the only writer
 	reader *sql.DB // the writer, for in-memory databases
+	// writes and reads are the writer's and the reader's statements.
+	writes, reads *stmts
+}
+
+func newEngine(writer, reader *sql.DB) *engine {
+	e := &engine{writer: writer, reader: reader, writes: newStmts(writer), reads: newStmts(reader)}
+	if reader == writer {
+		e.reads = e.writes
+	}
+	return e
 }
 
 func (e *engine) Dialect() driver.Dialect { return dialect }
 
 func (e *engine) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execOn(ctx, e.writer, query, args)
+	return conn{db: e.writer, stmts: e.writes}.Exec(ctx, query, args...)
 }
 
 func (e *engine) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	return conn{e.reader}.Query(ctx, query, args...)
+	return conn{db: e.reader, stmts: e.reads}.Query(ctx, query, args...)
 }
 
 // Write runs fn in an IMMEDIATE transaction on the single writer
@@ -38,7 +51,8 @@ func (e *engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	if _, err := fn(conn{tx}); err != nil {
+	defer e.writes.prepareWanted(context.WithoutCancel(ctx))
+	if _, err := fn(conn{db: tx, tx: tx, stmts: e.writes}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -57,6 +71,8 @@ func (e *engine) Ping(ctx context.Context) error {
 }
 
 func (e *engine) Close() error {
+	e.writes.close()
+	e.reads.close()
 	if e.reader != e.writer {
 		return errors.Join(e.reader.Close(), e.writer.Close())
 	}
@@ -69,19 +85,49 @@ type execer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// conn is a pool or a transaction as a driver.DB.
-type conn struct{ db execer }
+// conn is a pool or a transaction (tx) as a driver.DB, with the pool's
+// prepared statements.
+type conn struct {
+	db    execer
+	tx    *sql.Tx
+	stmts *stmts
+}
+
+// on is what runs query: its prepared statement (in the transaction, when
+// there is one), or else the pool or the transaction itself.
+func (c conn) on(ctx context.Context, query string) execer {
+	st := c.stmts.get(ctx, query, c.tx != nil)
+	switch {
+	case st == nil:
+		return c.db
+	case c.tx != nil:
+		return stmtExecer{c.tx.StmtContext(ctx, st)} // the writer's one connection has it prepared
+	}
+	return stmtExecer{st}
+}
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execOn(ctx, c.db, query, args)
+	return execOn(ctx, c.on(ctx, query), query, args)
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	r, err := c.db.QueryContext(ctx, query, toColumns(args)...)
+	r, err := c.on(ctx, query).QueryContext(ctx, query, toColumns(args)...)
 	if err != nil {
 		return nil, err
 	}
 	return rows{r}, nil
+}
+
+// stmtExecer runs a prepared statement as an execer; the query text is
+// the statement's own.
+type stmtExecer struct{ st *sql.Stmt }
+
+func (s stmtExecer) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtExecer) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
 }
 
 func execOn(ctx context.Context, db execer, query string, args []any) (int64, error) {
@@ -151,4 +197,87 @@ func (r rows) Scan(dest ...any) error {
 		}
 	}
 	return nil
+}
+
+// stmts keeps a pool's statements prepared, by their text. SQLite parses
+// and plans a statement each time it is prepared, and database/sql
+// prepares every query it is not given a prepared statement for: that was
+// a seventh of a `check`'s CPU. The core has a few dozen statements, and a
+// few hundred variants of its IN lists; past maxStmts, or for a script of
+// several statements (a migration), a statement is not kept.
+//
+// Preparing takes one of the pool's connections. Inside a transaction on
+// the writer, its one connection is the transaction's, so a statement met
+// there for the first time runs unprepared and is prepared once the
+// transaction has ended (prepareWanted). No lock is held while preparing.
+type stmts struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+const maxStmts = 512
+
+func newStmts(db *sql.DB) *stmts {
+	return &stmts{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+// get returns query prepared, or nil when it is not kept, not prepared yet
+// (inTx), or does not prepare (the error then comes from running it).
+func (c *stmts) get(ctx context.Context, query string, inTx bool) *sql.Stmt {
+	if strings.Contains(query, ";") {
+		return nil
+	}
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m)+len(c.wanted) >= maxStmts
+	if !ok && inTx && !full {
+		c.wanted[query] = true
+	}
+	c.mu.Unlock()
+	if ok || inTx || full {
+		return st
+	}
+	return c.prepare(ctx, query)
+}
+
+// prepare prepares query on the pool and keeps it.
+func (c *stmts) prepare(ctx context.Context, query string) *sql.Stmt {
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kept, ok := c.m[query]; ok { // prepared meanwhile by another caller
+		_ = st.Close()
+		return kept
+	}
+	c.m[query] = st
+	return st
+}
+
+// prepareWanted prepares the statements transactions met unprepared; it
+// runs once the writer's connection is free.
+func (c *stmts) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	wanted := make([]string, 0, len(c.wanted))
+	for q := range c.wanted {
+		wanted = append(wanted, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	for _, q := range wanted {
+		c.prepare(ctx, q)
+	}
+}
+
+func (c *stmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		_ = st.Close()
+		delete(c.m, q)
+	}
 }

@@ -67,16 +67,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	writer.SetMaxOpenConns(1)
-	e := &engine{writer: writer, reader: writer}
+	reader := writer
 	if path != ":memory:" {
-		reader, err := openPool(path, true)
-		if err != nil {
+		if reader, err = openPool(path, true); err != nil {
 			writer.Close()
 			return nil, err
 		}
 		reader.SetMaxOpenConns(readConns)
-		e.reader = reader
 	}
+	e := newEngine(writer, reader)
 	s := &Store{core.New(e, o.clock, broadcast.New())}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
