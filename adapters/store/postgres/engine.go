@@ -156,16 +156,32 @@ type conn struct{ db execer }
 
 func (c conn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	tag, err := c.db.Exec(ctx, sql, args...)
-	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return 0, fmt.Errorf("%w: %w", driver.ErrUniqueViolation, err)
+	if err != nil {
+		return 0, uniqueViolation(err)
 	}
-	return tag.RowsAffected(), err
+	return tag.RowsAffected(), nil
 }
 
+// Query runs a statement that returns rows; a write among them (a
+// data-modifying CTE) reports a unique-constraint violation as Exec does.
 func (c conn) Query(ctx context.Context, sql string, args ...any) (driver.Rows, error) {
 	r, err := c.db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, err
+		return nil, uniqueViolation(err)
 	}
-	return r, nil
+	return rows{r}, nil
+}
+
+// rows are pgx's, with their error as uniqueViolation tells it.
+type rows struct{ pgx.Rows }
+
+func (r rows) Err() error { return uniqueViolation(r.Rows.Err()) }
+
+// uniqueViolation wraps a unique-constraint error (SQLSTATE 23505) with
+// driver.ErrUniqueViolation, and returns any other error as it is.
+func uniqueViolation(err error) error {
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w: %w", driver.ErrUniqueViolation, err)
+	}
+	return err
 }

@@ -19,6 +19,7 @@ var jobTests = map[string]func(*testing.T, Harness){
 	"CountLive":                testCountLive,
 	"ProjectRoundTrip":         testProjectRoundTrip,
 	"CreateRequiresFields":     testCreateRequiresFields,
+	"CreateTakenID":            testCreateTakenID,
 	"GetUnknown":               testGetUnknown,
 	"ListNewestFirst":          testListNewestFirst,
 	"ListStatusFilter":         testListStatusFilter,
@@ -29,6 +30,25 @@ var jobTests = map[string]func(*testing.T, Harness){
 	"IdempotencyKeyConcurrent": testIdempotencyKeyConcurrent,
 	"IdempotencyKeyOptional":   testIdempotencyKeyOptional,
 	"PingReachesTheStore":      testPing,
+}
+
+// A job id is the job's: a second create with it, with or without an
+// idempotency key, is a conflict (409 at the API), and changes nothing.
+func testCreateTakenID(t *testing.T, h Harness) {
+	first, _, err := h.Store.Create(ctx(t), newJob())
+	require.NoError(t, err)
+	for _, key := range []string{"", "another-key"} {
+		again := newJob("zoning_use")
+		again.ID, again.IdempotencyKey = first.ID, key
+		_, _, err := h.Store.Create(ctx(t), again)
+		require.ErrorIs(t, err, domain.ErrConflict, "idempotency key %q", key)
+	}
+	got, err := h.Store.Get(ctx(t), first.ID)
+	require.NoError(t, err)
+	require.Equal(t, first.Sections, got.Sections)
+	evs, err := h.Store.Events(ctx(t), first.ID, 0, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "only the first create's event")
 }
 
 func testCreateAndGet(t *testing.T, h Harness) {
