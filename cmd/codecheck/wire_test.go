@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
@@ -106,19 +108,32 @@ func TestWorkerRunsJobsAndServesMetrics(t *testing.T) {
 		return err == nil && r.Job.Status == domain.JobCompleted
 	}, 10*time.Second, 10*time.Millisecond, "the pool runs the job")
 
+	// The job's finish is committed before the worker's hooks count it,
+	// so the scrape looks until the count is there.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	res, err := client.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	body, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	require.NoError(t, res.Body.Close())
-	require.Equal(t, http.StatusOK, res.StatusCode)
-	for _, want := range []string{
+	wants := []string{
 		`codecheck_llm_requests_total{outcome="ok",provider="fake"} 2`,
 		`codecheck_jobs_finished_total{status="completed"} 1`,
 		`codecheck_queue_depth 0`,
-	} {
-		require.Contains(t, string(body), want)
+	}
+	var body string
+	scraped := assert.Eventually(t, func() bool {
+		res, err := client.Get("http://" + addr + "/metrics")
+		require.NoError(t, err)
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.NoError(t, res.Body.Close())
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		body = string(b)
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond)
+	if !scraped {
+		t.Fatalf("metrics after the job finished: want %q in\n%s", wants, body)
 	}
 
 	a.RequireStop()
