@@ -15,9 +15,17 @@ import (
 	"github.com/codecheck/codecheck/ports"
 )
 
-// writeTimeout bounds a store write that records an attempt's outcome; it
-// runs on a context detached from the attempt's, which may be done already.
+// writeTimeout bounds a store call that records an attempt's outcome or
+// keeps its lease (storeCall).
 const writeTimeout = 10 * time.Second
+
+// storeCall is the context of such a store call: bounded by writeTimeout,
+// detached from ctx's cancellation, since the attempt's context may be done
+// already or end half-way through the call (and a query canceled half-way
+// costs Postgres its connection, which the pool then opens anew).
+func storeCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+}
 
 // run is the state of one attempt at one job.
 type run struct {
@@ -120,7 +128,7 @@ func (r *run) end(parent context.Context, cause error) (domain.Job, error) {
 // finish did not land, the job says why: canceled or taken over meanwhile
 // (stopped), or finished already by an earlier try whose answer was lost.
 func (r *run) finish(parent context.Context, status domain.JobStatus, msg string) (domain.Job, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+	ctx, cancel := storeCall(parent)
 	defer cancel()
 	var job domain.Job
 	err := r.retryWrite(ctx, "finish job", func(ctx context.Context) (err error) {
@@ -132,7 +140,7 @@ func (r *run) finish(parent context.Context, status domain.JobStatus, msg string
 		// ended, or the time ran out, as for a process stopped past its
 		// lease): the job says whose it is now. A fresh deadline: ctx's may
 		// be spent.
-		readCtx, cancelRead := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+		readCtx, cancelRead := storeCall(parent)
 		defer cancelRead()
 		cur, getErr := r.w.cfg.Store.Get(readCtx, r.job.ID)
 		switch {
@@ -193,7 +201,7 @@ func (r *run) stopped(parent context.Context, cause error) (domain.Job, error) {
 // executor's cancel stopped the attempt before the change feed did) is left
 // as it is, as stopped says.
 func (r *run) giveBack(parent context.Context, reason error) (domain.Job, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), writeTimeout)
+	ctx, cancel := storeCall(parent)
 	defer cancel()
 	err := r.retryWrite(ctx, "release job", func(ctx context.Context) error {
 		return r.w.cfg.Store.Release(ctx, r.lease, reason.Error())

@@ -51,14 +51,6 @@ func (r *run) keepLease(ctx context.Context) {
 	}
 }
 
-// storeCall bounds one of the lease keeper's store calls without tying it
-// to the run: the run ends (and its context is canceled) while the keeper
-// is often in the middle of a read, and a query canceled half-way costs
-// its database connection, which the pool then opens anew.
-func storeCall(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-}
-
 // heartbeat extends the lease once.
 func (r *run) heartbeat(ctx context.Context) error {
 	callCtx, cancel := storeCall(ctx)

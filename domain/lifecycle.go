@@ -186,7 +186,7 @@ type ClosedSection struct {
 // started, become canceled; a failed job's running sections become failed,
 // since their worker is gone. saved are the job's stored results.
 func (j Job) CloseSections(saved []SectionResult, at time.Time) []ClosedSection {
-	if !j.ClosesSections() {
+	if !j.Status.ClosesSections() {
 		return nil
 	}
 	byKey := make(map[string]SectionResult, len(saved))
@@ -216,10 +216,10 @@ func (j Job) CloseSections(saved []SectionResult, at time.Time) []ClosedSection 
 	return out
 }
 
-// ClosesSections says whether the job's end can close sections
-// (CloseSections): only a cancel or a failure does, so a store need not
-// read a completed job's sections as it ends.
-func (j Job) ClosesSections() bool { return j.Status == JobCanceled || j.Status == JobFailed }
+// ClosesSections says whether a job's end in status s can close sections
+// (Job.CloseSections): only a cancel or a failure does, so a store need
+// not read a completed job's sections as it ends.
+func (s JobStatus) ClosesSections() bool { return s == JobCanceled || s == JobFailed }
 
 // ResetForRetry is the section as a retry of its job runs it again: pending,
 // without the previous run's error and times.

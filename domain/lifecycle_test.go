@@ -131,7 +131,7 @@ func TestCloseSections(t *testing.T) {
 	// close some: a cancel or a failure.
 	for st, want := range map[JobStatus]bool{JobPending: false, JobProcessing: false, JobCompleted: false,
 		JobFailed: true, JobCanceled: true} {
-		if got := (Job{ID: "j", Status: st, Sections: keys}).ClosesSections(); got != want {
+		if got := st.ClosesSections(); got != want {
 			t.Errorf("%s: ClosesSections %v, want %v", st, got, want)
 		}
 	}

@@ -76,22 +76,13 @@ func (e engine) Dialect() driver.Dialect {
 	return d
 }
 
-// Write runs fn in a transaction and, once it committed, announces the
-// jobs it changed.
-func (e engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error)) error {
-	var changed []string
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) (err error) {
-		changed, err = fn(conn{tx})
-		return err
-	})
-	if err == nil {
-		e.Announce(changed)
-	}
-	return err
+// Write runs fn in a transaction.
+func (e engine) Write(ctx context.Context, fn func(driver.DB) error) error {
+	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
 }
 
 // Announce implements driver.Driver: NOTIFY on the channel, one
-// notification per job, after the commit.
+// notification per job.
 func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
 
 // notifier sends the store's notifications outside its data transactions.

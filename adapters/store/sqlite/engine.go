@@ -46,13 +46,13 @@ func (e *engine) Query(ctx context.Context, query string, args ...any) (driver.R
 
 // Write runs fn in an IMMEDIATE transaction on the single writer
 // connection. Other processes hear nothing: their watchers poll.
-func (e *engine) Write(ctx context.Context, fn func(driver.DB) ([]string, error)) error {
+func (e *engine) Write(ctx context.Context, fn func(driver.DB) error) error {
 	tx, err := e.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer e.writes.prepareWanted(context.WithoutCancel(ctx))
-	if _, err := fn(conn{db: tx, tx: tx, stmts: e.writes}); err != nil {
+	if err := fn(conn{db: tx, tx: tx, stmts: e.writes}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

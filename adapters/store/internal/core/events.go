@@ -62,7 +62,7 @@ func (x *txn) ended(ctx context.Context, id string) (domain.Job, error) {
 // closeSections stores the sections the job's end changes. A completed
 // job's end changes none, so its results are not read.
 func (x *txn) closeSections(ctx context.Context, job domain.Job) error {
-	if !job.ClosesSections() {
+	if !job.Status.ClosesSections() {
 		return nil
 	}
 	saved, err := x.sql.sections(ctx, x.db, job.ID, "")

@@ -270,7 +270,7 @@ func (s *Store) Finish(ctx context.Context, l ports.Lease, status domain.JobStat
 	if err := domain.CheckFinish(status); err != nil {
 		return domain.Job{}, err
 	}
-	if s.sql.OneStatement && !(domain.Job{Status: status}).ClosesSections() {
+	if s.sql.OneStatement && !status.ClosesSections() {
 		return s.finishInOneStatement(ctx, l, status, errMsg)
 	}
 	var job domain.Job

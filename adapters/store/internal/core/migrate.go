@@ -43,25 +43,25 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	types = append(types, "{{schema.}}", schema)
 	render := strings.NewReplacer(types...)
-	return s.db.Write(ctx, func(tx driver.DB) ([]string, error) {
+	return s.db.Write(ctx, func(tx driver.DB) error {
 		if s.sql.MigrationLock != "" {
 			if _, err := tx.Exec(ctx, s.sql.MigrationLock); err != nil {
-				return nil, s.sql.wrap(err, "migrate: lock")
+				return s.sql.wrap(err, "migrate: lock")
 			}
 		}
 		if err := s.prepareSchema(ctx, tx); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := tx.Exec(ctx, render.Replace(`CREATE TABLE IF NOT EXISTS schema_migrations (
 			version text PRIMARY KEY, applied_at {{time}} NOT NULL)`)); err != nil {
-			return nil, s.sql.wrap(err, "migrate")
+			return s.sql.wrap(err, "migrate")
 		}
 		for _, version := range Migrations() {
 			if err := s.apply(ctx, tx, version, render); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		return nil, nil
+		return nil
 	})
 }
 

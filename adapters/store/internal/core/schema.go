@@ -44,8 +44,8 @@ func (q *qualified) Query(ctx context.Context, s string, args ...any) (driver.Ro
 	return q.Driver.Query(ctx, q.sql(s), args...)
 }
 
-func (q *qualified) Write(ctx context.Context, fn func(driver.DB) ([]string, error)) error {
-	return q.Driver.Write(ctx, func(tx driver.DB) ([]string, error) { return fn(qualifiedTx{tx, q}) })
+func (q *qualified) Write(ctx context.Context, fn func(driver.DB) error) error {
+	return q.Driver.Write(ctx, func(tx driver.DB) error { return fn(qualifiedTx{tx, q}) })
 }
 
 type qualifiedTx struct {

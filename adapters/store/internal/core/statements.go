@@ -13,8 +13,8 @@ import (
 
 // The hot writes of a job's lifecycle as one Postgres statement each
 // (driver.Dialect.OneStatement), like saveSectionsStatement: a create, a
-// claim, the start of the claimed job's first section, and a completed
-// job's finish. Each is one round trip and commits on its own; the job
+// claim (which starts the job's first section), and a completed job's
+// finish. Each is one round trip and commits on its own; the job
 // row's UPDATE (or INSERT) locks the row, so its event numbers come from
 // the row's event_seq. Their transactional versions, for SQLite, are in
 // jobs.go and leases.go; the contract suite runs both.
@@ -172,7 +172,7 @@ func (s *Store) claimInOneStatement(ctx context.Context, req ports.ClaimRequest)
 }
 
 // finishStatement ends a job that closes no section (a completed one:
-// domain.Job.ClosesSections), with its event and the webhook delivery it
+// domain.JobStatus.ClosesSections), with its event and the webhook delivery it
 // owes (oweWebhook), when lease $1/$2 still holds it; it returns the job,
 // or no row. $3 status, $4 error, $5 now.
 const finishStatement = `WITH j AS (

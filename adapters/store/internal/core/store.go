@@ -83,25 +83,22 @@ type txn struct {
 
 func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
 
-// write runs fn in one write transaction and, once it committed, wakes this
-// process's watchers of the jobs it changed.
+// write runs fn in one write transaction and, once it committed, announces
+// the jobs it changed.
 func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
 	var changed []string
-	err := s.db.Write(ctx, func(tx driver.DB) ([]string, error) {
+	err := s.db.Write(ctx, func(tx driver.DB) error {
 		x := &txn{db: tx, sql: s.sql, now: s.now()}
 		if err := fn(ctx, x); err != nil {
-			return nil, err
+			return err
 		}
-		slices.Sort(x.changed)
-		changed = slices.Compact(x.changed)
-		return changed, nil
+		changed = x.changed
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, id := range changed {
-		s.changes.Notify(id)
-	}
+	s.announce(changed...)
 	return nil
 }
 

@@ -42,13 +42,12 @@ type Rows interface {
 type Driver interface {
 	// DB reads outside any transaction.
 	DB
-	// Write runs fn in one write transaction and commits it. fn returns
-	// the ids of the jobs it changed; an engine that can tell other
-	// processes announces them once the commit is done (Announce).
-	Write(ctx context.Context, fn func(tx DB) (changed []string, err error)) error
-	// Announce tells other processes that the jobs ids changed, after the
-	// commit that changed them (Postgres: NOTIFY, outside the data
-	// transactions, batched); a no-op where other processes poll.
+	// Write runs fn in one write transaction and commits it.
+	Write(ctx context.Context, fn func(tx DB) error) error
+	// Announce tells other processes that the jobs ids changed; the core
+	// calls it after the commit that changed them (Postgres: NOTIFY,
+	// outside the data transactions, batched). A no-op where other
+	// processes poll.
 	Announce(ids []string)
 	// Dialect says where the engine's SQL differs.
 	Dialect() Dialect
