@@ -83,13 +83,10 @@ func (w *Worker) process(parent context.Context, job domain.Job) (domain.Job, er
 	ctx, cancelTimeout := context.WithTimeoutCause(runCtx, w.cfg.JobTimeout, errJobTimeout)
 	defer cancelTimeout()
 
-	var leaseKeeper sync.WaitGroup
-	leaseKeeper.Go(func() { r.keepLease(ctx) })
-	r.runSections(ctx)
-	cause := context.Cause(ctx)
-	cancel(nil) // stop the lease keeper
-	leaseKeeper.Wait()
-	return r.end(parent, cause)
+	done := r.startSections(ctx)
+	r.keepLease(ctx, done)
+	<-done // the lease keeper may have stopped first: the run canceled, the job taken over
+	return r.end(parent, context.Cause(ctx))
 }
 
 // end decides how the attempt ends once no section is running.

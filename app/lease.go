@@ -10,12 +10,13 @@ import (
 	"github.com/codecheck/codecheck/domain"
 )
 
-// keepLease keeps the attempt's lease, in one goroutine per attempt: it
+// keepLease keeps the attempt's lease until its sections are done (done
+// closed) or the run is stopped, on the attempt's own goroutine: it
 // extends the lease every third of its length, and stops the run as soon
 // as the job is canceled or moved to another attempt (the change feed),
 // without waiting for the next fenced write, or when a heartbeat finds the
 // lease lost.
-func (r *run) keepLease(ctx context.Context) {
+func (r *run) keepLease(ctx context.Context, done <-chan struct{}) {
 	t := time.NewTicker(r.w.cfg.Lease / 3)
 	defer t.Stop()
 	changed, err := r.w.cfg.Changes.Watch(ctx, r.job.ID)
@@ -28,6 +29,8 @@ func (r *run) keepLease(ctx context.Context) {
 	}
 	for {
 		select {
+		case <-done:
+			return
 		case <-ctx.Done():
 			return
 		case <-t.C:

@@ -15,8 +15,10 @@ import (
 )
 
 // call performs one provider call with retries for retryable errors:
-// exponential backoff with jitter, at least the server's Retry-After.
-func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) (ports.SectionResponse, error) {
+// exponential backoff with jitter, at least the server's Retry-After. It
+// is on the path to the wait for the provider (see section): what it does
+// around the call is done by paid and retryDelay.
+func (r *run) call(ctx context.Context, req *ports.SectionRequest, res *domain.SectionResult) (ports.SectionResponse, error) {
 	r.mu.Lock()
 	fatal := r.fatal
 	r.mu.Unlock()
@@ -29,53 +31,59 @@ func (r *run) call(ctx context.Context, req ports.SectionRequest, res *domain.Se
 			return ports.SectionResponse{}, err
 		}
 		start := time.Now()
-		resp, err := r.llm.Research(ctx, req)
+		resp, err := r.llm.Research(ctx, *req)
 		res.Attempts++
-		took := time.Since(start)
-		if err != nil {
-			r.settleCall(est, nil)
-		}
 		if err == nil {
-			resp.Usage = r.w.priced(r.llm.Name(), cmp.Or(resp.Model, r.llm.Model()), resp.Usage, r.log)
-			r.settleCall(est, resp.Usage.CostUSD)
-			res.Usage = res.Usage.Add(resp.Usage)
-			r.hookCall("ok", resp.Usage, took)
+			r.paid(est, &resp, res, time.Since(start))
 			return resp, nil
 		}
-		if ctx.Err() != nil {
-			r.hookCall("canceled", domain.Usage{}, took)
+		r.settleCall(est, nil)
+		delay, final := r.retryDelay(ctx, req, try, time.Since(start), err)
+		if final != nil {
+			return resp, final
+		}
+		if sleep(ctx, delay) != nil {
 			return resp, err
-		}
-		var providerErr *ports.ProviderError
-		retryable := errors.As(err, &providerErr) && providerErr.Retryable
-		if !retryable {
-			r.hookCall("permanent_error", domain.Usage{}, took)
-			if providerErr != nil && providerErr.EnvVar != "" {
-				// Credentials or configuration: every other section would
-				// get the same answer, so they are not sent.
-				r.mu.Lock()
-				r.fatal = err
-				r.mu.Unlock()
-			}
-			return resp, err
-		}
-		r.hookCall("retryable_error", domain.Usage{}, took)
-		if try >= r.w.cfg.SectionAttempts || ctx.Err() != nil {
-			return resp, fmt.Errorf("gave up after %d attempts: %w", try, err)
-		}
-		delay := r.w.backoff(try)
-		if providerErr.RetryAfter > delay {
-			delay = providerErr.RetryAfter
-		}
-		r.log.Info("provider call failed; retrying", "section", req.Section.Key, "try", try, "delay", delay, "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return resp, err
-		case <-t.C:
 		}
 	}
+}
+
+// paid prices a provider's answer and adds its usage to res and the job's
+// spend.
+func (r *run) paid(est float64, resp *ports.SectionResponse, res *domain.SectionResult, took time.Duration) {
+	resp.Usage = r.w.priced(r.llm.Name(), cmp.Or(resp.Model, r.llm.Model()), resp.Usage, r.log)
+	r.settleCall(est, resp.Usage.CostUSD)
+	res.Usage = res.Usage.Add(resp.Usage)
+	r.hookCall("ok", resp.Usage, took)
+}
+
+// retryDelay is how long to wait before trying again after try, the
+// failed call that returned err; or, when there is no next try, the error
+// to give up with (final).
+func (r *run) retryDelay(ctx context.Context, req *ports.SectionRequest, try int, took time.Duration, err error) (delay time.Duration, final error) {
+	if ctx.Err() != nil {
+		r.hookCall("canceled", domain.Usage{}, took)
+		return 0, err
+	}
+	var providerErr *ports.ProviderError
+	if !errors.As(err, &providerErr) || !providerErr.Retryable {
+		r.hookCall("permanent_error", domain.Usage{}, took)
+		if providerErr != nil && providerErr.EnvVar != "" {
+			// Credentials or configuration: every other section would
+			// get the same answer, so they are not sent.
+			r.mu.Lock()
+			r.fatal = err
+			r.mu.Unlock()
+		}
+		return 0, err
+	}
+	r.hookCall("retryable_error", domain.Usage{}, took)
+	if try >= r.w.cfg.SectionAttempts {
+		return 0, fmt.Errorf("gave up after %d attempts: %w", try, err)
+	}
+	delay = max(r.w.backoff(try), providerErr.RetryAfter)
+	r.log.Info("provider call failed; retrying", "section", req.Section.Key, "try", try, "delay", delay, "err", err)
+	return delay, nil
 }
 
 // hookCall reports one provider call's outcome to the ProviderCall hook.

@@ -19,22 +19,22 @@ const DefaultReuseTTL = 30 * 24 * time.Hour
 // reuse saves as this job's section, at once and without a provider call,
 // a recent result another job of the same jurisdiction, provider, model
 // and project saved for spec (see domain.CheckReuse), and reports whether
-// it took one. It takes none for a job that asked for fresh research, a
+// returns it, or nil when it took none. It takes none for a job that asked for fresh research, a
 // worker whose ReuseTTL is 0, a section that depends on more than the
 // jurisdiction, or a job whose jurisdiction is not known; a failed lookup
 // means research as usual.
-func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) (domain.SectionResult, bool) {
+func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) *domain.SectionResult {
 	if !r.job.Reuse || r.w.cfg.ReuseTTL <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
-		return domain.SectionResult{}, false
+		return nil
 	}
 	now := time.Now().UTC()
 	found, ok := r.findReusable(ctx, spec, now)
 	if !ok {
-		return domain.SectionResult{}, false
+		return nil
 	}
 	res := domain.Reused(found.Section, found.JobID, now)
 	res.Key, res.Title, res.Ordinal = spec.Key, spec.Title, spec.Ordinal
-	return r.saveReused(ctx, spec, res, h), true
+	return r.saveReused(ctx, spec, res, h)
 }
 
 // findReusable asks the store for a section to reuse for spec and checks
@@ -64,19 +64,20 @@ func (r *run) findReusable(ctx context.Context, spec domain.SectionSpec, now tim
 // place over (h), and returns the section as saved. When the save fails
 // the run is stopping (a lost lease) or the store failed, which the
 // attempt's end reports; nothing is researched in its place.
-func (r *run) saveReused(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult, h *handoff) domain.SectionResult {
+func (r *run) saveReused(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult, h *handoff) *domain.SectionResult {
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
 	if !r.save(saveCtx, res, h.at(ctx, r, res)...) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.results[spec.Key]
+		saved := r.results[spec.Key]
+		return &saved
 	}
 	r.log.Info("section reused", "section", spec.Key, "reused_from", res.ReusedFrom, "last_verified", res.LastVerified)
 	if h := r.w.cfg.Hooks.SectionDone; h != nil {
 		h(r.job, res)
 	}
-	return res
+	return &res
 }
 
 // applyReuse sets the job's reuse from the request, or the service's

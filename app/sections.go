@@ -8,28 +8,67 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
 )
 
-// runSections runs jurisdiction first, then the others, at most
-// SectionConcurrency at once, each told what the jurisdiction section
-// found. A section's place goes, when it ends, to the next in line, and
-// the save that ends it records the next one's start in the same write
+// startSections starts the attempt's sections, each in a goroutine of its
+// own: jurisdiction first, then the others, at most SectionConcurrency at
+// once, each told what the jurisdiction section found. A section's place
+// goes, when it ends, to the next in line, and the save that ends it
+// records the next one's start in the same write
 // (ports.JobStore.SaveSection); the claim records the jurisdiction's. So a
-// start costs no write of its own, and no goroutine waits for a place.
-func (r *run) runSections(ctx context.Context) {
+// start costs no write of its own, and no goroutine waits for a place. It
+// returns at once; the channel it returns is closed when the last section
+// has ended, so that the attempt's own goroutine keeps the lease meanwhile
+// (keepLease) and no goroutine of its own waits for them.
+func (r *run) startSections(ctx context.Context) <-chan struct{} {
 	line := r.lineup()
-	var wg sync.WaitGroup
+	g := newGroup()
 	h := &handoff{line: line, n: r.w.cfg.SectionConcurrency}
-	if spec, ok := r.job.FirstSection(); ok {
-		juris := r.section(ctx, spec, priorJurisdiction{}, h)
-		line.prior, line.juris = priorFrom(juris), juris
+	g.Go(func() {
+		if spec, ok := r.job.FirstSection(); ok {
+			juris := r.section(ctx, spec, priorJurisdiction{}, h)
+			line.prior, line.juris = priorFrom(*juris), juris
+		}
+		r.launch(ctx, g, h)
+	})
+	g.end() // newGroup's own count: the goroutines now count themselves
+	return g.done
+}
+
+// group counts an attempt's section goroutines and closes done when the
+// last has ended. A goroutine starts those that follow it before it ends,
+// so the count reaches zero only once.
+type group struct {
+	n    atomic.Int64
+	done chan struct{}
+}
+
+// newGroup returns a group that counts one until end is called: its
+// starter's.
+func newGroup() *group {
+	g := &group{done: make(chan struct{})}
+	g.n.Store(1)
+	return g
+}
+
+// Go runs f in a goroutine the group counts.
+func (g *group) Go(f func()) {
+	g.n.Add(1)
+	go func() {
+		defer g.end()
+		f()
+	}()
+}
+
+func (g *group) end() {
+	if g.n.Add(-1) == 0 {
+		close(g.done)
 	}
-	r.launch(ctx, &wg, h)
-	wg.Wait()
 }
 
 // task is one section's work in the line: its research, and its
@@ -46,13 +85,13 @@ type line struct {
 	mu    sync.Mutex
 	tasks []task
 	prior priorJurisdiction
-	juris domain.SectionResult
+	juris *domain.SectionResult // never changed once set
 }
 
 // lineup lines up the tasks after the jurisdiction: its verification
 // first, when the job has verify on, then the other sections.
 func (r *run) lineup() *line {
-	l := &line{}
+	l := &line{juris: &domain.SectionResult{}}
 	for _, key := range r.job.Sections {
 		spec, _ := domain.LookupSection(key)
 		switch {
@@ -131,9 +170,9 @@ func (h *handoff) at(ctx context.Context, r *run, res domain.SectionResult) []do
 }
 
 // launch starts the tasks h hands its place to, each in its own goroutine
-// under wg; when no save took them, it takes them now and records their
+// of g; when no save took them, it takes them now and records their
 // starts in a write of their own.
-func (r *run) launch(ctx context.Context, wg *sync.WaitGroup, h *handoff) {
+func (r *run) launch(ctx context.Context, g *group, h *handoff) {
 	if !h.taken {
 		if starts := h.take(ctx, r); len(starts) > 0 {
 			startCtx, cancel := context.WithTimeout(ctx, r.w.cfg.Lease)
@@ -145,69 +184,91 @@ func (r *run) launch(ctx context.Context, wg *sync.WaitGroup, h *handoff) {
 		return
 	}
 	for _, t := range h.next {
-		wg.Go(func() {
+		g.Go(func() {
 			next := &handoff{line: h.line, n: 1, afterVerify: true}
 			if t.verifyOnly {
 				r.verify(ctx, t.spec, h.line.juris, next)
 			} else {
 				r.researchAndVerify(ctx, t.spec, h.line.prior, next)
 			}
-			r.launch(ctx, wg, next)
+			r.launch(ctx, g, next)
 		})
 	}
 }
 
 // section runs one section unless an earlier attempt completed it, and
 // returns its result. Its save hands its place over (h).
-func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) domain.SectionResult {
-	r.mu.Lock()
-	prev, announced := r.results[spec.Key], r.announced[spec.Key]
-	r.mu.Unlock()
-	if prev.Status == domain.SectionCompleted {
-		return prev
+//
+// A section's goroutine spends most of its life in here, waiting for the
+// provider, and the runtime sizes every new goroutine's stack by the
+// average in use. So the functions on the way to that wait (section,
+// research, ask, call and verify) keep their frames small: results go by
+// pointer, and the work before and after the call is done in functions of
+// its own, whose frames are gone by the time the goroutine waits.
+func (r *run) section(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) *domain.SectionResult {
+	res, ok := r.startSection(ctx, spec)
+	if !ok {
+		return res
 	}
-	if ctx.Err() != nil || r.w.draining() {
-		return prev
-	}
-	res := domain.StartSection(spec, prev, r.llm.Name(), r.llm.Model(), time.Now())
-	if announced && prev.Status == domain.SectionRunning {
-		res.StartedAt = prev.StartedAt // the start the handing-over save (or the claim) recorded
-	} else {
-		startCtx, cancelStart := context.WithTimeout(ctx, r.w.cfg.Lease)
-		saved := r.save(startCtx, res)
-		cancelStart()
-		if !saved {
-			return res
-		}
-	}
-	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
-		h(r.job, spec.Key)
-	}
-	if reused, ok := r.reuse(ctx, spec, prior, h); ok {
+	if reused := r.reuse(ctx, spec, prior, h); reused != nil {
 		return reused
 	}
-	started := *res.StartedAt
-	r.research(ctx, spec, prior, &res)
+	r.research(ctx, spec, prior, res)
 	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errJobTimeout) {
 		// Canceled, taken over or shut down hard: leave no verdict; a
 		// later attempt runs the section again.
 		return res
 	}
+	r.endSection(ctx, res, h)
+	return res
+}
+
+// startSection returns spec's section started, its start recorded unless a
+// write of this attempt recorded it already (the claim, or the save that
+// handed it its place); or, with false, the section as it stands when it
+// is not to run: completed by an earlier attempt, the attempt stopping, or
+// its start not saved.
+func (r *run) startSection(ctx context.Context, spec domain.SectionSpec) (*domain.SectionResult, bool) {
+	r.mu.Lock()
+	prev, announced := r.results[spec.Key], r.announced[spec.Key]
+	r.mu.Unlock()
+	if prev.Status == domain.SectionCompleted || ctx.Err() != nil || r.w.draining() {
+		return &prev, false
+	}
+	res := domain.StartSection(spec, prev, r.llm.Name(), r.llm.Model(), time.Now())
+	if announced && prev.Status == domain.SectionRunning {
+		res.StartedAt = prev.StartedAt // the start the handing-over save (or the claim) recorded
+	} else {
+		startCtx, cancel := context.WithTimeout(ctx, r.w.cfg.Lease)
+		saved := r.save(startCtx, res)
+		cancel()
+		if !saved {
+			return &res, false
+		}
+	}
+	if h := r.w.cfg.Hooks.SectionStarted; h != nil {
+		h(r.job, spec.Key)
+	}
+	return &res, true
+}
+
+// endSection records when res, a researched section, finished and saves
+// it, handing its place over (h).
+func (r *run) endSection(ctx context.Context, res *domain.SectionResult, h *handoff) {
 	finished := time.Now().UTC()
 	res.FinishedAt = &finished
-	res.LatencyMS = finished.Sub(started).Milliseconds()
+	res.LatencyMS = finished.Sub(*res.StartedAt).Milliseconds()
 	// The answer is paid for: keep trying to save it for as long as the
 	// lease can hold without a heartbeat, even past a cancel of ctx.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if r.save(saveCtx, res, h.at(ctx, r, res)...) {
-		r.log.Info("section finished", "section", spec.Key, "status", res.Status, "latency_ms", res.LatencyMS,
+	if r.save(saveCtx, *res, h.at(ctx, r, *res)...) {
+		r.log.Info("section finished", "section", res.Key, "status", res.Status, "latency_ms", res.LatencyMS,
 			"provider_calls", res.Attempts, "error", res.Error)
 		if h := r.w.cfg.Hooks.SectionDone; h != nil {
-			h(r.job, res)
+			h(r.job, *res)
 		}
 	}
-	return res
 }
 
 // save writes the section, and the sections it starts (each running),
@@ -336,57 +397,77 @@ func priorFrom(s domain.SectionResult) priorJurisdiction {
 // sources is asked once more on the open web; the narrowed answer stays if
 // that one fails.
 func (r *run) research(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, res *domain.SectionResult) {
-	req := ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
-		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, r.job.Project, prior.notes),
-		Schema: schemaFor(spec.Key), SchemaName: answerSchemaName}
-	if spec.Key != domain.JurisdictionKey {
-		req.AllowedDomains = searchDomains(prior.data)
-	}
+	req := r.researchRequest(spec, prior)
 	r.ask(ctx, req, res)
 	if len(req.AllowedDomains) > 0 && res.Status == domain.SectionCompleted && len(res.Sources) == 0 && ctx.Err() == nil {
-		r.log.Info("no sources on the jurisdiction's domains; searching the open web", "section", spec.Key,
-			"domains", req.AllowedDomains)
-		req.AllowedDomains = nil
-		open := *res
-		r.ask(ctx, req, &open)
-		if open.Status != domain.SectionCompleted {
-			open.Status, open.Error = res.Status, res.Error
-			open.Summary, open.Findings, open.Sources = res.Summary, res.Findings, res.Sources
-		}
-		*res = open
+		r.askOpenWeb(ctx, req, res)
 	}
 	if spec.Key != domain.JurisdictionKey {
 		markOfficial(res.Sources, prior.data)
 	}
 }
 
+// researchRequest is the request that researches spec.
+func (r *run) researchRequest(spec domain.SectionSpec, prior priorJurisdiction) *ports.SectionRequest {
+	req := &ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
+		System: systemPrompt, User: buildUserPrompt(spec, r.job.Address, r.job.Project, prior.notes),
+		Schema: schemaFor(spec.Key), SchemaName: answerSchemaName}
+	if spec.Key != domain.JurisdictionKey {
+		req.AllowedDomains = searchDomains(prior.data)
+	}
+	return req
+}
+
+// askOpenWeb asks req again without its domains, for res, whose narrowed
+// search gave no sources; res keeps its answer if this one fails.
+func (r *run) askOpenWeb(ctx context.Context, req *ports.SectionRequest, res *domain.SectionResult) {
+	r.log.Info("no sources on the jurisdiction's domains; searching the open web", "section", req.Section.Key,
+		"domains", req.AllowedDomains)
+	req.AllowedDomains = nil
+	open := *res
+	r.ask(ctx, req, &open)
+	if open.Status != domain.SectionCompleted {
+		open.Status, open.Error = res.Status, res.Error
+		open.Summary, open.Findings, open.Sources = res.Summary, res.Findings, res.Sources
+	}
+	*res = open
+}
+
 // ask makes one request, repairing an unusable answer once, and fills res.
-func (r *run) ask(ctx context.Context, req ports.SectionRequest, res *domain.SectionResult) {
+func (r *run) ask(ctx context.Context, req *ports.SectionRequest, res *domain.SectionResult) {
 	resp, err := r.call(ctx, req, res)
 	if err != nil {
 		r.fail(ctx, res, err)
 		return
 	}
-	ans, problem := parseOrTruncated(resp)
+	r.answer(ctx, req, &resp, res)
+}
+
+// answer fills res with resp, the provider's answer to req, asking once
+// more when it is unusable.
+func (r *run) answer(ctx context.Context, req *ports.SectionRequest, resp *ports.SectionResponse, res *domain.SectionResult) {
+	ans, problem := parseOrTruncated(*resp)
 	if problem != nil {
 		r.log.Warn("section answer unusable; asking once more", "section", req.Section.Key, "problem", problem)
 		r.hookCall("invalid_output", domain.Usage{}, 0)
-		repair := req
+		repair := *req
 		repair.User = buildRepairPrompt(req.User, resp.Content, problem)
-		first := resp
-		if resp, err = r.call(ctx, repair, res); err != nil {
+		first := *resp
+		again, err := r.call(ctx, &repair, res)
+		if err != nil {
 			r.fail(ctx, res, err)
 			return
 		}
-		if len(resp.Sources) == 0 {
-			resp.Sources, resp.Grounded = first.Sources, first.Grounded
+		if len(again.Sources) == 0 {
+			again.Sources, again.Grounded = first.Sources, first.Grounded
 		}
-		if ans, problem = parseOrTruncated(resp); problem != nil {
+		if ans, problem = parseOrTruncated(again); problem != nil {
 			r.fail(ctx, res, fmt.Errorf("answer still unusable after one repair attempt: %w", problem))
 			return
 		}
+		*resp = again
 	}
-	applyAnswer(res, ans, resp)
+	applyAnswer(res, ans, *resp)
 	res.Status = domain.SectionCompleted
 }
 

@@ -78,18 +78,20 @@ func (r *run) needsVerify(res domain.SectionResult) bool {
 // unverifiable. When the provider call fails the
 // section is saved with the reason (verification_error) and keeps its
 // research; a stopped attempt saves nothing, so that the next one verifies
-// it.
-func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.SectionResult, h *handoff) {
-	if !r.needsVerify(res) || ctx.Err() != nil || r.w.draining() {
+// it. res itself is left as it is. Like section, verify keeps its frame
+// small: it waits for the provider.
+func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res *domain.SectionResult, h *handoff) {
+	if !r.needsVerify(*res) || ctx.Err() != nil || r.w.draining() {
 		return
 	}
-	out := res
+	out := new(domain.SectionResult)
+	*out = *res
 	started := time.Now()
-	if citesNothing(res) {
+	if citesNothing(*out) {
 		// Nothing to check a finding against: no call can verify it.
-		domain.ApplyVerdicts(&out, uncited(res), time.Now())
+		domain.ApplyVerdicts(out, uncited(*out), time.Now())
 	} else {
-		verdicts, err := r.askVerdicts(ctx, spec, &out)
+		verdicts, err := r.askVerdicts(ctx, spec, out)
 		if err != nil && ctx.Err() != nil {
 			return // canceled, taken over, timed out or shut down: left for the next attempt
 		}
@@ -97,21 +99,26 @@ func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.Se
 			out.VerifiedAt, out.VerificationError = nil, err.Error()
 			r.log.Warn("section not verified", "section", spec.Key, "err", err)
 		} else {
-			domain.ApplyVerdicts(&out, verdicts, time.Now())
+			domain.ApplyVerdicts(out, verdicts, time.Now())
 		}
 	}
+	r.endVerify(ctx, out, started, h)
+}
+
+// endVerify saves out, a verified section, and hands its place over (h).
+func (r *run) endVerify(ctx context.Context, out *domain.SectionResult, started time.Time, h *handoff) {
 	// The answer is paid for: save it as section saves research.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.w.cfg.Lease)
 	defer cancel()
-	if !r.save(saveCtx, out, h.take(ctx, r)...) {
+	if !r.save(saveCtx, *out, h.take(ctx, r)...) {
 		return
 	}
 	counts := out.VerdictCounts()
-	r.log.Info("section verified", "section", spec.Key, "verified", counts[domain.VerdictVerified],
+	r.log.Info("section verified", "section", out.Key, "verified", counts[domain.VerdictVerified],
 		"contradicted", counts[domain.VerdictContradicted], "unverifiable", counts[domain.VerdictUnverifiable],
 		"confidence", out.Confidence, "latency_ms", time.Since(started).Milliseconds(), "error", out.VerificationError)
 	if h := r.w.cfg.Hooks.SectionVerified; h != nil {
-		h(r.job, out)
+		h(r.job, *out)
 	}
 }
 
@@ -119,25 +126,37 @@ func (r *run) verify(ctx context.Context, spec domain.SectionSpec, res domain.Se
 // unusable answer once as research does; the calls' usage is added to
 // res.
 func (r *run) askVerdicts(ctx context.Context, spec domain.SectionSpec, res *domain.SectionResult) ([]domain.FindingVerdict, error) {
-	req := ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
-		System: verifySystemPrompt, User: buildVerifyPrompt(spec, r.job.Address, *res),
-		Schema: verifySchema, SchemaName: verifySchemaName, ReadURLs: readURLs(*res), Verify: slices.Clone(res.Findings)}
+	req := r.verifyRequest(spec, res)
 	resp, err := r.call(ctx, req, res)
 	if err != nil {
 		return nil, err
 	}
-	verdicts, problem := parseVerdictsOrTruncated(resp, *res)
+	return r.verdicts(ctx, req, &resp, res)
+}
+
+// verifyRequest is the request that verifies res's findings.
+func (r *run) verifyRequest(spec domain.SectionSpec, res *domain.SectionResult) *ports.SectionRequest {
+	return &ports.SectionRequest{JobID: r.job.ID, Attempt: r.job.Attempt, Section: spec, Address: r.job.Address,
+		System: verifySystemPrompt, User: buildVerifyPrompt(spec, r.job.Address, *res),
+		Schema: verifySchema, SchemaName: verifySchemaName, ReadURLs: readURLs(*res), Verify: slices.Clone(res.Findings)}
+}
+
+// verdicts reads the verdicts in resp, the provider's answer to req,
+// asking once more when it is unusable.
+func (r *run) verdicts(ctx context.Context, req *ports.SectionRequest, resp *ports.SectionResponse, res *domain.SectionResult) ([]domain.FindingVerdict, error) {
+	verdicts, problem := parseVerdictsOrTruncated(*resp, *res)
 	if problem == nil {
 		return verdicts, nil
 	}
-	r.log.Warn("verification answer unusable; asking once more", "section", spec.Key, "problem", problem)
+	r.log.Warn("verification answer unusable; asking once more", "section", req.Section.Key, "problem", problem)
 	r.hookCall("invalid_output", domain.Usage{}, 0)
-	repair := req
+	repair := *req
 	repair.User = buildRepairPrompt(req.User, resp.Content, problem)
-	if resp, err = r.call(ctx, repair, res); err != nil {
+	again, err := r.call(ctx, &repair, res)
+	if err != nil {
 		return nil, err
 	}
-	if verdicts, problem = parseVerdictsOrTruncated(resp, *res); problem != nil {
+	if verdicts, problem = parseVerdictsOrTruncated(again, *res); problem != nil {
 		return nil, fmt.Errorf("verification answer still unusable after one repair attempt: %w", problem)
 	}
 	return verdicts, nil

@@ -1,7 +1,8 @@
 // Command inflight measures a running `codecheck serve` with many jobs in
 // flight at once: it submits -jobs jobs as fast as -concurrency clients
 // can, samples the server's /metrics (goroutines, resident memory) until
-// every job has ended, and reports the peaks, how long submitting took,
+// every job has ended, and reports the peaks (with the bytes of goroutine
+// stacks in use at the goroutine peak), how long submitting took,
 // and each job's run time (finished_at - started_at) against the ideal
 // (two rounds of provider latency: the jurisdiction, then the rest in
 // parallel).
@@ -37,7 +38,7 @@ func main() {
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 
-	var peakG, peakRSS atomic.Int64
+	var peakG, peakRSS, stackAtPeakG atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() { // sample /metrics until told to stop
@@ -45,9 +46,12 @@ func main() {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if g, rss, err := sample(hc, *metricsURL+"/metrics"); err == nil {
-				maxInto(&peakG, g)
-				maxInto(&peakRSS, rss)
+			if m, err := sample(hc, *metricsURL+"/metrics"); err == nil {
+				if m.goroutines > peakG.Load() {
+					peakG.Store(m.goroutines)
+					stackAtPeakG.Store(m.stack)
+				}
+				maxInto(&peakRSS, m.rss)
 			}
 			select {
 			case <-stop:
@@ -119,9 +123,11 @@ func main() {
 	mean := sum / time.Duration(max(len(runs), 1))
 	ideal := 2 * *latency
 	fmt.Printf("RESULT jobs=%d submit_s=%.2f submit_rps=%.0f all_done_s=%.2f peak_goroutines=%d peak_rss_mb=%.0f "+
+		"stack_mb_at_peak_goroutines=%.1f stack_kb_per_goroutine=%.1f "+
 		"run_mean_s=%.2f run_p50_s=%.2f run_p99_s=%.2f ideal_s=%.2f mean_over_ideal=%.2f\n",
 		len(ids), submitted.Seconds(), float64(len(ids))/submitted.Seconds(), all.Seconds(), peakG.Load(),
-		float64(peakRSS.Load())/(1<<20), mean.Seconds(), pct(runs, 50).Seconds(), pct(runs, 99).Seconds(),
+		float64(peakRSS.Load())/(1<<20), float64(stackAtPeakG.Load())/(1<<20),
+		float64(stackAtPeakG.Load())/1024/float64(max(peakG.Load(), 1)), mean.Seconds(), pct(runs, 50).Seconds(), pct(runs, 99).Seconds(),
 		ideal.Seconds(), mean.Seconds()/ideal.Seconds())
 }
 
@@ -158,11 +164,18 @@ func get(hc *http.Client, base, id string) (job, error) {
 	return j, err
 }
 
-// sample reads go_goroutines and process_resident_memory_bytes.
-func sample(hc *http.Client, url string) (goroutines, rss int64, err error) {
+// metrics is what sample reads from /metrics.
+type metrics struct {
+	goroutines, rss, stack int64
+}
+
+// sample reads go_goroutines, process_resident_memory_bytes and
+// go_memstats_stack_inuse_bytes.
+func sample(hc *http.Client, url string) (metrics, error) {
+	var m metrics
 	resp, err := hc.Get(url)
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -177,12 +190,14 @@ func sample(hc *http.Client, url string) (goroutines, rss int64, err error) {
 		}
 		switch name {
 		case "go_goroutines":
-			goroutines = int64(f)
+			m.goroutines = int64(f)
 		case "process_resident_memory_bytes":
-			rss = int64(f)
+			m.rss = int64(f)
+		case "go_memstats_stack_inuse_bytes":
+			m.stack = int64(f)
 		}
 	}
-	return goroutines, rss, sc.Err()
+	return m, sc.Err()
 }
 
 func maxInto(a *atomic.Int64, v int64) {
