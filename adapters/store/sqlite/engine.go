@@ -18,16 +18,19 @@ import (
 
 // engine is the store core's driver over database/sql: one writer
 // connection, a pool of readers. Reads run on the readers. Each pool keeps
-// its statements prepared (stmts).
+// its statements prepared (stmts). A checkpointer copies the writer's log
+// back into the database file.
 type engine struct {
 	writer *sql.DB // one connection: the only writer
 	reader *sql.DB // the writer, for in-memory databases
 	// writes and reads are the writer's and the reader's statements.
 	writes, reads *stmts
+	checkpoints   *checkpointer // nil for in-memory databases
 }
 
-func newEngine(writer, reader *sql.DB) *engine {
-	e := &engine{writer: writer, reader: reader, writes: newStmts(writer), reads: newStmts(reader)}
+func newEngine(writer, reader *sql.DB, checkpoints *checkpointer) *engine {
+	e := &engine{writer: writer, reader: reader, writes: newStmts(writer), reads: newStmts(reader),
+		checkpoints: checkpoints}
 	if reader == writer {
 		e.reads = e.writes
 	}
@@ -37,6 +40,7 @@ func newEngine(writer, reader *sql.DB) *engine {
 func (e *engine) Dialect() driver.Dialect { return dialect }
 
 func (e *engine) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	defer e.checkpoints.committed()
 	return conn{db: e.writer, stmts: e.writes}.Exec(ctx, query, args...)
 }
 
@@ -59,6 +63,7 @@ func (e *engine) Write(ctx context.Context, fn func(driver.DB) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	e.checkpoints.committed()
 	return nil
 }
 
@@ -73,10 +78,11 @@ func (e *engine) Ping(ctx context.Context) error {
 func (e *engine) Close() error {
 	e.writes.close()
 	e.reads.close()
+	err := e.checkpoints.close()
 	if e.reader != e.writer {
-		return errors.Join(e.reader.Close(), e.writer.Close())
+		return errors.Join(err, e.reader.Close(), e.writer.Close())
 	}
-	return e.writer.Close()
+	return errors.Join(err, e.writer.Close())
 }
 
 // execer is what statements need from *sql.DB and *sql.Tx alike.

@@ -32,7 +32,10 @@ var _ ports.JobStore = (*Store)(nil) // and Changes, WebhookOutbox, ProviderBudg
 
 // Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
 // by SQLite.
-type Store struct{ *core.Store }
+type Store struct {
+	*core.Store
+	engine *engine
+}
 
 // Option configures Open.
 type Option func(*options)
@@ -62,21 +65,30 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	writer, err := openPool(path, false)
+	writer, err := openPool(path, writerConn)
 	if err != nil {
 		return nil, err
 	}
 	writer.SetMaxOpenConns(1)
 	reader := writer
+	var checkpoints *checkpointer
 	if path != ":memory:" {
-		if reader, err = openPool(path, true); err != nil {
+		if reader, err = openPool(path, readerConn); err != nil {
 			writer.Close()
 			return nil, err
 		}
 		reader.SetMaxOpenConns(readConns)
+		cp, err := openPool(path, checkpointConn)
+		if err != nil {
+			writer.Close()
+			reader.Close()
+			return nil, err
+		}
+		cp.SetMaxOpenConns(1)
+		checkpoints = newCheckpointer(cp)
 	}
-	e := newEngine(writer, reader)
-	s := &Store{core.New(e, o.clock, broadcast.New())}
+	e := newEngine(writer, reader, checkpoints)
+	s := &Store{Store: core.New(e, o.clock, broadcast.New()), engine: e}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -84,7 +96,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func openPool(path string, readOnly bool) (*sql.DB, error) {
+// What a pool's connections are for.
+const (
+	writerConn = iota
+	readerConn
+	checkpointConn
+)
+
+func openPool(path string, role int) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
@@ -92,10 +111,14 @@ func openPool(path string, readOnly bool) (*sql.DB, error) {
 	if path != ":memory:" {
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
-	if readOnly {
+	switch role {
+	case readerConn:
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	case writerConn:
 		q.Set("_txlock", "immediate") // take the write lock at BEGIN, not at the first write
+		if path != ":memory:" {
+			q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer's work, not a commit's
+		}
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
