@@ -43,8 +43,8 @@ func main() {
 	}
 	slices.Sort(delays)
 	fmt.Printf("section events: %d from %d jobs\n", len(delays), *jobs)
-	fmt.Printf("delay finished_at -> SSE arrival: p50 %s  p95 %s  max %s\n",
-		ms(percentile(delays, 50)), ms(percentile(delays, 95)), ms(delays[len(delays)-1]))
+	fmt.Printf("delay finished_at -> SSE arrival: p50 %s  p95 %s  p99 %s  max %s\n",
+		ms(percentile(delays, 50)), ms(percentile(delays, 95)), ms(percentile(delays, 99)), ms(delays[len(delays)-1]))
 }
 
 type client struct {
