@@ -18,11 +18,11 @@ const DefaultReuseTTL = 30 * 24 * time.Hour
 
 // reuse saves as this job's section, at once and without a provider call,
 // a recent result another job of the same jurisdiction, provider, model
-// and project saved for spec (see domain.CheckReuse), and reports whether
-// returns it, or nil when it took none. It takes none for a job that asked for fresh research, a
-// worker whose ReuseTTL is 0, a section that depends on more than the
-// jurisdiction, or a job whose jurisdiction is not known; a failed lookup
-// means research as usual.
+// and project saved for spec (see domain.CheckReuse), and returns it, or
+// nil when it took none. It takes none for a job that asked for fresh
+// research, a worker whose ReuseTTL is 0, a section that depends on more
+// than the jurisdiction, or a job whose jurisdiction is not known; a
+// failed lookup means research as usual.
 func (r *run) reuse(ctx context.Context, spec domain.SectionSpec, prior priorJurisdiction, h *handoff) *domain.SectionResult {
 	if !r.job.Reuse || r.w.cfg.ReuseTTL <= 0 || !spec.JurisdictionWide || prior.data.Identity() == "" {
 		return nil
