@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +32,9 @@ type checkpointer struct {
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
+	// closed makes close idempotent, as the store's Close is.
+	closed sync.Once
+	err    error
 }
 
 func newCheckpointer(db *sql.DB) *checkpointer {
@@ -83,12 +87,16 @@ func (c *checkpointer) checkpoint(ctx context.Context) (frames [2]int, err error
 	return frames, err
 }
 
-// close stops the checkpointer and closes its connection.
+// close stops the checkpointer and closes its connection; again, it
+// returns what the first close did.
 func (c *checkpointer) close() error {
 	if c == nil {
 		return nil
 	}
-	close(c.stop)
-	<-c.done
-	return c.db.Close()
+	c.closed.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.err = c.db.Close()
+	})
+	return c.err
 }

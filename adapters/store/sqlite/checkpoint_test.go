@@ -74,3 +74,12 @@ func TestCheckpointerCopiesTheLogAfterCommits(t *testing.T) {
 		return err == nil && info.Size() > pages*4096
 	}, 10*time.Second, 10*time.Millisecond, "the checkpointer did not copy the log into the database file")
 }
+
+// TestCloseTwice closes the store twice, as a test that makes the store
+// unreachable and then cleans up does: the second close is no panic.
+func TestCloseTwice(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NotPanics(t, func() { _ = s.Close() })
+}
