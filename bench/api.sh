@@ -9,13 +9,15 @@
 #   DURATION=30s CONNECTIONS=8 bench/api.sh
 #   CODECHECK_TEST_DATABASE_URL=postgres://... bench/api.sh
 #   SERVE_ENV="CODECHECK_FAKE_LLM_LATENCY=1h" bench/api.sh   # workers idle: the API path alone
+#   RATE=300 bench/api.sh            # a fixed 300 requests a second (bench/rate, an open loop)
 source "$(dirname "$0")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 THREADS=${THREADS:-2}
+RATE=${RATE:-}
 
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
+[[ -n $RATE ]] || command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
 
 cat >"$BENCH_DIR/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -39,14 +41,20 @@ bench() {
 	# One request first, so that the database is warm and the route works.
 	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
 		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
-	echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"
+	if [[ -n $RATE ]]; then
+		echo "## $name: rate -rate $RATE -duration $DURATION -url $SERVE_URL"
+		"$BENCH_DIR/rate" -url "$SERVE_URL" -rate "$RATE" -duration "$DURATION" | tee "$BENCH_DIR/$name.txt"
+	else
+		echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
+		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"
+	fi
 	stop_serve
 	RESULTS+=("$name $(grep '^RESULT' "$BENCH_DIR/$name.txt" | sed 's/^RESULT //')")
 }
 
 RESULTS=()
 build
+[[ -n $RATE ]] && (cd "$ROOT" && go build -o "$BENCH_DIR/rate" ./bench/rate)
 echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 bench sqlite "sqlite:$BENCH_DIR/bench.db"
 make_pg_db
@@ -54,5 +62,7 @@ bench postgres "$PG_URL"
 drop_pg_db
 
 echo
-echo "## POST /jobs, $DURATION, $CONNECTIONS connections, fake provider 100ms"
+load="$CONNECTIONS connections"
+[[ -n $RATE ]] && load="$RATE requests a second"
+echo "## POST /jobs, $DURATION, $load, fake provider 100ms"
 printf '%s\n' "${RESULTS[@]}"
