@@ -56,18 +56,18 @@ func TestCommitsLeaveCheckpointsToTheCheckpointer(t *testing.T) {
 	require.Equal(t, frames[0], frames[1], "one PASSIVE checkpoint copies the whole log when no reader holds it")
 }
 
-// TestCheckpointerCopiesTheLogAfterCommits opens the store as Open does and
-// waits for its checkpointer to copy the log of a burst of commits back
-// into the database file, which grows by their pages then (the commits
-// only append to the log).
+// TestCheckpointerCopiesTheLogAfterCommits opens the engine as Open does
+// and waits for its checkpointer to copy the log of a burst of commits
+// back into the database file, which grows by their pages then (the
+// commits only append to the log).
 func TestCheckpointerCopiesTheLogAfterCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db.sqlite")
-	s, err := Open(t.Context(), path)
+	e, err := openEngine(path)
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	t.Cleanup(func() { require.NoError(t, e.Close()) })
 
 	const pages = 200
-	writePages(t, s.engine, pages)
+	writePages(t, e, pages)
 
 	assert.Eventually(t, func() bool {
 		info, err := os.Stat(path)

@@ -32,10 +32,7 @@ var _ ports.JobStore = (*Store)(nil) // and Changes, WebhookOutbox, ProviderBudg
 
 // Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
 // by SQLite.
-type Store struct {
-	*core.Store
-	engine *engine
-}
+type Store struct{ *core.Store }
 
 // Option configures Open.
 type Option func(*options)
@@ -65,30 +62,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	writer, err := openPool(path, writerConn)
+	e, err := openEngine(path)
 	if err != nil {
 		return nil, err
 	}
-	writer.SetMaxOpenConns(1)
-	reader := writer
-	var checkpoints *checkpointer
-	if path != ":memory:" {
-		if reader, err = openPool(path, readerConn); err != nil {
-			writer.Close()
-			return nil, err
-		}
-		reader.SetMaxOpenConns(readConns)
-		cp, err := openPool(path, checkpointConn)
-		if err != nil {
-			writer.Close()
-			reader.Close()
-			return nil, err
-		}
-		cp.SetMaxOpenConns(1)
-		checkpoints = newCheckpointer(cp)
-	}
-	e := newEngine(writer, reader, checkpoints)
-	s := &Store{Store: core.New(e, o.clock, broadcast.New()), engine: e}
+	s := &Store{core.New(e, o.clock, broadcast.New())}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -96,14 +74,43 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// What a pool's connections are for.
+// openEngine opens the writer, the readers and the checkpointer of the
+// database at path; an in-memory database has only the writer.
+func openEngine(path string) (*engine, error) {
+	writer, err := openPool(path, writerConn)
+	if err != nil {
+		return nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	if path == ":memory:" {
+		return newEngine(writer, writer, nil), nil
+	}
+	reader, err := openPool(path, readerConn)
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader.SetMaxOpenConns(readConns)
+	cp, err := openPool(path, checkpointConn)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, err
+	}
+	cp.SetMaxOpenConns(1)
+	return newEngine(writer, reader, newCheckpointer(cp)), nil
+}
+
+// role is what a pool's connections are for.
+type role int
+
 const (
-	writerConn = iota
+	writerConn role = iota
 	readerConn
 	checkpointConn
 )
 
-func openPool(path string, role int) (*sql.DB, error) {
+func openPool(path string, r role) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
@@ -111,7 +118,7 @@ func openPool(path string, role int) (*sql.DB, error) {
 	if path != ":memory:" {
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
-	switch role {
+	switch r {
 	case readerConn:
 		q.Add("_pragma", "query_only(1)")
 	case writerConn:
