@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -116,25 +115,21 @@ func TestWorkerRunsJobsAndServesMetrics(t *testing.T) {
 		`codecheck_jobs_finished_total{status="completed"} 1`,
 		`codecheck_queue_depth 0`,
 	}
-	var body string
-	scraped := assert.Eventually(t, func() bool {
+	// The condition runs on another goroutine, where require may not stop
+	// the test: a failed scrape is reported through c.
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
 		res, err := client.Get("http://" + addr + "/metrics")
-		require.NoError(t, err)
-		b, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		require.NoError(t, res.Body.Close())
-		require.Equal(t, http.StatusOK, res.StatusCode)
-		body = string(b)
-		for _, want := range wants {
-			if !strings.Contains(body, want) {
-				return false
-			}
+		if !assert.NoError(c, err) {
+			return
 		}
-		return true
-	}, 10*time.Second, 10*time.Millisecond)
-	if !scraped {
-		t.Fatalf("metrics after the job finished: want %q in\n%s", wants, body)
-	}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		assert.NoError(c, err)
+		assert.Equal(c, http.StatusOK, res.StatusCode)
+		for _, want := range wants {
+			assert.Contains(c, string(b), want)
+		}
+	}, 10*time.Second, 10*time.Millisecond, "metrics after the job finished")
 
 	a.RequireStop()
 	_, err = client.Get("http://" + addr + "/metrics")
