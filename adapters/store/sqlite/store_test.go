@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -37,4 +38,35 @@ func BenchmarkClaimSaveSection(b *testing.B) {
 			storetest.BenchClaimSave(b, s, parallel)
 		})
 	}
+}
+
+// BenchmarkOpen opens a store on a new file (every migration to apply) and
+// on one already migrated (start-up only checks the schema): the store's
+// share of a `check`'s start-up.
+func BenchmarkOpen(b *testing.B) {
+	b.Run("fresh", func(b *testing.B) {
+		dir := b.TempDir()
+		for i := 0; b.Loop(); i++ {
+			s, err := sqlite.Open(b.Context(), filepath.Join(dir, fmt.Sprintf("fresh-%d.db", i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+	b.Run("migrated", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "migrated.db")
+		s, err := sqlite.Open(b.Context(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		for b.Loop() {
+			s, err := sqlite.Open(b.Context(), path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
 }

@@ -52,6 +52,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err := s.prepareSchema(ctx, tx); err != nil {
 			return err
 		}
+		if s.sql.Baseline != "" {
+			if done, err := s.applyBaseline(ctx, tx); done || err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, render.Replace(`CREATE TABLE IF NOT EXISTS schema_migrations (
 			version text PRIMARY KEY, applied_at {{time}} NOT NULL)`)); err != nil {
 			return s.sql.wrap(err, "migrate")
@@ -63,6 +68,36 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// applyBaseline gives a new database, one without a single table, the
+// dialect's Baseline and records every migration as applied, all in the
+// migration transaction tx. It reports whether it did; a database that
+// holds anything is left to the migrations.
+func (s *Store) applyBaseline(ctx context.Context, tx driver.DB) (bool, error) {
+	tables, err := collect(ctx, tx, scanString, s.sql.AnyTable)
+	if err != nil {
+		return false, s.sql.wrap(err, "migrate: look for tables")
+	}
+	if len(tables) > 0 {
+		return false, nil
+	}
+	if _, err := tx.Exec(ctx, s.sql.Baseline); err != nil { // no arguments: many statements
+		return false, s.sql.wrap(err, "migrate: baseline")
+	}
+	versions := Migrations()
+	rows := make([]string, len(versions))
+	args := make([]any, 0, len(versions)+1)
+	args = append(args, s.now())
+	for i, v := range versions {
+		args = append(args, v)
+		rows[i] = fmt.Sprintf("($%d, $1)", i+2)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES `+strings.Join(rows, ", "),
+		args...); err != nil {
+		return false, s.sql.wrap(err, "migrate: baseline")
+	}
+	return true, nil
 }
 
 // CheckSchema checks, without changing anything, that every embedded

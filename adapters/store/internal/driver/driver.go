@@ -92,6 +92,16 @@ type Dialect struct {
 	// in the connection's default schema into it. {{schema}} is the
 	// schema's quoted name, {{name}} its name as a string literal's body.
 	PrepareSchema string
+	// Baseline, where set, is the schema every migration leaves, as one
+	// script: a new database gets it in one step (and every migration
+	// recorded as applied) instead of replaying each migration's ALTERs,
+	// which SQLite pays for by re-reading the whole schema each time. The
+	// engine's tests prove it equal to the migrations' schema.
+	Baseline string
+	// AnyTable, set with Baseline, is a query that returns the name of a
+	// table when the database has one: only a database without any gets
+	// the baseline.
+	AnyTable string
 	// Types maps the schema's placeholders to the engine's text: the
 	// column types {{time}}, {{json}}, {{keys}} and {{serial}}, and
 	// {{postgres}}, which starts Postgres-only lines ("" there, a comment
