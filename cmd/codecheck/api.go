@@ -75,6 +75,41 @@ func localAPI(env *environment, svc *app.Service) (*apiclient.Client, func(), er
 	return c, srv.Close, nil
 }
 
+// pendingAPI is a localAPI being built on a goroutine of its own, so that
+// `check` builds it while the job runs rather than after: it is needed only
+// for the report, and building it (every operation's schema) is a few
+// milliseconds of a check's start-up.
+type pendingAPI struct {
+	done    chan struct{}
+	client  *apiclient.Client
+	closeFn func()
+	err     error
+}
+
+// buildLocalAPI starts building the local API over svc.
+func buildLocalAPI(env *environment, svc *app.Service) *pendingAPI {
+	p := &pendingAPI{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.client, p.closeFn, p.err = localAPI(env, svc)
+	}()
+	return p
+}
+
+// wait returns the API's client once it is built.
+func (p *pendingAPI) wait() (*apiclient.Client, error) {
+	<-p.done
+	return p.client, p.err
+}
+
+// close waits for the API to be built and closes it.
+func (p *pendingAPI) close() {
+	<-p.done
+	if p.closeFn != nil {
+		p.closeFn()
+	}
+}
+
 // apiError turns a client error into the command's: a server that cannot be
 // reached or refuses the key is a configuration matter (exit 2) naming the
 // variable; an unknown job says so.

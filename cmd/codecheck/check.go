@@ -104,6 +104,8 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 		return err
 	}
 	defer stop()
+	pending := buildLocalAPI(env, svc)
+	defer pending.close()
 
 	job, _, err := svc.Submit(ctx, app.SubmitRequest{Address: address, Provider: o.provider,
 		Sections: splitList(o.sections), Project: project, Reuse: o.reuse(), Verify: o.verify(), MaxCostUSD: maxCost})
@@ -127,11 +129,10 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 		}
 		return err
 	}
-	api, closeAPI, err := localAPI(env, svc)
+	api, err := pending.wait()
 	if err != nil {
 		return err
 	}
-	defer closeAPI()
 	if err := printReport(context.WithoutCancel(ctx), env, api, job.ID, o.format, o.out); err != nil {
 		return err
 	}
