@@ -81,3 +81,9 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHER
 CREATE UNIQUE INDEX events_by_job_seq ON events (job_id, job_seq);
 
 CREATE INDEX jobs_by_jurisdiction ON jobs (jurisdiction_key, provider) WHERE jurisdiction_key <> '';
+
+CREATE INDEX jobs_awaiting_handoff ON jobs (status, created_at, id)
+	WHERE status = 'pending' AND dispatched_attempt <= attempt;
+
+CREATE INDEX jobs_handed_off ON jobs (status, dispatched_at, id)
+	WHERE status = 'pending' AND dispatched_attempt > attempt;

@@ -22,9 +22,11 @@ func (s *Store) ReserveHandoffs(ctx context.Context, r ports.ReserveHandoffs) ([
 	}
 	// A cheap read first: every job change wakes every dispatcher, and most
 	// wake-ups find nothing to hand off, which needs no write transaction.
+	// Its order is the index's (jobs_awaiting_handoff), so that the planner
+	// takes the index and never walks the jobs handed off already.
 	waiting, err := collect(ctx, s.db, scanString, `SELECT id FROM jobs
 		WHERE status = 'pending' AND dispatched_attempt <= attempt AND (handoff_until IS NULL OR handoff_until <= $1)
-		LIMIT 1`, s.now())
+		ORDER BY created_at, id LIMIT 1`, s.now())
 	if err != nil || len(waiting) == 0 {
 		return nil, err
 	}
