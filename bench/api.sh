@@ -9,13 +9,15 @@
 #   DURATION=30s CONNECTIONS=8 bench/api.sh
 #   CODECHECK_TEST_DATABASE_URL=postgres://... bench/api.sh
 #   SERVE_ENV="CODECHECK_FAKE_LLM_LATENCY=1h" bench/api.sh   # workers idle: the API path alone
-#   RATE=300 bench/api.sh            # a fixed 300 requests a second (bench/rate, an open loop)
+#   RATE=300 bench/api.sh            # a fixed 300 requests a second (bench/rate, an open loop),
+#                                    # measured after WARMUP (default 3s) at that rate; WARMUP=0s from cold
 source "$(dirname "$0")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 THREADS=${THREADS:-2}
 RATE=${RATE:-}
+WARMUP=${WARMUP:-3s}
 
 [[ -n $RATE ]] || command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
 
@@ -42,8 +44,8 @@ bench() {
 	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
 		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
 	if [[ -n $RATE ]]; then
-		echo "## $name: rate -rate $RATE -duration $DURATION -url $SERVE_URL"
-		"$BENCH_DIR/rate" -url "$SERVE_URL" -rate "$RATE" -duration "$DURATION" | tee "$BENCH_DIR/$name.txt"
+		echo "## $name: rate -rate $RATE -warmup $WARMUP -duration $DURATION -url $SERVE_URL"
+		"$BENCH_DIR/rate" -url "$SERVE_URL" -rate "$RATE" -warmup "$WARMUP" -duration "$DURATION" | tee "$BENCH_DIR/$name.txt"
 	else
 		echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"

@@ -3,9 +3,12 @@
 // closed one), and reports the latency of each request from the moment it
 // was due, so that a stall delays the requests queued behind it in the
 // figures too. It is how bench/api.sh measures the latency at a given
-// load, such as half of what the server can take.
+// load, such as half of what the server can take. With -warmup it sends at
+// the rate first without measuring, so that the figures are the steady
+// state's; the warm-up's own p99 is printed beside them.
 //
 //	go run ./bench/rate -url http://127.0.0.1:8080 -rate 300 -duration 10s
+//	go run ./bench/rate -url http://127.0.0.1:8080 -rate 300 -warmup 2s -duration 10s
 package main
 
 import (
@@ -23,7 +26,8 @@ import (
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8080", "base URL of codecheck serve")
 	rate := flag.Int("rate", 100, "requests a second")
-	duration := flag.Duration("duration", 10*time.Second, "how long to send")
+	duration := flag.Duration("duration", 10*time.Second, "how long to send, measured")
+	warmup := flag.Duration("warmup", 0, "how long to send first at the same rate, not measured: the server's pools and connections open, as in a server that has run a while")
 	flag.Parse()
 	if *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "rate: -rate must be positive")
@@ -32,13 +36,14 @@ func main() {
 	body := []byte(`{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}`)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
+	skip := int(warmup.Seconds() * float64(*rate))
 	n := max(int(duration.Seconds()*float64(*rate)), 1)
 	interval := time.Second / time.Duration(*rate)
-	lat := make([]time.Duration, n)
-	failed := make([]bool, n)
+	lat := make([]time.Duration, skip+n)
+	failed := make([]bool, skip+n)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range n {
+	for i := range skip + n {
 		due := start.Add(time.Duration(i) * interval)
 		time.Sleep(time.Until(due)) // pacing the sends, not synchronisation
 		wg.Go(func() {
@@ -59,9 +64,16 @@ func main() {
 			errs++
 		}
 	}
-	slices.Sort(lat)
-	fmt.Printf("RESULT rate=%d requests=%d achieved_rps=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%d\n",
-		*rate, n, float64(n)/sent.Seconds(), ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)), ms(lat[n-1]), errs)
+	warm, measured := lat[:skip], lat[skip:]
+	slices.Sort(measured)
+	fmt.Printf("RESULT rate=%d requests=%d achieved_rps=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%d",
+		*rate, n, float64(skip+n)/sent.Seconds(), ms(pct(measured, 50)), ms(pct(measured, 90)), ms(pct(measured, 99)),
+		ms(measured[n-1]), errs)
+	if skip > 0 {
+		slices.Sort(warm)
+		fmt.Printf(" warmup_requests=%d warmup_p99_ms=%.2f warmup_max_ms=%.2f", skip, ms(pct(warm, 99)), ms(warm[skip-1]))
+	}
+	fmt.Println()
 	if errs > 0 {
 		os.Exit(1)
 	}
