@@ -102,7 +102,7 @@ func checkExecutorConfig(env *environment) error {
 	return nil
 }
 
-func newDispatcher(cfg config, store backgroundJobs, changes ports.Changes, ex ports.Executor, tokens *app.WorkerTokens,
+func newDispatcher(cfg config, store ports.JobStore, changes ports.Changes, ex ports.Executor, tokens *app.WorkerTokens,
 	log *slog.Logger, h hooksIn) (*app.Dispatcher, error) {
 	return app.NewDispatcher(app.DispatcherConfig{Store: store, Changes: changes, Executor: ex, Tokens: tokens,
 		JobTimeout: cfg.JobTimeout, MaxAttempts: cfg.MaxAttempts, HandoffTimeout: cfg.HandoffTimeout,

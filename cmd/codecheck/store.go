@@ -46,7 +46,6 @@ func storeModule(o storeOptions) fx.Option {
 		fx.Provide(newStore),
 		fx.Provide(func(s storeHandle) ports.JobStore { return s.jobs }),
 		fx.Provide(func(s storeHandle) ports.WorkerStore { return workerStore{s.workerJobs, s.workerBudget} }),
-		fx.Provide(func(s storeHandle) backgroundJobs { return backgroundJobs{s.workerJobs} }),
 		fx.Provide(func(s storeHandle) ports.Changes { return s.changes }),
 		fx.Provide(func(s storeHandle) ports.WebhookOutbox { return s.outbox }),
 		fx.Provide(func(s storeHandle) ports.ProviderBudget { return s.budget }),
@@ -86,12 +85,6 @@ type workerStore struct {
 	ports.WorkerStore
 	ports.ProviderBudget
 }
-
-// backgroundJobs is the job store of serve's background work, the
-// dispatcher's hand-offs and rescues: the workers' pool where serve has
-// one, so that a burst of hand-off marks never takes the connections API
-// requests wait for.
-type backgroundJobs struct{ ports.JobStore }
 
 // openedStore is what both store adapters are.
 type openedStore interface {

@@ -22,7 +22,6 @@ import (
 	"github.com/codecheck/codecheck/app"
 	"github.com/codecheck/codecheck/domain"
 	"github.com/codecheck/codecheck/ports"
-	"github.com/codecheck/codecheck/test/pgtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -176,40 +175,4 @@ func TestWorkerRescuesExpiredLeases(t *testing.T) {
 		r, err := svc.Get(t.Context(), job.ID)
 		return err == nil && r.Job.Status == domain.JobCompleted && r.Job.Attempt == 2
 	}, 15*time.Second, 20*time.Millisecond, "re-queued after the lease expired, then run again")
-}
-
-// On Postgres, serve's background work (the dispatcher) runs on the
-// workers' pool, the API's requests alone on their own: a burst of
-// hand-off marks (up to CODECHECK_DISPATCH_CONCURRENCY at once) once
-// took all of the API pool's connections, and POST /jobs waited 100-500 ms
-// for one. Without a second pool both are the one store.
-func TestDispatcherRunsOnTheWorkersPool(t *testing.T) {
-	for name, c := range map[string]struct {
-		vars     map[string]string
-		separate bool
-	}{
-		"postgres":           {map[string]string{"DATABASE_URL": pgtest.URL(t)}, true},
-		"postgres, one pool": {map[string]string{"DATABASE_URL": pgtest.URL(t), "CODECHECK_DB_WORKER_CONNS": "0"}, false},
-		"sqlite":             {map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "codecheck.db")}, false},
-	} {
-		t.Run(name, func(t *testing.T) {
-			env := testEnv(t, c.vars)
-			var (
-				api        ports.JobStore
-				workers    ports.WorkerStore
-				background backgroundJobs
-			)
-			a := fxtest.New(t, append(appOptions(env), storeModule(serveStore),
-				fx.Populate(&api, &workers, &background))...)
-			a.RequireStart()
-			defer a.RequireStop()
-			bg := background.JobStore.(*openedJobs).JobStore
-			require.Same(t, workers.(workerStore).WorkerStore.(*openedJobs).JobStore, bg, "the workers' store")
-			if c.separate {
-				require.NotSame(t, api.(*openedJobs).JobStore, bg, "not the API's pool")
-			} else {
-				require.Same(t, api.(*openedJobs).JobStore, bg)
-			}
-		})
-	}
 }
