@@ -9,6 +9,7 @@
 #   DURATION=30s CONNECTIONS=8 bench/api.sh
 #   CODECHECK_TEST_DATABASE_URL=postgres://... bench/api.sh
 #   SERVE_ENV="CODECHECK_FAKE_LLM_LATENCY=1h" bench/api.sh   # workers idle: the API path alone
+#   STORES=postgres RATE=390 bench/api.sh   # one store only (sqlite, postgres)
 #   RATE=300 bench/api.sh            # a fixed 300 requests a second (bench/rate, an open loop),
 #                                    # measured after WARMUP (default 3s) at that rate; WARMUP=0s from cold
 source "$(dirname "$0")/lib.sh"
@@ -18,6 +19,7 @@ CONNECTIONS=${CONNECTIONS:-4}
 THREADS=${THREADS:-2}
 RATE=${RATE:-}
 WARMUP=${WARMUP:-3s}
+STORES=${STORES:-sqlite postgres}
 
 [[ -n $RATE ]] || command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
 
@@ -58,10 +60,17 @@ RESULTS=()
 build
 [[ -n $RATE ]] && (cd "$ROOT" && go build -o "$BENCH_DIR/rate" ./bench/rate)
 echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-bench sqlite "sqlite:$BENCH_DIR/bench.db"
-make_pg_db
-bench postgres "$PG_URL"
-drop_pg_db
+for store in $STORES; do
+	case $store in
+	sqlite) bench sqlite "sqlite:$BENCH_DIR/bench.db" ;;
+	postgres)
+		make_pg_db
+		bench postgres "$PG_URL"
+		drop_pg_db
+		;;
+	*) echo "STORES: unknown store $store (sqlite, postgres)" >&2; exit 2 ;;
+	esac
+done
 
 echo
 load="$CONNECTIONS connections"
