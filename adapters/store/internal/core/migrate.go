@@ -85,19 +85,20 @@ func (s *Store) applyBaseline(ctx context.Context, tx driver.DB) (bool, error) {
 	if _, err := tx.Exec(ctx, s.sql.Baseline); err != nil { // no arguments: many statements
 		return false, s.sql.wrap(err, "migrate: baseline")
 	}
-	versions := Migrations()
-	rows := make([]string, len(versions))
-	args := make([]any, 0, len(versions)+1)
-	args = append(args, s.now())
-	for i, v := range versions {
-		args = append(args, v)
-		rows[i] = fmt.Sprintf("($%d, $1)", i+2)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES `+strings.Join(rows, ", "),
-		args...); err != nil {
-		return false, s.sql.wrap(err, "migrate: baseline")
+	for _, version := range Migrations() {
+		if err := s.record(ctx, tx, version); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
+}
+
+// record notes in schema_migrations that version is applied.
+func (s *Store) record(ctx context.Context, tx driver.DB, version string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, s.now()); err != nil {
+		return s.sql.wrap(err, "migrate %s", version)
+	}
+	return nil
 }
 
 // CheckSchema checks, without changing anything, that every embedded
@@ -137,10 +138,7 @@ func (s *Store) apply(ctx context.Context, tx driver.DB, version string, render 
 			return s.sql.wrap(err, "migrate %s", version)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, s.now()); err != nil {
-		return s.sql.wrap(err, "migrate %s", version)
-	}
-	return nil
+	return s.record(ctx, tx, version)
 }
 
 // hasStatement reports whether script holds more than comments and blanks.
