@@ -45,6 +45,10 @@ bench() {
 	# One request first, so that the database is warm and the route works.
 	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
 		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
+	local pm="" pg0=0 pg1=0 serve0 serve1 busy0 busy1
+	[[ $name == postgres ]] && pm=$(postmaster_pid "$db") && pg0=$(pg_cpu_ms "$pm")
+	serve0=$(proc_cpu_ms "$SERVE_PID")
+	busy0=$(busy_cpu_ms)
 	if [[ -n $RATE ]]; then
 		echo "## $name: rate -rate $RATE -warmup $WARMUP -duration $DURATION -url $SERVE_URL"
 		"$BENCH_DIR/rate" -url "$SERVE_URL" -rate "$RATE" -warmup "$WARMUP" -duration "$DURATION" | tee "$BENCH_DIR/$name.txt"
@@ -52,8 +56,19 @@ bench() {
 		echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"
 	fi
+	busy1=$(busy_cpu_ms)
+	serve1=$(proc_cpu_ms "$SERVE_PID")
+	[[ -n $pm ]] && pg1=$(pg_cpu_ms "$pm")
 	stop_serve
-	RESULTS+=("$name $(grep '^RESULT' "$BENCH_DIR/$name.txt" | sed 's/^RESULT //')")
+	# CPU per request, warm-up included: serve, Postgres, and the rest of
+	# the machine (the load generator, the kernel's network, other tenants).
+	local requests cpu
+	requests=$(grep '^RESULT' "$BENCH_DIR/$name.txt" | tr ' ' '\n' |
+		awk -F= '$1 == "requests" || $1 == "warmup_requests" {n += $2} END {print n}')
+	cpu=$(awk -v n="$requests" -v s=$((serve1 - serve0)) -v p=$((pg1 - pg0)) -v b=$((busy1 - busy0)) -v c="$(nproc)" 'BEGIN {
+		printf "cpu_ms_per_request=%.3f serve_ms=%.3f postgres_ms=%.3f rest_ms=%.3f cpu_bound_rps=%.0f",
+			b / n, s / n, p / n, (b - s - p) / n, c * 1000 * n / b }')
+	RESULTS+=("$name $(grep '^RESULT' "$BENCH_DIR/$name.txt" | sed 's/^RESULT //') $cpu")
 }
 
 RESULTS=()

@@ -81,3 +81,38 @@ drop_pg_db() {
 		PG_DB=""
 	fi
 }
+
+# CPU accounting, in milliseconds, from /proc (Linux), so that a run can say
+# where the machine's CPU went per request or per job: the server, the
+# database, and the rest (the load generator).
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+
+# proc_cpu_ms PID: the process's user+system time so far, its threads'
+# included.
+proc_cpu_ms() {
+	awk -v t="$TICK_MS" '{sub(/^.*\) /, ""); print ($12 + $13) * t}' "/proc/$1/stat"
+}
+
+# postmaster_pid URL: the pid of the Postgres server behind URL (the parent
+# of its checkpointer, which lives as long as the server).
+postmaster_pid() {
+	local child
+	child=$(psql -qtA "$1" -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+	awk '{sub(/^.*\) /, ""); print $2}' "/proc/$child/stat"
+}
+
+# pg_cpu_ms PID: the Postgres server's CPU so far: the postmaster's own, its
+# ended children's (reaped: cutime, cstime) and its live children's.
+pg_cpu_ms() {
+	# cat goes on past a process that ended meanwhile, and fails for it
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$1" -v t="$TICK_MS" '{
+		pid = $1; sub(/^.*\) /, "")
+		if (pid == pm) s += $12 + $13 + $14 + $15; else if ($2 == pm) s += $12 + $13
+	} END {print s * t}'
+}
+
+# busy_cpu_ms: the machine's CPU time spent on anything but idling (or
+# another guest's, steal), so far.
+busy_cpu_ms() {
+	awk -v t="$TICK_MS" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) * t; exit}' /proc/stat
+}

@@ -63,9 +63,22 @@ read -r c0 w0 x0 < <(stats)
 psql -qtA "$PG_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
 s0=$(psql -qtA "$PG_URL" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
 start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0 CODECHECK_WORKERS="$WORKERS" ${SERVE_ENV:-}
+pm=$(postmaster_pid "$PG_URL")
+pg0=$(pg_cpu_ms "$pm")
+serve0=$(proc_cpu_ms "$SERVE_PID")
+busy0=$(busy_cpu_ms)
 out=$("$BENCH_DIR/inflight" -url "$SERVE_URL" -jobs "$JOBS" -latency 0s)
+busy1=$(busy_cpu_ms)
+serve1=$(proc_cpu_ms "$SERVE_PID")
+pg1=$(pg_cpu_ms "$pm")
 echo "$out" | grep -v '^RESULT' || true
 stop_serve
+# CPU a job: Postgres, serve, and the rest of the machine (the client that
+# submits and polls); and the jobs/s Postgres's CPU alone allows on this
+# machine's cores, were nothing else running.
+awk -v n="$JOBS" -v p=$((pg1 - pg0)) -v s=$((serve1 - serve0)) -v b=$((busy1 - busy0)) -v c="$(nproc)" 'BEGIN {
+	printf "# CPU a job: %.2f ms in all: Postgres %.2f ms, serve %.2f ms, the rest %.2f ms; Postgres alone allows %.0f jobs/s on %d CPUs\n",
+		b / n, p / n, s / n, (b - p - s) / n, c * 1000 * n / p, c }'
 read -r c1 w1 x1 < <(stats)
 s1=$(psql -qtA "$PG_URL" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
 echo "# connections opened during the run (serve, and this script's own): $((s1 - s0))"
