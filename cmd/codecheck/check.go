@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -87,6 +89,7 @@ func (o *checkOptions) run(cmd *cobra.Command, env *environment, args []string) 
 	if err := env.load(true); err != nil {
 		return err
 	}
+	relaxGC()
 	if o.provider == "fake" {
 		// --provider fake enables the simulated provider by itself.
 		env.cfg.FakeLLM = true
@@ -242,4 +245,14 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// relaxGC has a check, one short process whose heap stays within a few tens
+// of megabytes, collect garbage at a quarter of the default pace (GOGC=400),
+// as the Go compiler does for the same reason; unless GOGC is set. At zero
+// provider latency that made a check 5% faster (bench/check.sh, in pairs).
+func relaxGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 }

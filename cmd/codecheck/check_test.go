@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"runtime/debug"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -67,4 +69,21 @@ func TestProjectFlags(t *testing.T) {
 	require.EqualError(t, projectUsageError(err), "--stories: must be 1 to 200, got 0")
 	_, err = domain.NormalizeProject(parse("--scope", "demolition"))
 	require.ErrorContains(t, projectUsageError(err), "--scope: must be one of new, addition")
+}
+
+// A check collects garbage at GOGC=400 unless GOGC says otherwise.
+func TestCheckRelaxesTheCollectorUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+
+	if v, set := os.LookupEnv("GOGC"); set {
+		t.Cleanup(func() { os.Setenv("GOGC", v) })
+	}
+	os.Unsetenv("GOGC")
+	relaxGC()
+	require.Equal(t, 400, debug.SetGCPercent(100), "GOGC unset")
+
+	t.Setenv("GOGC", "100")
+	relaxGC()
+	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC=100 set by the user")
 }
