@@ -67,7 +67,7 @@ type engine struct {
 }
 
 func newEngine(pool *pgxpool.Pool, schema string) engine {
-	return engine{conn{pool}, pool, schema, &notifier{pool: pool}}
+	return engine{conn{pool}, pool, schema, newNotifier(pool)}
 }
 
 func (e engine) Dialect() driver.Dialect {
@@ -85,9 +85,11 @@ func (e engine) Write(ctx context.Context, fn func(driver.DB) error) error {
 // notification per job.
 func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
 
-// notifier sends the store's notifications outside its data transactions.
-// A transaction that notifies holds Postgres's one notification lock from
-// its commit's start to its end, disk flush included, so notifying write
+// notifier sends the store's notifications outside its data transactions,
+// on a goroutine of its own, so that no write waits for them: a request
+// that created a job is answered without the extra round trip. A
+// transaction that notifies holds Postgres's one notification lock from its
+// commit's start to its end, disk flush included, so notifying write
 // transactions commit one at a time; a transaction that only notifies
 // writes nothing to flush and holds it for a moment. Notifications that
 // arrive while one batch is on its way go together in the next. A process
@@ -96,12 +98,21 @@ func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
 type notifier struct {
 	pool    *pgxpool.Pool
 	mu      sync.Mutex
-	busy    bool
 	pending []string
+	wake    chan struct{} // holds a wake-up while notifications are pending
+	stop    chan struct{} // closed by close
+	stopped sync.Once
+	done    chan struct{} // closed when the sender has returned
 }
 
 // notifyTimeout bounds one batch of notifications.
 const notifyTimeout = 5 * time.Second
+
+func newNotifier(pool *pgxpool.Pool) *notifier {
+	n := &notifier{pool: pool, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go n.run()
+	return n
+}
 
 func (n *notifier) announce(ids []string) {
 	if len(ids) == 0 {
@@ -109,29 +120,54 @@ func (n *notifier) announce(ids []string) {
 	}
 	n.mu.Lock()
 	n.pending = append(n.pending, ids...)
-	if n.busy {
-		n.mu.Unlock()
-		return // the sender on its way takes them next
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default: // a wake-up is waiting already
 	}
-	n.busy = true
-	for len(n.pending) > 0 {
+}
+
+func (n *notifier) run() {
+	defer close(n.done)
+	for {
+		select {
+		case <-n.wake:
+			n.send()
+		case <-n.stop:
+			n.send() // what was announced before close
+			return
+		}
+	}
+}
+
+// send sends what is pending, batch after batch, until nothing is.
+func (n *notifier) send() {
+	for {
+		n.mu.Lock()
 		batch := n.pending
 		n.pending = nil
 		n.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 		// Lost notifications cost watchers a poll interval, no more.
 		_, _ = n.pool.Exec(ctx, `SELECT pg_notify($1, id) FROM (SELECT DISTINCT unnest($2::text[]) AS id) ids`,
 			dialect.NotifyChannel, batch)
 		cancel()
-		n.mu.Lock()
 	}
-	n.busy = false
-	n.mu.Unlock()
+}
+
+// close sends what was announced and stops the sender.
+func (n *notifier) close() {
+	n.stopped.Do(func() { close(n.stop) })
+	<-n.done
 }
 
 func (e engine) Ping(ctx context.Context) error { return e.pool.Ping(ctx) }
 
 func (e engine) Close() error {
+	e.notifier.close()
 	e.pool.Close()
 	return nil
 }

@@ -120,18 +120,19 @@ func (s *Store) writeOne(ctx context.Context, fn func(context.Context, *txn) err
 	return nil
 }
 
-// announce tells this process's watchers, and other processes, that the
-// jobs ids changed, after the commit that changed them.
+// announce tells this process's watchers, then other processes, that the
+// jobs ids changed, after the commit that changed them: this process's
+// watchers need not wait for a notification to reach the others.
 func (s *Store) announce(ids ...string) {
 	if len(ids) == 0 {
 		return
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	s.db.Announce(ids)
 	for _, id := range ids {
 		s.changes.Notify(id)
 	}
+	s.db.Announce(ids)
 }
 
 // dialect adds the core's error wrapping to the engine's Dialect.

@@ -1,0 +1,76 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/codecheck/codecheck/test/pgtest"
+)
+
+// A write never waits for its notification: announce returns while the
+// pool has no connection to send it on, and the notification goes out once
+// one is free. Sent on the writer's goroutine, as before, announce waited
+// for a connection until notifyTimeout and then dropped the notification.
+func TestAnnounceDoesNotWaitForTheNotification(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := t.Context()
+	listen, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { closeConn(listen) })
+	_, err = listen.Exec(ctx, "LISTEN "+Channel)
+	require.NoError(t, err)
+
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	n := newNotifier(pool)
+	t.Cleanup(n.close)
+
+	held, err := pool.Acquire(ctx) // the pool's only connection
+	require.NoError(t, err)
+	n.announce([]string{"job-1"}) // returns with the connection still held
+	held.Release()
+
+	waitCtx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
+	got, err := listen.WaitForNotification(waitCtx)
+	require.NoError(t, err, "the notification once the connection was free")
+	require.Equal(t, "job-1", got.Payload)
+}
+
+// Closing sends what was announced before it.
+func TestNotifierCloseSendsWhatIsPending(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := t.Context()
+	listen, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { closeConn(listen) })
+	_, err = listen.Exec(ctx, "LISTEN "+Channel)
+	require.NoError(t, err)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	n := newNotifier(pool)
+	n.announce([]string{"job-2", "job-3"})
+	n.close()
+	n.close() // twice is harmless
+
+	got := map[string]bool{}
+	for len(got) < 2 {
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := listen.WaitForNotification(waitCtx)
+		cancel()
+		require.NoError(t, err)
+		got[m.Payload] = true
+	}
+	require.Equal(t, map[string]bool{"job-2": true, "job-3": true}, got)
+}
