@@ -48,7 +48,10 @@ func testReserveHandoffs(t *testing.T, h Harness) {
 	f.claim(f.create().ID) // processing: not dispatchable
 
 	require.Equal(t, []string{older.ID}, ids(reserve(t, h, "a", 1)), "oldest first")
-	require.Equal(t, []string{newer.ID}, ids(reserve(t, h, "a", 10)), "pending only, and not reserved already")
+	h.Clock.Advance(time.Second)
+	newest := f.create()
+	require.Equal(t, []string{newer.ID, newest.ID}, ids(reserve(t, h, "a", 10)),
+		"pending only, not reserved already, oldest first")
 
 	_, err := h.Store.ReserveHandoffs(ctx(t), ports.ReserveHandoffs{Hold: hold})
 	require.ErrorIs(t, err, domain.ErrInvalid, "an owner is required")
