@@ -19,11 +19,7 @@ import (
 func TestAnnounceDoesNotWaitForTheNotification(t *testing.T) {
 	url := pgtest.URL(t)
 	ctx := t.Context()
-	listen, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { closeConn(listen) })
-	_, err = listen.Exec(ctx, "LISTEN "+Channel)
-	require.NoError(t, err)
+	listen := listenOn(t, url)
 
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
@@ -50,11 +46,7 @@ func TestAnnounceDoesNotWaitForTheNotification(t *testing.T) {
 func TestNotifierCloseSendsWhatIsPending(t *testing.T) {
 	url := pgtest.URL(t)
 	ctx := t.Context()
-	listen, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { closeConn(listen) })
-	_, err = listen.Exec(ctx, "LISTEN "+Channel)
-	require.NoError(t, err)
+	listen := listenOn(t, url)
 	pool, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -73,4 +65,15 @@ func TestNotifierCloseSendsWhatIsPending(t *testing.T) {
 		got[m.Payload] = true
 	}
 	require.Equal(t, map[string]bool{"job-2": true, "job-3": true}, got)
+}
+
+// listenOn returns a connection that LISTENs on Channel, closed with the test.
+func listenOn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { closeConn(conn) })
+	_, err = conn.Exec(t.Context(), "LISTEN "+Channel)
+	require.NoError(t, err)
+	return conn
 }
