@@ -2,7 +2,11 @@
 // event-stream client: it submits jobs to a running `codecheck serve`,
 // follows each job's GET /jobs/{id}/events, and compares the arrival time
 // of every section event with the section's finished_at from the report.
-// Client and server must share a clock (run both on one machine).
+// It splits each delay at the event's own time ("at", when the store began
+// the save that recorded it): before it, the section waited for its job's
+// earlier save (saves of one job take turns); after it, the save, the
+// change notification, the server's read and the stream. Client and server
+// must share a clock (run both on one machine).
 //
 //	go run ./bench/ssedelay -url http://127.0.0.1:8080 -jobs 10
 package main
@@ -32,20 +36,35 @@ func main() {
 	flag.Parse()
 
 	c := client{base: strings.TrimRight(*base, "/"), key: *key, http: &http.Client{}}
-	var delays []time.Duration
+	var total, queued, delivered []time.Duration
 	for i := range *jobs {
-		d, err := c.measureJob(*address, *provider)
+		ds, err := c.measureJob(*address, *provider)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "ssedelay: job %d: %v\n", i+1, err)
 			os.Exit(1)
 		}
-		delays = append(delays, d...)
+		for _, d := range ds {
+			total, queued, delivered = append(total, d.total), append(queued, d.queued), append(delivered, d.delivered)
+		}
 	}
-	slices.Sort(delays)
-	fmt.Printf("section events: %d from %d jobs\n", len(delays), *jobs)
-	fmt.Printf("delay finished_at -> SSE arrival: p50 %s  p95 %s  p99 %s  max %s\n",
-		ms(percentile(delays, 50)), ms(percentile(delays, 95)), ms(percentile(delays, 99)), ms(delays[len(delays)-1]))
+	fmt.Printf("section events: %d from %d jobs\n", len(total), *jobs)
+	report("delay finished_at -> SSE arrival:", total)
+	report("  finished_at -> save begins (at):", queued)
+	report("  save begins (at) -> SSE arrival:", delivered)
 }
+
+// report prints the percentiles of ds, which it sorts.
+func report(what string, ds []time.Duration) {
+	slices.Sort(ds)
+	fmt.Printf("%s p50 %s  p95 %s  p99 %s  max %s\n",
+		what, ms(percentile(ds, 50)), ms(percentile(ds, 95)), ms(percentile(ds, 99)), ms(ds[len(ds)-1]))
+}
+
+// delay is one section event's delay, whole and split at the event's time.
+type delay struct{ total, queued, delivered time.Duration }
+
+// arrival is when a section's last event arrived, and its time (at).
+type arrival struct{ when, at time.Time }
 
 type client struct {
 	base, key string
@@ -53,8 +72,9 @@ type client struct {
 }
 
 // measureJob submits a job, follows its events to the end, and returns, for
-// each section event, arrival time minus the section's finished_at.
-func (c client) measureJob(address, provider string) ([]time.Duration, error) {
+// each section's last event, arrival time minus the section's finished_at,
+// split at the event's time.
+func (c client) measureJob(address, provider string) ([]delay, error) {
 	body, _ := json.Marshal(map[string]string{"address": address, "llm_provider": provider})
 	var job struct {
 		ID string `json:"id"`
@@ -75,20 +95,20 @@ func (c client) measureJob(address, provider string) ([]time.Duration, error) {
 	if err := c.do(http.MethodGet, "/jobs/"+job.ID+"/report", nil, http.StatusOK, &report); err != nil {
 		return nil, err
 	}
-	var out []time.Duration
+	var out []delay
 	for _, s := range report.Sections {
-		at, ok := arrived[s.Key]
+		a, ok := arrived[s.Key]
 		if !ok || s.FinishedAt == nil {
 			return nil, fmt.Errorf("job %s: section %s has no event or no finished_at", job.ID, s.Key)
 		}
-		out = append(out, at.Sub(*s.FinishedAt))
+		out = append(out, delay{total: a.when.Sub(*s.FinishedAt), queued: a.at.Sub(*s.FinishedAt), delivered: a.when.Sub(a.at)})
 	}
 	return out, nil
 }
 
 // follow reads the job's event stream until the server ends it and returns
-// when each section's event arrived.
-func (c client) follow(jobID string) (map[string]time.Time, error) {
+// when each section's last event arrived, with its time.
+func (c client) follow(jobID string) (map[string]arrival, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	req, err := c.request(ctx, http.MethodGet, "/jobs/"+jobID+"/events", nil)
@@ -103,7 +123,7 @@ func (c client) follow(jobID string) (map[string]time.Time, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("events: %s", resp.Status)
 	}
-	arrived := map[string]time.Time{}
+	arrived := map[string]arrival{}
 	var event, data string
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -111,13 +131,15 @@ func (c client) follow(jobID string) (map[string]time.Time, error) {
 		switch {
 		case line == "":
 			if event == "section" {
+				now := time.Now()
 				var d struct {
-					Key string `json:"key"`
+					Key string    `json:"key"`
+					At  time.Time `json:"at"`
 				}
 				if err := json.Unmarshal([]byte(data), &d); err != nil {
 					return nil, err
 				}
-				arrived[d.Key] = time.Now()
+				arrived[d.Key] = arrival{when: now, at: d.At}
 			}
 			event, data = "", ""
 		case strings.HasPrefix(line, "event:"):
