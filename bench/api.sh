@@ -45,10 +45,9 @@ bench() {
 	# One request first, so that the database is warm and the route works.
 	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
 		-d '{"address":"1600 Pennsylvania Ave NW, Washington, DC 20500","llm_provider":"fake"}' "$SERVE_URL/jobs"
-	local pm="" pg0=0 pg1=0 serve0 serve1 busy0 busy1
-	[[ $name == postgres ]] && pm=$(postmaster_pid "$db") && pg0=$(pg_cpu_ms "$pm")
-	serve0=$(proc_cpu_ms "$SERVE_PID")
-	busy0=$(busy_cpu_ms)
+	local pm="" busy0 serve0 pg0 busy1 serve1 pg1
+	[[ $name == postgres ]] && pm=$(postmaster_pid "$db")
+	read -r busy0 serve0 pg0 < <(cpu_now "$SERVE_PID" "$pm")
 	if [[ -n $RATE ]]; then
 		echo "## $name: rate -rate $RATE -warmup $WARMUP -duration $DURATION -url $SERVE_URL"
 		"$BENCH_DIR/rate" -url "$SERVE_URL" -rate "$RATE" -warmup "$WARMUP" -duration "$DURATION" | tee "$BENCH_DIR/$name.txt"
@@ -56,9 +55,7 @@ bench() {
 		echo "## $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s post.lua $SERVE_URL/jobs"
 		wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH_DIR/post.lua" "$SERVE_URL/jobs" | tee "$BENCH_DIR/$name.txt"
 	fi
-	busy1=$(busy_cpu_ms)
-	serve1=$(proc_cpu_ms "$SERVE_PID")
-	[[ -n $pm ]] && pg1=$(pg_cpu_ms "$pm")
+	read -r busy1 serve1 pg1 < <(cpu_now "$SERVE_PID" "$pm")
 	stop_serve
 	# CPU per request, warm-up included: serve, Postgres, and the rest of
 	# the machine (the load generator, the kernel's network, other tenants).

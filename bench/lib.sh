@@ -116,3 +116,12 @@ pg_cpu_ms() {
 busy_cpu_ms() {
 	awk -v t="$TICK_MS" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) * t; exit}' /proc/stat
 }
+
+# cpu_now PID [POSTMASTER_PID]: "busy serve postgres", the CPU ms so far of
+# the machine, of process PID and of the Postgres server (0 without one);
+# read it before and after a run.
+cpu_now() {
+	local pg=0
+	[[ -n ${2:-} ]] && pg=$(pg_cpu_ms "$2")
+	echo "$(busy_cpu_ms) $(proc_cpu_ms "$1") $pg"
+}

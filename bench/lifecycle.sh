@@ -64,13 +64,9 @@ psql -qtA "$PG_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
 s0=$(psql -qtA "$PG_URL" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
 start_serve "$PG_URL" CODECHECK_FAKE_LLM_LATENCY=0 CODECHECK_WORKERS="$WORKERS" ${SERVE_ENV:-}
 pm=$(postmaster_pid "$PG_URL")
-pg0=$(pg_cpu_ms "$pm")
-serve0=$(proc_cpu_ms "$SERVE_PID")
-busy0=$(busy_cpu_ms)
+read -r busy0 serve0 pg0 < <(cpu_now "$SERVE_PID" "$pm")
 out=$("$BENCH_DIR/inflight" -url "$SERVE_URL" -jobs "$JOBS" -latency 0s)
-busy1=$(busy_cpu_ms)
-serve1=$(proc_cpu_ms "$SERVE_PID")
-pg1=$(pg_cpu_ms "$pm")
+read -r busy1 serve1 pg1 < <(cpu_now "$SERVE_PID" "$pm")
 echo "$out" | grep -v '^RESULT' || true
 stop_serve
 # CPU a job: Postgres, serve, and the rest of the machine (the client that

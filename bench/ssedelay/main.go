@@ -44,7 +44,8 @@ func main() {
 			os.Exit(1)
 		}
 		for _, d := range ds {
-			total, queued, delivered = append(total, d.total), append(queued, d.queued), append(delivered, d.delivered)
+			total = append(total, d.queued+d.delivered)
+			queued, delivered = append(queued, d.queued), append(delivered, d.delivered)
 		}
 	}
 	fmt.Printf("section events: %d from %d jobs\n", len(total), *jobs)
@@ -60,8 +61,9 @@ func report(what string, ds []time.Duration) {
 		what, ms(percentile(ds, 50)), ms(percentile(ds, 95)), ms(percentile(ds, 99)), ms(ds[len(ds)-1]))
 }
 
-// delay is one section event's delay, whole and split at the event's time.
-type delay struct{ total, queued, delivered time.Duration }
+// delay is one section event's delay, split at the event's time: finished_at
+// to at, and at to the event's arrival.
+type delay struct{ queued, delivered time.Duration }
 
 // arrival is when a section's last event arrived, and its time (at).
 type arrival struct{ when, at time.Time }
@@ -72,8 +74,8 @@ type client struct {
 }
 
 // measureJob submits a job, follows its events to the end, and returns, for
-// each section's last event, arrival time minus the section's finished_at,
-// split at the event's time.
+// each section's last event, its delay from the section's finished_at to its
+// arrival, split at the event's time.
 func (c client) measureJob(address, provider string) ([]delay, error) {
 	body, _ := json.Marshal(map[string]string{"address": address, "llm_provider": provider})
 	var job struct {
@@ -101,7 +103,7 @@ func (c client) measureJob(address, provider string) ([]delay, error) {
 		if !ok || s.FinishedAt == nil {
 			return nil, fmt.Errorf("job %s: section %s has no event or no finished_at", job.ID, s.Key)
 		}
-		out = append(out, delay{total: a.when.Sub(*s.FinishedAt), queued: a.at.Sub(*s.FinishedAt), delivered: a.when.Sub(a.at)})
+		out = append(out, delay{queued: a.at.Sub(*s.FinishedAt), delivered: a.when.Sub(a.at)})
 	}
 	return out, nil
 }
