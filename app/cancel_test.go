@@ -22,6 +22,10 @@ func (silentChanges) Watch(ctx context.Context, _ string) (<-chan struct{}, erro
 	return ch, nil
 }
 
+func (c silentChanges) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return c.Watch(ctx, jobID)
+}
+
 // The local executor cancels a canceled job's context, which can stop the
 // attempt before the change feed tells it why. The attempt then ends as
 // canceled (ErrJobFinished), not as a failed release of a lost lease.

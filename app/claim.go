@@ -93,7 +93,7 @@ func (w *Worker) claimRequest(jobID string) ports.ClaimRequest {
 func (w *Worker) waitForLease(ctx context.Context, jobID string) error {
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	changed, err := w.cfg.Changes.Watch(watchCtx, jobID)
+	changed, err := w.cfg.Changes.WatchState(watchCtx, jobID)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (d *Dispatcher) hold() time.Duration { return 3*d.cfg.Timeout + d.cfg.Inter
 // Interval, at most Concurrency at once; rescues of expired leases and stale
 // hand-offs every Interval, never held up by hand-offs.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	changed, err := d.cfg.Changes.Watch(ctx, "")
+	changed, err := d.cfg.Changes.WatchState(ctx, "")
 	if err != nil {
 		return err
 	}

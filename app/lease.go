@@ -19,7 +19,7 @@ import (
 func (r *run) keepLease(ctx context.Context, done <-chan struct{}) {
 	t := time.NewTicker(r.w.cfg.Lease / 3)
 	defer t.Stop()
-	changed, err := r.w.cfg.Changes.Watch(ctx, r.job.ID)
+	changed, err := r.w.cfg.Changes.WatchState(ctx, r.job.ID)
 	switch {
 	case err != nil:
 		r.log.Warn("cannot watch job for cancellation; relying on heartbeats", "err", err)

@@ -224,4 +224,11 @@ type Changes interface {
 	// done. A notification may also arrive spuriously, e.g. after a lost
 	// connection was re-established.
 	Watch(ctx context.Context, jobID string) (<-chan struct{}, error)
+	// WatchState is Watch for changes to the job's state only: its
+	// creation, claim, hand-off, cancel, retry or end, not its progress (a
+	// section of the running attempt started or saved). A job saves a dozen
+	// times; a waiter that acts only on its state (a dispatcher, an
+	// executor looking for work, the keeper of a lease) need not wake for
+	// each save.
+	WatchState(ctx context.Context, jobID string) (<-chan struct{}, error)
 }

@@ -218,7 +218,7 @@ func (s *Sender) JobDone(_ context.Context, job domain.Job) {
 // scheduled, or the poll interval.
 func (s *Sender) run(ctx context.Context) {
 	defer close(s.loopDone)
-	changes, err := s.changes.Watch(ctx, "")
+	changes, err := s.changes.WatchState(ctx, "")
 	if err != nil {
 		s.log.Warn("webhooks: no change feed, polling only", "every", s.opts.PollInterval, "err", err)
 	}

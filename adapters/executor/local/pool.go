@@ -101,7 +101,7 @@ func (p *Pool) Start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.hardStop = cancel
 	if p.cfg.Changes != nil {
-		changed, err := p.cfg.Changes.Watch(ctx, "")
+		changed, err := p.cfg.Changes.WatchState(ctx, "")
 		if err != nil {
 			cancel()
 			return err

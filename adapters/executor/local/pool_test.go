@@ -92,6 +92,10 @@ func (quietChanges) Watch(ctx context.Context, _ string) (<-chan struct{}, error
 	return ch, nil
 }
 
+func (q quietChanges) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return q.Watch(ctx, jobID)
+}
+
 // countingRunner counts RunNext calls.
 type countingRunner struct {
 	*executortest.Runner
@@ -185,9 +189,13 @@ func TestOnePullAtATime(t *testing.T) {
 	require.LessOrEqual(t, r.calls.Load(), int64(3), "pulls for 100 wake-ups during one")
 }
 
-// feed is a change feed that reports what is sent on ch; its channel
-// closes with its context.
+// feed is a change feed that reports what is sent on ch, to a watcher of
+// any kind; its channel closes with its context.
 type feed chan struct{}
+
+func (f feed) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return f.Watch(ctx, jobID)
+}
 
 func (f feed) Watch(ctx context.Context, _ string) (<-chan struct{}, error) {
 	out := make(chan struct{})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/codecheck/codecheck/adapters/store/postgres"
 	"github.com/codecheck/codecheck/domain"
+	"github.com/codecheck/codecheck/ports"
 	"github.com/codecheck/codecheck/test/contract/storetest"
 	"github.com/codecheck/codecheck/test/pgtest"
 )
@@ -39,6 +40,56 @@ func TestChangesAcrossStores(t *testing.T) {
 	_, err = writer.Cancel(t.Context(), j.ID)
 	require.NoError(t, err)
 	storetest.RequireNotified(t, one, "Watch(id) after another store's Cancel")
+}
+
+// Another store's section save reaches Watch, as progress, and not
+// WatchState.
+func TestProgressAcrossStores(t *testing.T) {
+	url := pgtest.URL(t)
+	watcher, writer := open(t, url), open(t, url)
+	j := create(t, writer)
+	every, err := watcher.Watch(t.Context(), j.ID)
+	require.NoError(t, err)
+	state, err := watcher.WatchState(t.Context(), j.ID)
+	require.NoError(t, err)
+
+	claimed, err := writer.Claim(t.Context(), ports.ClaimRequest{JobID: j.ID, Worker: "w", Lease: time.Minute})
+	require.NoError(t, err)
+	storetest.RequireNotified(t, state, "WatchState after another store's Claim")
+	postgres.Settle(t, writer, url) // the claim's notification is sent,
+	postgres.Settle(t, watcher, url) // and the watcher has had it
+	for _, ch := range []<-chan struct{}{every, state} {
+		select {
+		case <-ch:
+		default:
+		}
+	}
+
+	spec, _ := domain.LookupSection("zoning_use")
+	sec := domain.NewSectionResult(spec)
+	sec.Status, sec.Summary, sec.Outcome, sec.Confidence = domain.SectionCompleted, "zoned", domain.OutcomeFound, domain.ConfidenceHigh
+	require.NoError(t, writer.SaveSection(t.Context(), ports.Lease{JobID: j.ID, Attempt: claimed.Attempt}, sec))
+	storetest.RequireNotified(t, every, "Watch after another store's SaveSection")
+	postgres.Settle(t, writer, url)
+	postgres.Settle(t, watcher, url)
+	require.Empty(t, state, "WatchState woken by another store's save, which is progress")
+}
+
+// A store's own write wakes its watchers once, as it commits: its
+// notification, back through LISTEN, is passed over.
+func TestOwnNotificationsWakeOnce(t *testing.T) {
+	url := pgtest.URL(t)
+	s := open(t, url)
+	j := create(t, s)
+	ch, err := s.Watch(t.Context(), j.ID)
+	require.NoError(t, err)
+
+	_, err = s.Cancel(t.Context(), j.ID)
+	require.NoError(t, err)
+	require.Len(t, ch, 1, "the watcher is told as the write returns")
+	<-ch
+	postgres.Settle(t, s, url)
+	require.Empty(t, ch, "the store's own notification, back through LISTEN, woke the watcher again")
 }
 
 // After the LISTEN connection drops, the feed reconnects, wakes every

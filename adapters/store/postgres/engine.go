@@ -19,7 +19,6 @@ import (
 // around migrations.
 var dialect = driver.Dialect{
 	Name:          "postgres",
-	NotifyChannel: Channel,
 	OneStatement:  true,
 	LockJob:       " FOR UPDATE OF j",
 	SkipLocked:    " FOR UPDATE SKIP LOCKED",
@@ -81,9 +80,9 @@ func (e engine) Write(ctx context.Context, fn func(driver.DB) error) error {
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
 }
 
-// Announce implements driver.Driver: NOTIFY on the channel, one
-// notification per job.
-func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
+// Announce implements driver.Driver: NOTIFY on Channel, or on
+// ProgressChannel for progress, one notification per job.
+func (e engine) Announce(ids []string, progress bool) { e.notifier.announce(ids, progress) }
 
 // notifier sends the store's notifications outside its data transactions,
 // on a goroutine of its own, so that no write waits for them: a request
@@ -96,30 +95,38 @@ func (e engine) Announce(ids []string) { e.notifier.announce(ids) }
 // that dies between a commit and its notification leaves other processes
 // to see the change at their next poll.
 type notifier struct {
-	pool    *pgxpool.Pool
-	mu      sync.Mutex
-	pending []string
-	wake    chan struct{} // holds a wake-up while notifications are pending
-	stop    chan struct{} // closed by close
-	stopped sync.Once
-	done    chan struct{} // closed when the sender has returned
+	pool *pgxpool.Pool
+	mu   sync.Mutex
+	// pending holds the ids to announce on Channel (state) and on
+	// ProgressChannel (progress).
+	pending, progress []string
+	wake              chan struct{} // holds a wake-up while notifications are pending
+	flushes           chan chan struct{}
+	stop              chan struct{} // closed by close
+	stopped           sync.Once
+	done              chan struct{} // closed when the sender has returned
 }
 
 // notifyTimeout bounds one batch of notifications.
 const notifyTimeout = 5 * time.Second
 
 func newNotifier(pool *pgxpool.Pool) *notifier {
-	n := &notifier{pool: pool, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	n := &notifier{pool: pool, wake: make(chan struct{}, 1), flushes: make(chan chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go n.run()
 	return n
 }
 
-func (n *notifier) announce(ids []string) {
+func (n *notifier) announce(ids []string, progress bool) {
 	if len(ids) == 0 {
 		return
 	}
 	n.mu.Lock()
-	n.pending = append(n.pending, ids...)
+	if progress {
+		n.progress = append(n.progress, ids...)
+	} else {
+		n.pending = append(n.pending, ids...)
+	}
 	n.mu.Unlock()
 	select {
 	case n.wake <- struct{}{}:
@@ -133,6 +140,9 @@ func (n *notifier) run() {
 		select {
 		case <-n.wake:
 			n.send()
+		case sent := <-n.flushes:
+			n.send()
+			close(sent)
 		case <-n.stop:
 			n.send() // what was announced before close
 			return
@@ -144,17 +154,29 @@ func (n *notifier) run() {
 func (n *notifier) send() {
 	for {
 		n.mu.Lock()
-		batch := n.pending
-		n.pending = nil
+		state, progress := n.pending, n.progress
+		n.pending, n.progress = nil, nil
 		n.mu.Unlock()
-		if len(batch) == 0 {
+		if len(state) == 0 && len(progress) == 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 		// Lost notifications cost watchers a poll interval, no more.
-		_, _ = n.pool.Exec(ctx, `SELECT pg_notify($1, id) FROM (SELECT DISTINCT unnest($2::text[]) AS id) ids`,
-			dialect.NotifyChannel, batch)
+		_, _ = n.pool.Exec(ctx, `SELECT pg_notify($1, id) FROM (SELECT DISTINCT unnest($2::text[]) AS id) ids
+			UNION ALL SELECT pg_notify($3, id) FROM (SELECT DISTINCT unnest($4::text[]) AS id) ids`,
+			Channel, state, ProgressChannel, progress)
 		cancel()
+	}
+}
+
+// flush returns once what was announced before it has been sent (or the
+// notifier has stopped).
+func (n *notifier) flush() {
+	sent := make(chan struct{})
+	select {
+	case n.flushes <- sent:
+		<-sent
+	case <-n.done:
 	}
 }
 

@@ -19,16 +19,33 @@ const (
 // waits until it listens (or has fallen back to polling), so a change
 // committed after Watch returns is never missed.
 func (s *Store) Watch(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	if err := s.feedReady(ctx); err != nil {
+		return nil, err
+	}
+	return s.changes.Watch(ctx, jobID)
+}
+
+// WatchState implements ports.Changes, as Watch does.
+func (s *Store) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	if err := s.feedReady(ctx); err != nil {
+		return nil, err
+	}
+	return s.changes.WatchState(ctx, jobID)
+}
+
+// feedReady starts the change feed, if it is not started, and waits until
+// it listens or polls.
+func (s *Store) feedReady(ctx context.Context) error {
 	l, err := s.startListener()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	select {
 	case <-l.ready:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return s.changes.Watch(ctx, jobID)
 }
 
 func (s *Store) startListener() (*listener, error) {
@@ -43,8 +60,9 @@ func (s *Store) startListener() (*listener, error) {
 	return s.listener, nil
 }
 
-// listener owns one dedicated connection that LISTENs on Channel and turns
-// notifications into broadcasts. After losing the connection it reconnects
+// listener owns one dedicated connection that LISTENs on Channel and
+// ProgressChannel and turns other processes' notifications into broadcasts
+// (the store's own were broadcast as it committed them). After losing the connection it reconnects
 // with backoff and wakes every watcher, since notifications sent meanwhile
 // are lost. While it cannot listen at all it wakes every watcher each poll
 // interval instead, so waiters degrade to polling rather than hang.
@@ -135,9 +153,11 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(connectCtx, "LISTEN "+Channel); err != nil {
-		closeConn(conn)
-		return nil, err
+	for _, channel := range []string{Channel, ProgressChannel} {
+		if _, err := conn.Exec(connectCtx, "LISTEN "+channel); err != nil {
+			closeConn(conn)
+			return nil, err
+		}
 	}
 	return conn, nil
 }
@@ -145,10 +165,15 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
+		case l.s.own.has(n.PID): // the store's own: its watchers know
+		case n.Channel == ProgressChannel:
+			l.s.changes.NotifyProgress(n.Payload)
+		default:
+			l.s.changes.Notify(n.Payload)
 		}
-		l.s.changes.Notify(n.Payload)
 	}
 }
 

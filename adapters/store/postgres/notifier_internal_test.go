@@ -32,7 +32,7 @@ func TestAnnounceDoesNotWaitForTheNotification(t *testing.T) {
 
 	held, err := pool.Acquire(ctx) // the pool's only connection
 	require.NoError(t, err)
-	n.announce([]string{"job-1"}) // returns with the connection still held
+	n.announce([]string{"job-1"}, false) // returns with the connection still held
 	held.Release()
 
 	waitCtx, cancel := context.WithTimeout(ctx, notifyTimeout)
@@ -52,28 +52,33 @@ func TestNotifierCloseSendsWhatIsPending(t *testing.T) {
 	t.Cleanup(pool.Close)
 
 	n := newNotifier(pool)
-	n.announce([]string{"job-2", "job-3"})
+	n.announce([]string{"job-2", "job-3"}, false)
+	n.announce([]string{"job-4"}, true)
 	n.close()
 	n.close() // twice is harmless
 
-	got := map[string]bool{}
-	for len(got) < 2 {
+	got := map[string]string{}
+	for len(got) < 3 {
 		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		m, err := listen.WaitForNotification(waitCtx)
 		cancel()
 		require.NoError(t, err)
-		got[m.Payload] = true
+		got[m.Payload] = m.Channel
 	}
-	require.Equal(t, map[string]bool{"job-2": true, "job-3": true}, got)
+	require.Equal(t, map[string]string{"job-2": Channel, "job-3": Channel, "job-4": ProgressChannel}, got,
+		"state on Channel, progress on ProgressChannel")
 }
 
-// listenOn returns a connection that LISTENs on Channel, closed with the test.
+// listenOn returns a connection that LISTENs on Channel and
+// ProgressChannel, closed with the test.
 func listenOn(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), url)
 	require.NoError(t, err)
 	t.Cleanup(func() { closeConn(conn) })
-	_, err = conn.Exec(t.Context(), "LISTEN "+Channel)
-	require.NoError(t, err)
+	for _, channel := range []string{Channel, ProgressChannel} {
+		_, err = conn.Exec(t.Context(), "LISTEN "+channel)
+		require.NoError(t, err)
+	}
 	return conn
 }

@@ -35,8 +35,10 @@ func TestContractOneConnection(t *testing.T) {
 	t.Parallel() // each run has its own schema
 	storetest.Exercise(t, func(t *testing.T) storetest.Harness {
 		clock := storetest.NewFakeClock(storetest.Start)
-		s := open(t, pgtest.URL(t), postgres.WithClock(clock.Now), postgres.WithMaxConns(1))
-		return storetest.Harness{Store: s, Changes: s, Webhooks: s, Clock: clock}
+		url := pgtest.URL(t)
+		s := open(t, url, postgres.WithClock(clock.Now), postgres.WithMaxConns(1))
+		return storetest.Harness{Store: s, Changes: s, Webhooks: s, Clock: clock,
+			Settle: func(t testing.TB) { postgres.Settle(t, s, url) }}
 	})
 }
 

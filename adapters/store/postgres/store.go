@@ -31,19 +31,32 @@ import (
 
 var _ ports.JobStore = (*Store)(nil) // and Changes, WebhookOutbox, ProviderBudget: see core
 
-// Channel is the NOTIFY channel; each notification's payload is a job id.
-const Channel = "codecheck_jobs"
+// The NOTIFY channels; each notification's payload is a job id.
+const (
+	// Channel tells of changes to a job's state: created, claimed, handed
+	// off, canceled, retried, finished.
+	Channel = "codecheck_jobs"
+	// ProgressChannel tells of a job's progress: a section of its running
+	// attempt started or saved (ports.Changes.WatchState).
+	ProgressChannel = "codecheck_progress"
+)
 
 // Store is a ports.JobStore, ports.WebhookOutbox and ports.Changes backed
 // by Postgres.
 type Store struct {
 	*core.Store
-	pool    *pgxpool.Pool
-	changes *broadcast.Broadcaster
-	log     *slog.Logger
+	pool     *pgxpool.Pool
+	notifier *notifier
+	changes  *broadcast.Broadcaster
+	log      *slog.Logger
 
 	listenConfig *pgx.ConnConfig
 	pollEvery    time.Duration
+
+	// own holds the backend pids of the pool's connections, so that the
+	// change feed can pass over the store's own notifications: its
+	// watchers heard of those changes when they were committed.
+	own *backends
 
 	mu       sync.Mutex
 	closed   bool
@@ -207,6 +220,10 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		o.pooler = DetectPooler(cfg.ConnConfig)
 	}
 	boundIdleTransactions(cfg, o.pooler)
+	own := &backends{pids: map[uint32]struct{}{}}
+	if o.pooler == PoolerNone {
+		own.track(cfg)
+	}
 	listenConfig, feed := cfg.ConnConfig.Copy(), "LISTEN on the database URL"
 	if o.pooler == PoolerTransaction {
 		// No prepared statements survive a transaction pooler, and LISTEN
@@ -227,9 +244,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	changes := broadcast.New()
-	s := &Store{Store: core.New(newEngine(pool, o.schema), o.clock, changes), pool: pool, changes: changes, log: o.log,
-		listenConfig: listenConfig, pollEvery: o.pollEvery}
+	changes, engine := broadcast.New(), newEngine(pool, o.schema)
+	s := &Store{Store: core.New(engine, o.clock, changes), pool: pool, notifier: engine.notifier, changes: changes,
+		log: o.log, listenConfig: listenConfig, pollEvery: o.pollEvery, own: own}
 	migrate := s.Migrate
 	if o.checkOnly {
 		migrate = s.CheckSchema
@@ -243,11 +260,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	return s, nil
 }
 
-// Close stops the change feed, closes every watcher's channel and the pool.
 // Listens reports whether the store hears other processes' writes through
 // LISTEN; false when its watchers poll.
 func (s *Store) Listens() bool { return s.listenConfig != nil }
 
+// Close stops the change feed, closes every watcher's channel and the pool.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -261,3 +278,54 @@ func (s *Store) Close() error {
 
 // errClosed is returned by Watch after Close.
 var errClosed = errors.New("postgres: store closed")
+
+// backends is the set of backend pids of a pool's open connections.
+type backends struct {
+	mu   sync.Mutex
+	pids map[uint32]struct{}
+}
+
+// track makes the pool record each connection's backend pid while the
+// connection is open. Only a connection whose backend is the one it
+// started with is recorded (pg_backend_pid() is the pid its start-up
+// reported): through a pooler the start-up pid is the pooler's own, and
+// the backend behind it may serve other clients too. The pid is recorded
+// last, once every other set-up step has succeeded, so that every pid
+// recorded is removed when its connection closes.
+func (b *backends) track(cfg *pgxpool.Config) {
+	next := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if next != nil {
+			if err := next(ctx, conn); err != nil {
+				return err
+			}
+		}
+		var pid int32
+		if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			return fmt.Errorf("postgres: read the backend pid: %w", err)
+		}
+		if uint32(pid) == conn.PgConn().PID() {
+			b.mu.Lock()
+			b.pids[uint32(pid)] = struct{}{}
+			b.mu.Unlock()
+		}
+		return nil
+	}
+	prev := cfg.BeforeClose
+	cfg.BeforeClose = func(conn *pgx.Conn) {
+		b.mu.Lock()
+		delete(b.pids, conn.PgConn().PID())
+		b.mu.Unlock()
+		if prev != nil {
+			prev(conn)
+		}
+	}
+}
+
+// has reports whether pid is the backend of one of the pool's connections.
+func (b *backends) has(pid uint32) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.pids[pid]
+	return ok
+}

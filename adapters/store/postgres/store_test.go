@@ -31,7 +31,8 @@ func harness(mode string) func(t *testing.T) storetest.Harness {
 		}
 		clock := storetest.NewFakeClock(storetest.Start)
 		s := open(t, url, postgres.WithClock(clock.Now))
-		return storetest.Harness{Store: s, Changes: s, Webhooks: s, Clock: clock}
+		return storetest.Harness{Store: s, Changes: s, Webhooks: s, Clock: clock,
+			Settle: func(t testing.TB) { postgres.Settle(t, s, url) }}
 	}
 }
 

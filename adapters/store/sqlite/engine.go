@@ -68,7 +68,7 @@ func (e *engine) Write(ctx context.Context, fn func(driver.DB) error) error {
 }
 
 // Announce implements driver.Driver: other processes poll SQLite.
-func (e *engine) Announce([]string) {}
+func (e *engine) Announce([]string, bool) {}
 
 // Ping checks that both pools can reach the database.
 func (e *engine) Ping(ctx context.Context) error {

@@ -66,6 +66,12 @@ func (c *Client) poll(ctx context.Context, jobID string) {
 	}
 }
 
+// WatchState implements ports.Changes: it is Watch, which tells of the
+// job's state only already.
+func (c *Client) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return c.Watch(ctx, jobID)
+}
+
 func (c *Client) unwatch(jobID string, ch chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -17,12 +17,13 @@ import (
 const notifyTimeout = 5 * time.Second
 
 var changeTests = map[string]func(*testing.T, Harness){
-	"WatchJob":               testWatchJob,
-	"WatchAllOnCreate":       testWatchAllOnCreate,
-	"WatchClosesWithContext": testWatchCloses,
-	"NotifyNeverBlocks":      testNotifyNeverBlocks,
-	"WorkerSeesCancel":       testWorkerSeesCancel,
-	"WorkerSeesTakeover":     testWorkerSeesTakeover,
+	"WatchJob":                testWatchJob,
+	"WatchStateSkipsProgress": testWatchStateSkipsProgress,
+	"WatchAllOnCreate":        testWatchAllOnCreate,
+	"WatchClosesWithContext":  testWatchCloses,
+	"NotifyNeverBlocks":       testNotifyNeverBlocks,
+	"WorkerSeesCancel":        testWorkerSeesCancel,
+	"WorkerSeesTakeover":      testWorkerSeesTakeover,
 }
 
 // RequireNotified waits until ch receives a value or notifyTimeout passes.
@@ -61,6 +62,42 @@ func testWatchJob(t *testing.T, h Harness) {
 	_, err = h.Store.Cancel(ctx(t), job.ID)
 	require.NoError(t, err)
 	RequireNotified(t, ch, "after Cancel")
+}
+
+// A save is the job's progress: Watch hears of it, WatchState does not;
+// both hear of the job's state changing.
+func testWatchStateSkipsProgress(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	job := f.create()
+	every, err := h.Changes.Watch(ctx(t), job.ID)
+	require.NoError(t, err)
+	state, err := h.Changes.WatchState(ctx(t), job.ID)
+	require.NoError(t, err)
+	stateAll, err := h.Changes.WatchState(ctx(t), "")
+	require.NoError(t, err)
+
+	claimed := f.claim(job.ID)
+	RequireNotified(t, state, "WatchState after Claim")
+	RequireNotified(t, stateAll, "WatchState(\"\") after Claim")
+	if h.Settle != nil {
+		h.Settle(t)
+	}
+	drain(every)
+	drain(state)
+	drain(stateAll)
+
+	f.save(leaseOf(claimed), "zoning_use", "completed")
+	RequireNotified(t, every, "Watch after SaveSection")
+	if h.Settle != nil {
+		h.Settle(t)
+		require.Equal(t, 0, len(state), "WatchState woken by a save, which is progress")
+		require.Equal(t, 0, len(stateAll), "WatchState(\"\") woken by a save, which is progress")
+	}
+
+	_, err = h.Store.Cancel(ctx(t), job.ID)
+	require.NoError(t, err)
+	RequireNotified(t, state, "WatchState after Cancel")
+	RequireNotified(t, stateAll, "WatchState(\"\") after Cancel")
 }
 
 func testWatchAllOnCreate(t *testing.T, h Harness) {

@@ -43,6 +43,13 @@ type Harness struct {
 	WorkerBudget ports.ProviderBudget
 	// Clock must be the clock the store reads its time from.
 	Clock *FakeClock
+	// Settle returns once every notification of the writes the store
+	// committed has reached Changes' watchers: for Postgres, once its own
+	// notifications have come back through LISTEN. A store whose watchers
+	// are told as the write returns settles at once (func(testing.TB){}).
+	// Nil for a store that polls, whose watchers wake on every poll: the
+	// suite then skips what needs to see that a watcher heard nothing.
+	Settle func(testing.TB)
 }
 
 // Start is a convenient starting time for a FakeClock: whole microseconds,

@@ -1,7 +1,8 @@
 // Package broadcast fans job-change notifications out to in-process watchers.
 // Both store adapters use it to implement ports.Changes: SQLite feeds it after
 // each commit, Postgres from LISTEN/NOTIFY. It carries no state, only "job X
-// changed", and must never block the writer that notifies.
+// changed" or "job X progressed", and must never block the writer that
+// notifies.
 package broadcast
 
 import (
@@ -14,22 +15,37 @@ import (
 var ErrClosed = errors.New("change feed closed")
 
 // Broadcaster delivers coalesced notifications to watchers of one job or of
-// all jobs (key ""). The zero value is not usable; call New.
+// all jobs (key ""). A watcher hears of every change (Watch) or only of
+// changes to the job's state (WatchState): progress, a section of a running
+// attempt started or saved, wakes only the first kind. The zero value is not
+// usable; call New.
 type Broadcaster struct {
-	mu       sync.Mutex
-	closed   bool
-	watchers map[string]map[chan struct{}]struct{}
+	mu     sync.Mutex
+	closed bool
+	// watchers maps a job id ("" for all jobs) to its watchers' channels,
+	// each with whether it hears of progress.
+	watchers map[string]map[chan struct{}]bool
 }
 
 // New returns an empty Broadcaster.
 func New() *Broadcaster {
-	return &Broadcaster{watchers: make(map[string]map[chan struct{}]struct{})}
+	return &Broadcaster{watchers: make(map[string]map[chan struct{}]bool)}
 }
 
-// Watch returns a channel that receives a value whenever Notify names jobID,
-// or on any Notify when jobID is "". The channel holds at most one pending
-// value (coalescing) and is closed when ctx is done or the Broadcaster closes.
+// Watch returns a channel that receives a value whenever Notify or
+// NotifyProgress names jobID, or on any of them when jobID is "". The
+// channel holds at most one pending value (coalescing) and is closed when
+// ctx is done or the Broadcaster closes.
 func (b *Broadcaster) Watch(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return b.watch(ctx, jobID, true)
+}
+
+// WatchState is Watch without progress: NotifyProgress does not wake it.
+func (b *Broadcaster) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return b.watch(ctx, jobID, false)
+}
+
+func (b *Broadcaster) watch(ctx context.Context, jobID string, progress bool) (<-chan struct{}, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -41,10 +57,10 @@ func (b *Broadcaster) Watch(ctx context.Context, jobID string) (<-chan struct{},
 	}
 	set := b.watchers[jobID]
 	if set == nil {
-		set = make(map[chan struct{}]struct{})
+		set = make(map[chan struct{}]bool)
 		b.watchers[jobID] = set
 	}
-	set[ch] = struct{}{}
+	set[ch] = progress
 	context.AfterFunc(ctx, func() { b.remove(jobID, ch) })
 	return ch, nil
 }
@@ -63,13 +79,21 @@ func (b *Broadcaster) remove(jobID string, ch chan struct{}) {
 	close(ch)
 }
 
-// Notify wakes the watchers of jobID and the watchers of all jobs.
-func (b *Broadcaster) Notify(jobID string) {
+// Notify wakes every watcher of jobID and of all jobs: the job's state
+// changed (it was created, claimed, handed off, finished...).
+func (b *Broadcaster) Notify(jobID string) { b.notify(jobID, false) }
+
+// NotifyProgress wakes the watchers of jobID and of all jobs that hear of
+// progress (Watch, not WatchState): a section of the job's running attempt
+// started or was saved, and nothing else about the job changed.
+func (b *Broadcaster) NotifyProgress(jobID string) { b.notify(jobID, true) }
+
+func (b *Broadcaster) notify(jobID string, progress bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	signal(b.watchers[jobID])
+	signal(b.watchers[jobID], progress)
 	if jobID != "" {
-		signal(b.watchers[""])
+		signal(b.watchers[""], progress)
 	}
 }
 
@@ -79,7 +103,7 @@ func (b *Broadcaster) NotifyAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, set := range b.watchers {
-		signal(set)
+		signal(set, false)
 	}
 }
 
@@ -96,8 +120,13 @@ func (b *Broadcaster) Close() {
 	}
 }
 
-func signal(set map[chan struct{}]struct{}) {
-	for ch := range set {
+// signal wakes the watchers in set; for progress, only those that hear of
+// it.
+func signal(set map[chan struct{}]bool, progress bool) {
+	for ch, hearsProgress := range set {
+		if progress && !hearsProgress {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default: // a notification is already pending: coalesce

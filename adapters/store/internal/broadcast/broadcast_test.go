@@ -48,6 +48,34 @@ func TestNotifyCoalescesAndFansOut(t *testing.T) {
 	require.Equal(t, 1, pending(all))
 }
 
+func TestProgressWakesOnlyWatchersOfProgress(t *testing.T) {
+	b := broadcast.New()
+	defer b.Close()
+	every, err := b.Watch(t.Context(), "a")
+	require.NoError(t, err)
+	state, err := b.WatchState(t.Context(), "a")
+	require.NoError(t, err)
+	everyAll, err := b.Watch(t.Context(), "")
+	require.NoError(t, err)
+	stateAll, err := b.WatchState(t.Context(), "")
+	require.NoError(t, err)
+
+	b.NotifyProgress("a")
+	require.Equal(t, 1, pending(every))
+	require.Equal(t, 1, pending(everyAll))
+	require.Equal(t, 0, pending(state), "progress must not wake a state watcher")
+	require.Equal(t, 0, pending(stateAll), "progress must not wake a state watcher of all jobs")
+
+	b.Notify("a")
+	for _, ch := range []<-chan struct{}{every, state, everyAll, stateAll} {
+		require.Equal(t, 1, pending(ch), "a state change wakes every watcher")
+	}
+	b.NotifyAll()
+	for _, ch := range []<-chan struct{}{every, state, everyAll, stateAll} {
+		require.Equal(t, 1, pending(ch), "NotifyAll wakes every watcher")
+	}
+}
+
 func TestWatchEndsWithContext(t *testing.T) {
 	b := broadcast.New()
 	defer b.Close()

@@ -185,6 +185,7 @@ func (s *Store) SaveSection(ctx context.Context, l ports.Lease, sec domain.Secti
 			return err
 		}
 		x.touch(l.JobID)
+		x.progress = true
 		return x.events(ctx, domain.SectionSavedEvents(before, after, secs...)...)
 	})
 }

@@ -98,7 +98,7 @@ func (s *Store) saveInOneStatement(ctx context.Context, l ports.Lease, secs []do
 		return s.sql.wrap(err, "save section %s of job %s", secs[0].Key, l.JobID)
 	}
 	if len(saved) == 1 && saved[0] == 1 {
-		s.announce(l.JobID)
+		s.announceProgress(l.JobID)
 		return nil
 	}
 	cur, err := s.Get(ctx, l.JobID)

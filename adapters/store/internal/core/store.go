@@ -68,6 +68,11 @@ func (s *Store) Watch(ctx context.Context, jobID string) (<-chan struct{}, error
 	return s.changes.Watch(ctx, jobID)
 }
 
+// WatchState implements ports.Changes.
+func (s *Store) WatchState(ctx context.Context, jobID string) (<-chan struct{}, error) {
+	return s.changes.WatchState(ctx, jobID)
+}
+
 // now reads the clock at the microsecond precision every engine keeps, in
 // UTC, so a stored time reads back equal to the one written.
 func (s *Store) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
@@ -79,6 +84,9 @@ type txn struct {
 	sql     dialect
 	now     time.Time
 	changed []string
+	// progress says the changes are the jobs' progress only (a save of
+	// their sections), not their state: see ports.Changes.WatchState.
+	progress bool
 }
 
 func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
@@ -86,20 +94,32 @@ func (x *txn) touch(jobID string) { x.changed = append(x.changed, jobID) }
 // write runs fn in one write transaction and, once it committed, announces
 // the jobs it changed.
 func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
-	var changed []string
+	var done *txn
 	err := s.db.Write(ctx, func(tx driver.DB) error {
 		x := &txn{db: tx, sql: s.sql, now: s.now()}
 		if err := fn(ctx, x); err != nil {
 			return err
 		}
-		changed = x.changed
+		done = x
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.announce(changed...)
+	s.publish(done)
 	return nil
+}
+
+// publish announces what the committed x changed.
+func (s *Store) publish(x *txn) {
+	if !x.progress {
+		s.announce(x.changed...)
+		return
+	}
+	slices.Sort(x.changed)
+	for _, id := range slices.Compact(x.changed) {
+		s.announceProgress(id)
+	}
 }
 
 // writeOne runs fn, whose one write is a single statement (reads that
@@ -116,13 +136,13 @@ func (s *Store) writeOne(ctx context.Context, fn func(context.Context, *txn) err
 	if err := fn(ctx, x); err != nil {
 		return err
 	}
-	s.announce(x.changed...)
+	s.publish(x)
 	return nil
 }
 
 // announce tells this process's watchers, then other processes, that the
-// jobs ids changed, after the commit that changed them: this process's
-// watchers need not wait for a notification to reach the others.
+// state of the jobs ids changed, after the commit that changed them: this
+// process's watchers need not wait for a notification to reach the others.
 func (s *Store) announce(ids ...string) {
 	if len(ids) == 0 {
 		return
@@ -132,7 +152,14 @@ func (s *Store) announce(ids ...string) {
 	for _, id := range ids {
 		s.changes.Notify(id)
 	}
-	s.db.Announce(ids)
+	s.db.Announce(ids, false)
+}
+
+// announceProgress is announce for a save of the job's sections, which
+// changes nothing of its state (ports.Changes.WatchState).
+func (s *Store) announceProgress(id string) {
+	s.changes.NotifyProgress(id)
+	s.db.Announce([]string{id}, true)
 }
 
 // dialect adds the core's error wrapping to the engine's Dialect.

@@ -44,11 +44,12 @@ type Driver interface {
 	DB
 	// Write runs fn in one write transaction and commits it.
 	Write(ctx context.Context, fn func(tx DB) error) error
-	// Announce tells other processes that the jobs ids changed; the core
-	// calls it after the commit that changed them (Postgres: NOTIFY,
-	// outside the data transactions, batched). A no-op where other
+	// Announce tells other processes that the jobs ids changed, their
+	// state or (progress) only their sections (ports.Changes.WatchState);
+	// the core calls it after the commit that changed them (Postgres:
+	// NOTIFY, outside the data transactions, batched). A no-op where other
 	// processes poll.
-	Announce(ids []string)
+	Announce(ids []string, progress bool)
 	// Dialect says where the engine's SQL differs.
 	Dialect() Dialect
 	Ping(ctx context.Context) error
@@ -60,9 +61,6 @@ type Driver interface {
 type Dialect struct {
 	// Name prefixes the engine's errors ("sqlite", "postgres").
 	Name string
-	// NotifyChannel, where set, is the channel the engine announces
-	// changes on (Postgres's pg_notify).
-	NotifyChannel string
 	// OneStatement says that the engine runs each hot write of the
 	// lifecycle (create, claim, section save, finish, and the single
 	// UPDATEs: heartbeat, hand-off marks) as one statement outside an
