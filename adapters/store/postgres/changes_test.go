@@ -56,7 +56,7 @@ func TestProgressAcrossStores(t *testing.T) {
 	claimed, err := writer.Claim(t.Context(), ports.ClaimRequest{JobID: j.ID, Worker: "w", Lease: time.Minute})
 	require.NoError(t, err)
 	storetest.RequireNotified(t, state, "WatchState after another store's Claim")
-	postgres.Settle(t, writer, url) // the claim's notification is sent,
+	postgres.Settle(t, writer, url)  // the claim's notification is sent,
 	postgres.Settle(t, watcher, url) // and the watcher has had it
 	for _, ch := range []<-chan struct{}{every, state} {
 		select {
