@@ -62,10 +62,11 @@ func (s *Store) startListener() (*listener, error) {
 
 // listener owns one dedicated connection that LISTENs on Channel and
 // ProgressChannel and turns other processes' notifications into broadcasts
-// (the store's own were broadcast as it committed them). After losing the connection it reconnects
-// with backoff and wakes every watcher, since notifications sent meanwhile
-// are lost. While it cannot listen at all it wakes every watcher each poll
-// interval instead, so waiters degrade to polling rather than hang.
+// (the store's own were broadcast as it committed them). After losing the
+// connection it reconnects with backoff and wakes every watcher, since
+// notifications sent meanwhile are lost. While it cannot listen at all it
+// wakes every watcher each poll interval instead, so waiters degrade to
+// polling rather than hang.
 type listener struct {
 	s      *Store
 	ready  chan struct{} // closed once listening or polling

@@ -220,10 +220,6 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		o.pooler = DetectPooler(cfg.ConnConfig)
 	}
 	boundIdleTransactions(cfg, o.pooler)
-	own := &backends{pids: map[uint32]struct{}{}}
-	if o.pooler == PoolerNone {
-		own.track(cfg)
-	}
 	listenConfig, feed := cfg.ConnConfig.Copy(), "LISTEN on the database URL"
 	if o.pooler == PoolerTransaction {
 		// No prepared statements survive a transaction pooler, and LISTEN
@@ -239,6 +235,10 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	}
 	if o.noListen {
 		listenConfig, feed = nil, "polling: this process does not LISTEN"
+	}
+	own := &backends{pids: map[uint32]struct{}{}}
+	if o.pooler == PoolerNone && listenConfig != nil { // only a listener hears them come back
+		own.track(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
