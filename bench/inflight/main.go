@@ -2,7 +2,8 @@
 // flight at once: it submits -jobs jobs as fast as -concurrency clients
 // can, samples the server's /metrics (goroutines, resident memory) until
 // every job has ended, and reports the peaks (with the bytes of goroutine
-// stacks in use at the goroutine peak), how long submitting took,
+// stacks in use at the goroutine peak, and the most jobs running at once,
+// from their started_at and finished_at), how long submitting took,
 // and each job's run time (finished_at - started_at) against the ideal
 // (two rounds of provider latency: the jurisdiction, then the rest in
 // parallel).
@@ -91,6 +92,7 @@ func main() {
 	}
 
 	var runs []time.Duration
+	var spans [][2]time.Time // each job's started_at and finished_at
 	deadline := time.Now().Add(30 * time.Minute)
 	for _, id := range ids {
 		for {
@@ -101,6 +103,7 @@ func main() {
 				}
 				if j.StartedAt != nil && j.FinishedAt != nil {
 					runs = append(runs, j.FinishedAt.Sub(*j.StartedAt))
+					spans = append(spans, [2]time.Time{*j.StartedAt, *j.FinishedAt})
 				}
 				break
 			}
@@ -122,13 +125,38 @@ func main() {
 	}
 	mean := sum / time.Duration(max(len(runs), 1))
 	ideal := 2 * *latency
-	fmt.Printf("RESULT jobs=%d submit_s=%.2f submit_rps=%.0f all_done_s=%.2f peak_goroutines=%d peak_rss_mb=%.0f "+
+	fmt.Printf("RESULT jobs=%d submit_s=%.2f submit_rps=%.0f all_done_s=%.2f peak_in_flight=%d peak_goroutines=%d peak_rss_mb=%.0f "+
 		"stack_mb_at_peak_goroutines=%.1f stack_kb_per_goroutine=%.1f "+
 		"run_mean_s=%.2f run_p50_s=%.2f run_p99_s=%.2f ideal_s=%.2f mean_over_ideal=%.2f\n",
-		len(ids), submitted.Seconds(), float64(len(ids))/submitted.Seconds(), all.Seconds(), peakG.Load(),
+		len(ids), submitted.Seconds(), float64(len(ids))/submitted.Seconds(), all.Seconds(), peakInFlight(spans), peakG.Load(),
 		float64(peakRSS.Load())/(1<<20), float64(stackAtPeakG.Load())/(1<<20),
 		float64(stackAtPeakG.Load())/1024/float64(max(peakG.Load(), 1)), mean.Seconds(), pct(runs, 50).Seconds(), pct(runs, 99).Seconds(),
 		ideal.Seconds(), mean.Seconds()/ideal.Seconds())
+}
+
+// peakInFlight is the most jobs running at once: started, not yet
+// finished.
+func peakInFlight(spans [][2]time.Time) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, s := range spans {
+		edges = append(edges, edge{s[0], 1}, edge{s[1], -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // an end before a start at the same instant
+	})
+	running, peak := 0, 0
+	for _, e := range edges {
+		running += e.delta
+		peak = max(peak, running)
+	}
+	return peak
 }
 
 type job struct {
