@@ -66,7 +66,7 @@ func LimitWith(llm ports.LLM, c LimitConfig) ports.LLM {
 		l.budget = l.local
 	}
 	if c.Concurrent > 0 {
-		l.slots = make(chan struct{}, c.Concurrent)
+		l.slots = newSlotPool(c.Concurrent)
 	}
 	if c.PerMinute > 0 {
 		l.rate = ProviderRate(c.PerMinute)
@@ -83,7 +83,7 @@ func ProviderRate(perMinute int) ports.Rate {
 
 type limited struct {
 	ports.LLM
-	slots  chan struct{}
+	slots  *slotPool // nil: no bound
 	rate   ports.Rate // zero: no per-minute budget
 	budget ports.ProviderBudget
 	local  *localBudget // this process's: budget without a shared one, the fallback with one
@@ -93,13 +93,23 @@ type limited struct {
 	unreachable bool // the shared budget failed last time
 }
 
+// Research implements ports.LLM: the call goes with the slot its section
+// was admitted with (admit), if it is the section's first, or waits for
+// one.
 func (l *limited) Research(ctx context.Context, req ports.SectionRequest) (ports.SectionResponse, error) {
 	if l.slots != nil {
-		select {
-		case l.slots <- struct{}{}:
-			defer func() { <-l.slots }()
-		case <-ctx.Done():
-			return ports.SectionResponse{}, ctx.Err()
+		held := heldSlotFrom(ctx)
+		switch {
+		case held != nil && held.use(l):
+			defer held.release()
+		default:
+			if held != nil {
+				held.release() // another provider's, or used: not this call's
+			}
+			if err := l.slots.acquire(ctx); err != nil {
+				return ports.SectionResponse{}, err
+			}
+			defer l.slots.release()
 		}
 	}
 	if l.rate.PerMinute > 0 {
@@ -270,4 +280,15 @@ func checkProvider(provider string) error {
 		return domain.Invalid("provider", "is required")
 	}
 	return nil
+}
+
+// admit implements admitter: start is called, with a slot held for its
+// first call, once the provider has one free; at once when it has no
+// bound.
+func (l *limited) admit(ctx context.Context, start func(context.Context)) {
+	if l.slots == nil {
+		start(ctx)
+		return
+	}
+	l.slots.admit(ctx, l, start)
 }

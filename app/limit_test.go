@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +194,64 @@ func TestLimitPausesTheProcessWithoutAStore(t *testing.T) {
 	_, err := l.Research(t.Context(), ports.SectionRequest{JobID: "job-2", Section: domain.Catalogue()[1]})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, llm.times[domain.Catalogue()[1].Key][0].Sub(refused), 300*time.Millisecond)
+}
+
+// With a provider bounded to two calls at once, a job's sections wait for
+// a slot in line, not in goroutines of their own: while two calls are in
+// flight, two sections are running, not the twelve the job may run at
+// once.
+func TestSectionsWaitingForAProviderSlotHoldNoGoroutine(t *testing.T) {
+	gate := make(chan struct{})
+	var calling sync.WaitGroup
+	calling.Add(2)
+	var mu sync.Mutex
+	inFlight := 0
+	llm := &scripted{answer: func(ctx context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		if req.Section.Key != domain.JurisdictionKey {
+			mu.Lock()
+			inFlight++
+			if inFlight <= 2 {
+				calling.Done()
+			}
+			mu.Unlock()
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ports.SectionResponse{}, ctx.Err()
+			}
+		}
+		return good(req), nil
+	}}
+	e := newEnv(t, llm, func(c *app.WorkerConfig) {
+		c.Providers = mustProviders(t, app.Limit(llm, 2, 0))
+		c.SectionConcurrency = 12
+	})
+	job := e.submit(t)
+	done := make(chan domain.Job, 1)
+	go func() {
+		j, err := e.w.Work(context.Background(), job.ID, false)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- j
+	}()
+	calling.Wait() // both slots taken by calls waiting at the gate
+	require.Equal(t, 2, goroutinesIn("app.(*run).section("), "section goroutines while two calls are in flight")
+	close(gate)
+	j := <-done
+	require.Equal(t, domain.JobCompleted, j.Status)
+	require.Equal(t, "13/13", j.Progress())
+}
+
+// goroutinesIn counts the goroutines whose stack has a frame of fn.
+func goroutinesIn(fn string) int {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	n := 0
+	for g := range strings.SplitSeq(b.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
 }

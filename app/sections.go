@@ -29,7 +29,7 @@ func (r *run) startSections(ctx context.Context) <-chan struct{} {
 	line := r.lineup()
 	g := newGroup()
 	h := &handoff{line: line, n: r.w.cfg.SectionConcurrency}
-	g.Go(func() {
+	r.goSection(ctx, g, func(ctx context.Context) {
 		if spec, ok := r.job.FirstSection(); ok {
 			juris := r.section(ctx, spec, priorJurisdiction{}, h)
 			line.prior, line.juris = priorFrom(*juris), juris
@@ -38,6 +38,33 @@ func (r *run) startSections(ctx context.Context) <-chan struct{} {
 	})
 	g.end() // newGroup's own count: the goroutines now count themselves
 	return g.done
+}
+
+// admitter is a provider that bounds its calls in flight (limited): it
+// starts a section's work only once the section's call may go, so that no
+// section waits for the provider in a goroutine of its own.
+type admitter interface {
+	admit(ctx context.Context, start func(context.Context))
+}
+
+// goSection runs f, a section's work, in a goroutine of g: at once, or,
+// with a provider that bounds its calls, once it has a slot for the
+// section's first call, which f's context then holds.
+func (r *run) goSection(ctx context.Context, g *group, f func(context.Context)) {
+	ctx = withoutHeldSlot(ctx) // the caller's slot stays the caller's
+	a, ok := r.llm.(admitter)
+	if !ok {
+		g.Go(func() { f(ctx) })
+		return
+	}
+	g.n.Add(1) // counted from the moment it is in line
+	a.admit(ctx, func(ctx context.Context) {
+		go func() {
+			defer g.end()
+			defer releaseHeldSlot(ctx) // a section that ended without its call
+			f(ctx)
+		}()
+	})
 }
 
 // group counts an attempt's section goroutines and closes done when the
@@ -184,7 +211,7 @@ func (r *run) launch(ctx context.Context, g *group, h *handoff) {
 		return
 	}
 	for _, t := range h.next {
-		g.Go(func() {
+		r.goSection(ctx, g, func(ctx context.Context) {
 			next := &handoff{line: h.line, n: 1, afterVerify: true}
 			if t.verifyOnly {
 				r.verify(ctx, t.spec, h.line.juris, next)
