@@ -83,7 +83,7 @@ func ProviderRate(perMinute int) ports.Rate {
 
 type limited struct {
 	ports.LLM
-	slots  *slotPool // nil: no bound
+	slots  *slotPool  // nil: no bound
 	rate   ports.Rate // zero: no per-minute budget
 	budget ports.ProviderBudget
 	local  *localBudget // this process's: budget without a shared one, the fallback with one
