@@ -255,3 +255,50 @@ func goroutinesIn(fn string) int {
 	}
 	return n
 }
+
+// A job canceled while its sections wait in line for the provider ends at
+// once: the sections in line start only to see that they are done, call
+// nothing, and leave the line.
+func TestCancelEndsAJobWhoseSectionsWaitInLine(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	calling := make(chan struct{}, 1)
+	llm := &scripted{answer: func(ctx context.Context, req ports.SectionRequest, _ int) (ports.SectionResponse, error) {
+		if req.Section.Key != domain.JurisdictionKey {
+			select {
+			case calling <- struct{}{}:
+			default:
+			}
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ports.SectionResponse{}, ctx.Err()
+			}
+		}
+		return good(req), nil
+	}}
+	limited := app.Limit(llm, 1, 0)
+	e := newEnv(t, llm, func(c *app.WorkerConfig) {
+		c.Providers = mustProviders(t, limited)
+		c.SectionConcurrency = 12
+	})
+	job := e.submit(t)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_, _ = e.w.Work(context.Background(), job.ID, false)
+	}()
+	<-calling // one section holds the only slot; ten wait in line
+	_, err := e.svc.Cancel(context.Background(), job.ID)
+	require.NoError(t, err)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second): // a deadline, not a sleep
+		t.Fatal("the attempt did not end after its job was canceled")
+	}
+	require.Equal(t, domain.JobCanceled, e.report(t, job.ID).Job.Status)
+	require.Len(t, llm.calls, 2, "the jurisdiction and the one section that had the slot; none after the cancel")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, research(ctx, limited), "the slot came back")
+}
