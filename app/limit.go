@@ -98,14 +98,10 @@ type limited struct {
 // one.
 func (l *limited) Research(ctx context.Context, req ports.SectionRequest) (ports.SectionResponse, error) {
 	if l.slots != nil {
-		held := heldSlotFrom(ctx)
-		switch {
-		case held != nil && held.use(l):
+		if held := heldSlotFrom(ctx); held != nil && held.use(l) {
 			defer held.release()
-		default:
-			if held != nil {
-				held.release() // another provider's, or used: not this call's
-			}
+		} else {
+			releaseHeldSlot(ctx) // another provider's, or used: not this call's
 			if err := l.slots.acquire(ctx); err != nil {
 				return ports.SectionResponse{}, err
 			}

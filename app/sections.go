@@ -51,14 +51,14 @@ type admitter interface {
 // with a provider that bounds its calls, once it has a slot for the
 // section's first call, which f's context then holds.
 func (r *run) goSection(ctx context.Context, g *group, f func(context.Context)) {
-	ctx = withoutHeldSlot(ctx) // the caller's slot stays the caller's
 	a, ok := r.llm.(admitter)
 	if !ok {
 		g.Go(func() { f(ctx) })
 		return
 	}
 	g.n.Add(1) // counted from the moment it is in line
-	a.admit(ctx, func(ctx context.Context) {
+	// In line without the caller's slot, which stays the caller's.
+	a.admit(withoutHeldSlot(ctx), func(ctx context.Context) {
 		go func() {
 			defer g.end()
 			defer releaseHeldSlot(ctx) // a section that ended without its call

@@ -99,27 +99,18 @@ func (p *slotPool) acquire(ctx context.Context) error {
 // the goroutine that does the work. If ctx is done first, start is called
 // without a slot.
 func (p *slotPool) admit(ctx context.Context, l *limited, start func(context.Context)) {
-	var stop atomic.Pointer[func() bool] // set once the line's end is watched
-	w := &slotWaiter{}
-	w.grant = func() {
-		// Whether or not ctx ended meanwhile, the slot came: start with
-		// it. The watch on ctx, if it began, finds w out of line.
-		if stop := stop.Load(); stop != nil {
-			(*stop)()
-		}
-		start(withHeldSlot(ctx, l))
-	}
-	e, ok := p.take(w)
+	// Whether or not ctx ended meanwhile, a slot that came is started with;
+	// the watch on ctx below then finds the waiter out of line.
+	e, ok := p.take(&slotWaiter{grant: func() { start(withHeldSlot(ctx, l)) }})
 	if ok {
 		start(withHeldSlot(ctx, l))
 		return
 	}
-	s := context.AfterFunc(ctx, func() {
+	context.AfterFunc(ctx, func() {
 		if p.leave(e) {
 			start(ctx)
 		}
 	})
-	stop.Store(&s)
 }
 
 // heldSlot is a slot a section was admitted with: its first call to the
