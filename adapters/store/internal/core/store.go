@@ -111,16 +111,7 @@ func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error)
 }
 
 // publish announces what the committed x changed.
-func (s *Store) publish(x *txn) {
-	if !x.progress {
-		s.announce(x.changed...)
-		return
-	}
-	slices.Sort(x.changed)
-	for _, id := range slices.Compact(x.changed) {
-		s.announceProgress(id)
-	}
-}
+func (s *Store) publish(x *txn) { s.tell(x.progress, x.changed) }
 
 // writeOne runs fn, whose one write is a single statement (reads that
 // explain a refusal may follow it), outside an explicit transaction where
@@ -140,26 +131,31 @@ func (s *Store) writeOne(ctx context.Context, fn func(context.Context, *txn) err
 	return nil
 }
 
-// announce tells this process's watchers, then other processes, that the
-// state of the jobs ids changed, after the commit that changed them: this
-// process's watchers need not wait for a notification to reach the others.
-func (s *Store) announce(ids ...string) {
+// announce tells that the state of the jobs ids changed.
+func (s *Store) announce(ids ...string) { s.tell(false, ids) }
+
+// announceProgress tells of a save of the job's sections, which changes
+// nothing of its state (ports.Changes.WatchState).
+func (s *Store) announceProgress(id string) { s.tell(true, []string{id}) }
+
+// tell tells this process's watchers, then other processes, that the jobs
+// ids changed (progress: only their sections), after the commit that
+// changed them: this process's watchers need not wait for a notification
+// to reach the others.
+func (s *Store) tell(progress bool, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	for _, id := range ids {
-		s.changes.Notify(id)
+		if progress {
+			s.changes.NotifyProgress(id)
+		} else {
+			s.changes.Notify(id)
+		}
 	}
-	s.db.Announce(ids, false)
-}
-
-// announceProgress is announce for a save of the job's sections, which
-// changes nothing of its state (ports.Changes.WatchState).
-func (s *Store) announceProgress(id string) {
-	s.changes.NotifyProgress(id)
-	s.db.Announce([]string{id}, true)
+	s.db.Announce(ids, progress)
 }
 
 // dialect adds the core's error wrapping to the engine's Dialect.
